@@ -1,0 +1,56 @@
+"""``promostack scheduler tick``: the cron-driven job that does all due scheduled work.
+
+Today it delivers the outbox; the journeys domain adds its timers here. Several ticks may run at
+once, on several machines against PostgreSQL: every piece of work is claimed before it is done.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from promostack_cli.core.clock import epoch
+from promostack_cli.outbox.sender import DeliveryReport, Sender, SenderConfig
+
+
+@dataclass
+class TickReport:
+    ticks: int = 0
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"ticks": self.ticks, "seconds": round(self.seconds, 3), **self.delivery.as_dict()}
+
+
+def _merge(total: DeliveryReport, part: DeliveryReport) -> None:
+    for key in ("sent", "failed", "dry_run", "retrying", "rate_limited", "released"):
+        setattr(total, key, getattr(total, key) + getattr(part, key))
+    total.errors.extend(e for e in part.errors if e not in total.errors)
+
+
+def run(db, box, settings, *, dry_run: bool, budget: float, loop: float | None = None,
+        tenant_id: int | None = None, printer=None) -> TickReport:
+    """One tick, or with ``loop`` a tick every ``loop`` seconds, all within ``budget`` seconds."""
+    started = epoch()
+    end = started + budget
+    report = TickReport()
+    config = SenderConfig.from_settings(settings, dry_run=dry_run)
+    sender = Sender(db, box, config, printer=printer)
+    try:
+        while True:
+            tick_started = epoch()
+            part = sender.run(end, tenant_id=tenant_id)
+            report.ticks += 1
+            _merge(report.delivery, part)
+            sender.report = DeliveryReport()
+            if loop is None:
+                break
+            next_start = tick_started + loop
+            if next_start >= end:
+                break
+            time.sleep(max(0.0, next_start - epoch()))
+    finally:
+        sender.close()
+    report.seconds = epoch() - started
+    return report

@@ -1,0 +1,3 @@
+"""PromoStack: Telegram marketing toolkit for forex-signal channels."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from promostack_cli.main import run
+
+run()

@@ -1,0 +1,107 @@
+"""What every Typer sub-app shares: global options, consoles, database and tenant lookup, output.
+
+Data goes to stdout (rich tables for people, JSON with --json); messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from rich.console import Console
+
+from promostack_cli.core.errors import PromoStackError
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class GlobalOptions:
+    tenant: str | None = None
+    json: bool = False
+
+
+options = GlobalOptions()
+
+
+def settings():
+    from promostack_cli.settings import get_settings
+
+    return get_settings()
+
+
+def want_json(local: bool = False) -> bool:
+    return local or options.json
+
+
+def info(message: str) -> None:
+    err.print(message, markup=False, highlight=False)
+
+
+def warn(message: str) -> None:
+    err.print(f"Warning: {message}", style="yellow", markup=False, highlight=False)
+
+
+def success(message: str) -> None:
+    err.print(message, style="green", markup=False, highlight=False)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def emit_table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]], *, empty: str = "Nothing to show.") -> None:
+    from rich.table import Table
+
+    rows = list(rows)
+    if not rows:
+        info(empty)
+        return
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    out.print(table)
+
+
+def open_db():
+    """The configured database, migrated: the embedded default migrates itself; others must be upgraded."""
+    from promostack_cli.db import HEAD_REVISION, Database, safe_url
+
+    s = settings()
+    db = Database(s.resolved_database_url)
+    if s.uses_default_database and db.current_revision() != HEAD_REVISION:
+        from promostack_cli.system.migrate import upgrade
+
+        before, after = upgrade(db)
+        info(f"Database {safe_url(db.url)} migrated from {before or 'empty'} to {after}.")
+    db.check_schema()
+    return db
+
+
+def secret_box():
+    from promostack_cli.core.secrets import secret_box_for
+
+    return secret_box_for(settings())
+
+
+def current_tenant(db, required: bool = True):
+    """The tenant row for --tenant / PROMOSTACK_TENANT (an error if missing or unknown)."""
+    from promostack_cli.tenants.service import get_tenant
+
+    slug = options.tenant or settings().tenant
+    if not slug and not required:
+        return None
+    with db.session() as session:
+        return get_tenant(session, slug)
+
+
+def fail(message: str, exit_code: int = 1) -> PromoStackError:
+    exc = PromoStackError(message)
+    exc.exit_code = exit_code
+    return exc

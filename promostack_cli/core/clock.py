@@ -1,0 +1,38 @@
+"""Time helpers. Timestamps are timezone-aware UTC (sqlmodel stores them so on both databases)."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def epoch() -> float:
+    return time.time()
+
+
+def from_epoch(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def to_epoch(dt: datetime) -> float:
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+def parse_duration(text: str) -> float:
+    """``"30s"`` -> 30.0, ``"10m"`` -> 600.0, ``"1.5h"``, ``"3d"``; a bare number is seconds."""
+    m = _DURATION_RE.match(text or "")
+    if not m:
+        raise ValueError(f"'{text}' is not a duration; use a number with s, m, h or d (e.g. 30s, 10m)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def ago(seconds: float, now: datetime | None = None) -> datetime:
+    return (now or utcnow()) - timedelta(seconds=seconds)

@@ -1,0 +1,80 @@
+"""BotCredentialResolver: the decrypted token and channels of a tenant's bot in one role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlmodel import select
+
+from promostack_cli.core.errors import BotNotConfiguredError
+from promostack_cli.core.secrets import SecretBox, mask
+
+
+@dataclass(frozen=True)
+class BotCredentials:
+    role: str
+    token: str = field(repr=False)
+    bot_id: int
+    username: str | None
+    vip_channel: str | None = None
+    free_channel: str | None = None
+    channel: str | None = None
+
+    @property
+    def masked_token(self) -> str:
+        return mask(self.token)
+
+    @property
+    def channels(self) -> dict[str, str]:
+        named = {"vip_channel": self.vip_channel, "free_channel": self.free_channel, "channel": self.channel}
+        return {k: v for k, v in named.items() if v}
+
+
+class BotCredentialResolver:
+    """Reads ``bot_connections`` for one tenant; decrypts lazily and caches per role."""
+
+    def __init__(self, tenant_id: int, *, db=None, box: SecretBox | None = None):
+        self.tenant_id = tenant_id
+        self._db = db
+        self._box = box
+        self._cache: dict[str, BotCredentials] = {}
+
+    def _deps(self):
+        if self._db is None or self._box is None:
+            from promostack_cli.core.runtime import default_db, default_box
+
+            self._db = self._db or default_db()
+            self._box = self._box or default_box()
+        return self._db, self._box
+
+    def get_bot_credentials(self, role: str) -> BotCredentials:
+        if role in self._cache:
+            return self._cache[role]
+        from promostack_cli.connections.models import BotConnection
+        from promostack_cli.tenants.models import Tenant
+
+        db, box = self._deps()
+        with db.session() as session:
+            row = session.exec(
+                select(BotConnection).where(BotConnection.tenant_id == self.tenant_id, BotConnection.role == role)
+            ).first()
+            if row is None:
+                tenant = session.get(Tenant, self.tenant_id)
+                raise BotNotConfiguredError(tenant.slug if tenant else str(self.tenant_id), role)
+            creds = BotCredentials(
+                role=role,
+                token=box.decrypt(row.token_encrypted, f"the {role} token"),
+                bot_id=row.bot_id,
+                username=row.username,
+                vip_channel=row.vip_channel,
+                free_channel=row.free_channel,
+                channel=row.channel,
+            )
+        self._cache[role] = creds
+        return creds
+
+    def invalidate(self, role: str | None = None) -> None:
+        if role is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(role, None)

@@ -1,0 +1,165 @@
+"""Engine and session factory for SQLite (embedded default) and PostgreSQL (production).
+
+SQLite: WAL journal, a busy timeout, foreign keys on, and every transaction opened with
+``BEGIN IMMEDIATE`` so read-then-write transactions (claims, rate-limit reservations) take the write
+lock up front instead of failing with "database is locked" when they upgrade. PostgreSQL: claims use
+``SELECT ... FOR UPDATE SKIP LOCKED``; see :func:`for_claim`.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, create_engine
+
+from promostack_cli.core.errors import DatabaseNotMigratedError, OperationalError
+
+# The Alembic revision this code expects. tests/test_migrations.py asserts it equals the head of
+# migrations/versions, so the start-up check is one cheap SELECT instead of parsing the history.
+HEAD_REVISION = "0001_foundation"
+
+SQLITE_BUSY_TIMEOUT_S = 30
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
+def is_sqlite(engine_or_url) -> bool:
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.get_backend_name() == "sqlite"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every SQLite test
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # pragma: no cover
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_db_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+            pool_size=32,
+            max_overflow=32,
+        )
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        # Plain postgresql:// would pick psycopg2, which we do not ship; psycopg 3 is the driver.
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+
+
+def get_engine(url: str) -> Engine:
+    """One engine per URL per process."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = create_db_engine(url)
+        return engine
+
+
+def dispose_engines() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+class Database:
+    """An engine plus a session factory; the edge builds one and passes sessions to services."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = get_engine(url)
+        self._factory = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self) -> Session:
+        return self._factory()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work commits on success and rolls back on any exception."""
+        session = self._factory()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+    def current_revision(self) -> str | None:
+        from sqlalchemy import inspect, text
+
+        try:
+            with self.engine.connect() as conn:
+                if not inspect(conn).has_table("alembic_version"):
+                    return None
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except Exception as exc:  # connection refused, bad credentials, missing database...
+            raise OperationalError(
+                f"Cannot open the database {safe_url(self.url)}: {_first_line(exc)}"
+            ) from None
+
+    def check_schema(self) -> None:
+        rev = self.current_revision()
+        if rev == HEAD_REVISION:
+            return
+        if rev is None:
+            raise DatabaseNotMigratedError(
+                f"The database {safe_url(self.url)} has no PromoStack tables yet. Run: promostack db upgrade"
+            )
+        raise DatabaseNotMigratedError(
+            f"The database {safe_url(self.url)} is at migration {rev}, this promostack expects "
+            f"{HEAD_REVISION}. Run: promostack db upgrade (or upgrade promostack if the database is newer)."
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def for_claim(stmt, session: Session, *of):
+    """Add ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite the BEGIN IMMEDIATE lock serialises claims."""
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update(skip_locked=True, of=of or None)
+    return stmt
+
+
+def for_update(stmt, session: Session):
+    """Row lock on PostgreSQL (waits for it); a no-op on SQLite where the transaction holds the write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update()
+    return stmt

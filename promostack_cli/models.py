@@ -1,0 +1,11 @@
+"""Every table, imported in one place so SQLModel.metadata is complete (Alembic autogenerate, tests)."""
+
+from sqlmodel import SQLModel
+
+from promostack_cli.connections.models import BotConnection
+from promostack_cli.outbox.models import BotRateLimit, ChatState, OutboxMessage
+from promostack_cli.tenants.models import Tenant
+
+metadata = SQLModel.metadata
+
+__all__ = ["BotConnection", "BotRateLimit", "ChatState", "OutboxMessage", "Tenant", "metadata"]

@@ -1,0 +1,224 @@
+import sys
+from enum import StrEnum
+from typing import List, Optional
+
+import typer
+
+from promostack_cli.core import cli as ctx
+
+app = typer.Typer(help="Outbox: every outgoing Telegram message, its status and its error.", no_args_is_help=True)
+scheduler_app = typer.Typer(help="Scheduled work, run by cron.", no_args_is_help=True)
+
+
+class Status(StrEnum):
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+    cancelled = "cancelled"
+    dry_run = "dry_run"
+
+
+class Role(StrEnum):
+    signal_bot = "signal_bot"
+    message_bot = "message_bot"
+
+
+def _preview(text: str, width: int = 60) -> str:
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= width else one_line[: width - 1] + "…"
+
+
+@app.command("send")
+def send(
+    role: Role = typer.Argument(..., help="Which bot sends it"),
+    chat: str = typer.Option(..., "--chat", help="Chat id (user id, -100… channel id or @channel)"),
+    text: str = typer.Option(..., "--text", help="Message text (HTML); '-' reads it from stdin"),
+    parse_mode: str = typer.Option("HTML", "--parse-mode", help="HTML, MarkdownV2 or none"),
+    dedupe_key: Optional[str] = typer.Option(None, "--dedupe-key", help="Enqueue at most once per key"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show the message; enqueue nothing"),
+    json_: bool = typer.Option(False, "--json", help="JSON output"),
+) -> None:
+    """Queue a message; the next scheduler tick delivers it.
+
+    Example: promostack -t entrylab outbox send signal_bot --chat @entrylab_free --text "<b>Gold</b> outlook at 08:00"
+    """
+    from promostack_cli.core.clock import utcnow
+    from promostack_cli.outbox.service import describe, enqueue
+
+    if text == "-":
+        text = sys.stdin.read()
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    mode = None if parse_mode.lower() == "none" else parse_mode
+    session = db.session()
+    try:
+        with session.begin():
+            msg = enqueue(session, tenant.id, role.value, chat, text, now=utcnow(), parse_mode=mode,
+                          dedupe_key=dedupe_key, source="cli")
+            shown = describe(msg)
+            if dry_run:
+                session.rollback()
+    finally:
+        session.close()
+    if ctx.want_json(json_):
+        ctx.emit_json(shown)
+    if dry_run:
+        ctx.info(f"Dry run: would queue for {role.value} → {chat}:\n{text}")
+    else:
+        ctx.success(f"Queued message {shown['id']} for {role.value} → {chat}. Deliver with: promostack scheduler tick")
+
+
+@app.command("list")
+def list_(
+    status: Optional[List[Status]] = typer.Option(None, "--status", "-s", help="Only these statuses (repeatable)"),
+    chat: Optional[str] = typer.Option(None, "--chat", help="Only this chat id"),
+    limit: int = typer.Option(50, "--limit", min=1, max=10000, help="Newest N messages"),
+    json_: bool = typer.Option(False, "--json", help="JSON output"),
+) -> None:
+    """List outbox messages, newest first.
+
+    Example: promostack -t entrylab outbox list --status failed
+    """
+    from promostack_cli.outbox.service import describe, list_messages
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        rows = [describe(m) for m in list_messages(session, tenant.id, statuses=[s.value for s in status or []],
+                                                    chat_id=chat, limit=limit)]
+    if ctx.want_json(json_):
+        ctx.emit_json(rows)
+        return
+    ctx.emit_table(
+        f"Outbox of {tenant.slug}", ["id", "status", "bot", "chat", "text", "tries", "error"],
+        [(r["id"], r["status"], r["bot"], r["chat_id"], _preview(r["text"]), r["attempts"], r["error"] or "") for r in rows],
+        empty="No messages.",
+    )
+
+
+@app.command("show")
+def show(message_id: int = typer.Argument(...), json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Show one message in full.
+
+    Example: promostack -t entrylab outbox show 42
+    """
+    from sqlmodel import select
+
+    from promostack_cli.core.errors import NotFoundError
+    from promostack_cli.outbox.models import OutboxMessage
+    from promostack_cli.outbox.service import describe
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        msg = session.exec(select(OutboxMessage).where(OutboxMessage.tenant_id == tenant.id, OutboxMessage.id == message_id)).first()
+        if msg is None:
+            raise NotFoundError(f"No outbox message {message_id} for tenant '{tenant.slug}'.")
+        shown = describe(msg)
+    if ctx.want_json(json_):
+        ctx.emit_json(shown)
+        return
+    ctx.emit_table(f"Message {message_id}", ["field", "value"], [(k, v) for k, v in shown.items()])
+
+
+@app.command("retry")
+def retry(ids: Optional[List[int]] = typer.Argument(None, help="Message ids"),
+          failed: bool = typer.Option(False, "--failed", help="Retry every failed message of the tenant")) -> None:
+    """Queue failed, cancelled or dry-run messages again.
+
+    Example: promostack -t entrylab outbox retry --failed
+    """
+    from promostack_cli.core.clock import utcnow
+    from promostack_cli.outbox.service import retry as retry_messages
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        n = retry_messages(session, tenant.id, utcnow(), ids=ids or None, all_failed=failed)
+    ctx.success(f"{n} message(s) queued again. Deliver with: promostack scheduler tick")
+
+
+@app.command("cancel")
+def cancel(ids: List[int] = typer.Argument(..., help="Message ids")) -> None:
+    """Cancel pending messages.
+
+    Example: promostack -t entrylab outbox cancel 42 43
+    """
+    from promostack_cli.core.clock import utcnow
+    from promostack_cli.outbox.service import cancel as cancel_messages
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        n = cancel_messages(session, tenant.id, ids, utcnow())
+    ctx.success(f"{n} message(s) cancelled.")
+
+
+@app.command("stats")
+def stats(json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Count the tenant's messages by status.
+
+    Example: promostack -t entrylab outbox stats
+    """
+    from promostack_cli.outbox.service import counts
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        c = counts(session, tenant.id)
+    full = {s.value: c.get(s.value, 0) for s in Status}
+    if ctx.want_json(json_):
+        ctx.emit_json(full)
+        return
+    ctx.emit_table(f"Outbox of {tenant.slug}", ["status", "messages"], full.items())
+
+
+def _print_dry_run(msg) -> None:
+    text = msg.payload.get("text", "")
+    ctx.out.print(f"── dry run · {msg.bot_role} → {msg.chat_id} · message {msg.id}", style="cyan", markup=False)
+    ctx.out.print(text, markup=False, highlight=False)
+    markup = msg.payload.get("reply_markup")
+    if markup:
+        buttons = [b.get("text") for row in markup.get("inline_keyboard", []) + markup.get("keyboard", []) for b in row]
+        ctx.out.print("   buttons: " + " | ".join(str(b) for b in buttons), markup=False)
+
+
+@scheduler_app.command("tick")
+def tick(
+    dry_run: bool = typer.Option(False, "--dry-run", envvar="PROMOSTACK_DRY_RUN",
+                                 help="Print due messages and record them as dry_run instead of sending"),
+    for_: str = typer.Option("55s", "--for", help="Stop starting new work after this long (cron: under a minute)"),
+    loop: Optional[str] = typer.Option(None, "--loop", help="Run a tick every INTERVAL (e.g. 30s) until --for ends"),
+    json_: bool = typer.Option(False, "--json", help="JSON summary on stdout"),
+) -> None:
+    """Do all due scheduled work: deliver the outbox within Telegram's limits.
+
+    Safe to run concurrently, on several machines against PostgreSQL. Without --tenant it serves
+    every tenant. Example (cron, every minute): promostack scheduler tick --loop 30s --for 55s
+    """
+    from promostack_cli.core.clock import parse_duration
+    from promostack_cli.core.errors import ValidationError
+    from jobs.scheduler_tick import run
+
+    try:
+        budget = parse_duration(for_)
+        interval = parse_duration(loop) if loop else None
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    if interval is not None and interval <= 0:
+        raise ValidationError("--loop must be more than 0s.")
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db, required=False)
+    s = ctx.settings()
+    box = None if dry_run else ctx.secret_box()
+    report = run(db, box, s, dry_run=dry_run, budget=budget, loop=interval,
+                 tenant_id=tenant.id if tenant else None, printer=_print_dry_run)
+    summary = report.as_dict()
+    if ctx.want_json(json_):
+        ctx.emit_json(summary)
+    d = report.delivery
+    ctx.info(f"tick: {d.sent} sent, {d.dry_run} dry-run, {d.failed} failed, {d.retrying} to retry, "
+             f"{d.rate_limited} rate-limited, {d.released} handed back in {report.seconds:.1f}s")
+    if d.errors:
+        raise ctx.fail("; ".join(d.errors[:3]))

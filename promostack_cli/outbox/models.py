@@ -1,0 +1,85 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Float, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from promostack_cli.core.clock import utcnow
+from promostack_cli.core.types import BigIntPK, JSONType
+
+
+class OutboxStatus(StrEnum):
+    pending = "pending"      # waiting to be sent (possibly after a backoff: see not_before)
+    sending = "sending"      # claimed by a sender until lease_expires_at
+    sent = "sent"
+    failed = "failed"        # final; last_error says why
+    cancelled = "cancelled"  # final; withdrawn before sending
+    dry_run = "dry_run"      # final; rendered and printed instead of sent
+
+    @classmethod
+    def final(cls) -> tuple["OutboxStatus", ...]:
+        return (cls.sent, cls.failed, cls.cancelled, cls.dry_run)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One outgoing Bot API call (normally sendMessage), written in the transaction that caused it.
+
+    Messages to one chat through one bot (a "lane": tenant, bot_role, chat_id) are delivered in id
+    order, one at a time: only the oldest unfinished message of a lane can be claimed.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "dedupe_key", name="uq_outbox_tenant_dedupe"),
+        Index("ix_outbox_due", "status", "not_before"),
+        Index("ix_outbox_lane", "tenant_id", "bot_role", "chat_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    tenant_id: int = Field(foreign_key="tenants.id", index=True, ondelete="CASCADE")
+    bot_role: str = Field(max_length=20)
+    chat_id: str = Field(max_length=64)
+    chat_kind: str = Field(max_length=10)  # private | group (groups, supergroups and channels)
+    method: str = Field(default="sendMessage", max_length=40)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    status: str = Field(default=OutboxStatus.pending, max_length=12)
+    not_before: datetime = Field(default_factory=utcnow)
+    attempts: int = 0
+    rate_limited: int = 0  # 429s received; they are waited out and never make a message fail
+    claimed_by: str | None = Field(default=None, max_length=80)
+    lease_expires_at: datetime | None = None
+    telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    error_code: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    dedupe_key: str | None = Field(default=None, max_length=200)
+    source: str | None = Field(default=None, max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class ChatState(SQLModel, table=True):
+    """Per-lane delivery state shared by every sender process: pacing and the user's block."""
+
+    __tablename__ = "chat_states"
+    __table_args__ = (UniqueConstraint("tenant_id", "bot_role", "chat_id", name="uq_chat_states_lane"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    tenant_id: int = Field(foreign_key="tenants.id", index=True, ondelete="CASCADE")
+    bot_role: str = Field(max_length=20)
+    chat_id: str = Field(max_length=64)
+    next_send_at: float = Field(default=0.0, sa_column=Column(Float, nullable=False, server_default="0"))
+    blocked_at: datetime | None = None
+    blocked_reason: str | None = Field(default=None, max_length=200)
+
+
+class BotRateLimit(SQLModel, table=True):
+    """Shared send schedule of one Telegram bot (GCRA): the next free slot and any 429 pause."""
+
+    __tablename__ = "bot_rate_limits"
+
+    bot_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    tenant_id: int = Field(foreign_key="tenants.id", index=True, ondelete="CASCADE")
+    next_slot_at: float = Field(default=0.0, sa_column=Column(Float, nullable=False, server_default="0"))
+    paused_until: float = Field(default=0.0, sa_column=Column(Float, nullable=False, server_default="0"))

@@ -1,0 +1,195 @@
+"""Outbox: enqueue messages in the caller's transaction; list, retry and cancel them."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from promostack_cli.core.errors import NotFoundError, ValidationError
+from promostack_cli.outbox.models import ChatState, OutboxMessage, OutboxStatus
+from promostack_cli.telegram.chats import chat_kind, validate_chat
+from promostack_cli.telegram.html import MAX_MESSAGE_LENGTH
+
+_TAG_RE = re.compile(r"<[^>]*>")
+_ENTITY_RE = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
+ROLES = ("signal_bot", "message_bot")
+
+
+def visible_length(text: str, parse_mode: str | None) -> int:
+    """Length as Telegram counts it: after HTML tags are removed and entities decoded."""
+    if parse_mode and parse_mode.upper() == "HTML":
+        return len(_ENTITY_RE.sub("x", _TAG_RE.sub("", text)))
+    return len(text)
+
+
+def enqueue(
+    session: Session,
+    tenant_id: int,
+    bot_role: str,
+    chat_id: str | int,
+    text: str,
+    *,
+    now: datetime,
+    parse_mode: str | None = "HTML",
+    reply_markup: dict | None = None,
+    reply_to_message_id: int | None = None,
+    disable_web_page_preview: bool | None = None,
+    not_before: datetime | None = None,
+    dedupe_key: str | None = None,
+    source: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> OutboxMessage:
+    """Add a sendMessage to the outbox inside the caller's transaction.
+
+    With ``dedupe_key``, a second enqueue with the same key returns the first message instead of
+    adding another (the unique key makes this hold across processes).
+    """
+    if bot_role not in ROLES:
+        raise ValidationError(f"Unknown bot role '{bot_role}': use signal_bot or message_bot.")
+    chat = validate_chat(chat_id)
+    if not text or not text.strip():
+        raise ValidationError("The message text is empty.")
+    length = visible_length(text, parse_mode)
+    if length > MAX_MESSAGE_LENGTH:
+        raise ValidationError(f"The message is {length} characters; Telegram allows {MAX_MESSAGE_LENGTH}.")
+    if dedupe_key:
+        existing = session.exec(
+            select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.dedupe_key == dedupe_key)
+        ).first()
+        if existing:
+            return existing
+    payload: dict[str, Any] = {"text": text}
+    if parse_mode:
+        payload["parse_mode"] = parse_mode
+    if reply_markup:
+        payload["reply_markup"] = reply_markup
+    if reply_to_message_id:
+        payload["reply_parameters"] = {"message_id": reply_to_message_id, "allow_sending_without_reply": True}
+    if disable_web_page_preview:
+        payload["link_preview_options"] = {"is_disabled": True}
+    payload.update(extra or {})
+    msg = OutboxMessage(
+        tenant_id=tenant_id,
+        bot_role=bot_role,
+        chat_id=chat,
+        chat_kind=chat_kind(chat),
+        payload=payload,
+        not_before=not_before or now,
+        dedupe_key=dedupe_key,
+        source=source,
+        created_at=now,
+        updated_at=now,
+    )
+    if not dedupe_key:
+        session.add(msg)
+        session.flush()
+        return msg
+    try:
+        with session.begin_nested():
+            session.add(msg)
+            session.flush()
+    except IntegrityError:  # another process enqueued the same key first
+        return session.exec(
+            select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.dedupe_key == dedupe_key)
+        ).one()
+    return msg
+
+
+def list_messages(session: Session, tenant_id: int, *, statuses: Iterable[str] = (), chat_id: str | None = None,
+                  limit: int = 50) -> list[OutboxMessage]:
+    q = select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id)
+    statuses = list(statuses)
+    if statuses:
+        q = q.where(OutboxMessage.status.in_(statuses))
+    if chat_id:
+        q = q.where(OutboxMessage.chat_id == chat_id)
+    return list(session.exec(q.order_by(OutboxMessage.id.desc()).limit(limit)))
+
+
+def counts(session: Session, tenant_id: int) -> dict[str, int]:
+    rows = session.exec(
+        select(OutboxMessage.status, func.count()).where(OutboxMessage.tenant_id == tenant_id).group_by(OutboxMessage.status)
+    ).all()
+    return {status: n for status, n in rows}
+
+
+def describe(msg: OutboxMessage) -> dict:
+    return {
+        "id": msg.id,
+        "status": msg.status,
+        "bot": msg.bot_role,
+        "chat_id": msg.chat_id,
+        "text": msg.payload.get("text", ""),
+        "attempts": msg.attempts,
+        "rate_limited": msg.rate_limited,
+        "not_before": msg.not_before.isoformat(),
+        "telegram_message_id": msg.telegram_message_id,
+        "error": msg.last_error,
+        "source": msg.source,
+        "created_at": msg.created_at.isoformat(),
+        "sent_at": msg.sent_at.isoformat() if msg.sent_at else None,
+    }
+
+
+RETRYABLE = (OutboxStatus.failed, OutboxStatus.cancelled, OutboxStatus.dry_run)
+
+
+def retry(session: Session, tenant_id: int, now: datetime, *, ids: list[int] | None = None, all_failed: bool = False) -> int:
+    """Queue failed/cancelled/dry-run messages again. Sent ones are refused (that would send twice)."""
+    q = select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id)
+    if ids:
+        rows = list(session.exec(q.where(OutboxMessage.id.in_(ids))))
+        missing = sorted(set(ids) - {m.id for m in rows})
+        if missing:
+            raise NotFoundError(f"No outbox message {', '.join(map(str, missing))} for this tenant.")
+        wrong = [m for m in rows if m.status not in RETRYABLE]
+        if wrong:
+            m = wrong[0]
+            raise ValidationError(f"Message {m.id} is {m.status}; only failed, cancelled or dry_run messages can be retried.")
+    elif all_failed:
+        rows = list(session.exec(q.where(OutboxMessage.status == OutboxStatus.failed)))
+    else:
+        raise ValidationError("Name message ids, or pass --failed to retry every failed message.")
+    lanes = set()
+    for m in rows:
+        m.status, m.attempts, m.rate_limited = OutboxStatus.pending, 0, 0
+        m.not_before, m.updated_at = now, now
+        m.last_error = m.error_code = m.claimed_by = m.lease_expires_at = None
+        lanes.add((m.bot_role, m.chat_id))
+        session.add(m)
+    for role, chat in lanes:  # the operator asked to try again: forget a recorded block
+        session.exec(
+            update(ChatState)
+            .where(ChatState.tenant_id == tenant_id, ChatState.bot_role == role, ChatState.chat_id == chat)
+            .values(blocked_at=None, blocked_reason=None)
+        )
+    return len(rows)
+
+
+def cancel(session: Session, tenant_id: int, ids: list[int], now: datetime, reason: str = "cancelled by operator") -> int:
+    rows = list(session.exec(select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.id.in_(ids))))
+    missing = sorted(set(ids) - {m.id for m in rows})
+    if missing:
+        raise NotFoundError(f"No outbox message {', '.join(map(str, missing))} for this tenant.")
+    done = [m for m in rows if m.status != OutboxStatus.pending]
+    if done:
+        raise ValidationError(f"Message {done[0].id} is {done[0].status}; only pending messages can be cancelled.")
+    for m in rows:
+        m.status, m.last_error, m.updated_at = OutboxStatus.cancelled, reason, now
+        session.add(m)
+    return len(rows)
+
+
+def cancel_role(session: Session, tenant_id: int, role: str, now: datetime, reason: str) -> int:
+    result = session.exec(
+        update(OutboxMessage)
+        .where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.bot_role == role,
+               OutboxMessage.status == OutboxStatus.pending)
+        .values(status=OutboxStatus.cancelled, last_error=reason, updated_at=now)
+    )
+    return result.rowcount or 0

@@ -1,0 +1,96 @@
+import typer
+
+from promostack_cli.core import cli as ctx
+
+db_app = typer.Typer(help="Database migrations (Alembic; one history for SQLite and PostgreSQL).", no_args_is_help=True)
+config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
+
+
+def _database():
+    from promostack_cli.db import Database
+
+    return Database(ctx.settings().resolved_database_url)
+
+
+@db_app.command("upgrade")
+def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> None:
+    """Apply migrations up to REVISION (default: head).
+
+    Example: PROMOSTACK_DATABASE_URL=postgresql+psycopg://promostack@db/promostack promostack db upgrade
+    """
+    from promostack_cli.db import safe_url
+    from promostack_cli.system.migrate import upgrade as do_upgrade
+
+    db = _database()
+    before, after = do_upgrade(db, revision)
+    if before == after:
+        ctx.success(f"{safe_url(db.url)} is already at {after}.")
+    else:
+        ctx.success(f"{safe_url(db.url)} migrated from {before or 'empty'} to {after}.")
+
+
+@db_app.command("downgrade")
+def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. -1 or base"),
+              yes: bool = typer.Option(False, "--yes", help="Confirm: downgrading drops tables and data")) -> None:
+    """Revert migrations down to REVISION (drops data).
+
+    Example: promostack db downgrade base --yes
+    """
+    from promostack_cli.core.errors import ValidationError
+    from promostack_cli.db import safe_url
+    from promostack_cli.system.migrate import downgrade as do_downgrade
+
+    if not yes:
+        raise ValidationError("Downgrading drops tables and their data; pass --yes to confirm.")
+    db = _database()
+    before, after = do_downgrade(db, revision)
+    ctx.success(f"{safe_url(db.url)} downgraded from {before} to {after or 'empty'}.")
+
+
+@db_app.command("current")
+def current(json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Show the database's migration and the one this promostack expects.
+
+    Example: promostack db current
+    """
+    from promostack_cli.system.migrate import describe
+
+    state = describe(_database())
+    state["up_to_date"] = state["current"] == state["head"]
+    if ctx.want_json(json_):
+        ctx.emit_json(state)
+        return
+    ctx.emit_table(None, ["database", "current", "head", "up to date"],
+                   [(state["database"], state["current"] or "(empty)", state["head"], "yes" if state["up_to_date"] else "no: run promostack db upgrade")])
+
+
+@config_app.command("show")
+def show(json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Print the effective settings, secrets masked.
+
+    Example: promostack config show --json
+    """
+    from promostack_cli.core.secrets import mask
+    from promostack_cli.db import safe_url
+
+    s = ctx.settings()
+    rows = {
+        "database_url": safe_url(s.resolved_database_url) + (" (embedded default)" if s.uses_default_database else ""),
+        "data_dir": str(s.resolved_data_dir),
+        "tenant": ctx.options.tenant or s.tenant,
+        "telegram_api_url": s.telegram_api_url,
+        "telegram_timeout": s.telegram_timeout,
+        "public_url": s.public_url,
+        "secret_key": mask(s.secret_key.get_secret_value()) if s.secret_key else "(not set: key file beside the SQLite database)",
+        "dry_run": s.dry_run,
+        "log_level": s.log_level,
+        "send_rate_per_bot": s.send_rate_per_bot,
+        "send_interval_private": s.send_interval_private,
+        "send_interval_group": s.send_interval_group,
+        "send_workers": s.send_workers,
+        "send_max_attempts": s.send_max_attempts,
+    }
+    if ctx.want_json(json_):
+        ctx.emit_json(rows)
+        return
+    ctx.emit_table("Effective settings", ["setting", "value"], [(f"PROMOSTACK_{k.upper()}", v) for k, v in rows.items()])

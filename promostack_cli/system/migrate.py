@@ -1,0 +1,61 @@
+"""Alembic driven programmatically (no alembic.ini): the scripts ship inside the package."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from promostack_cli.db import Database, safe_url
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(files("promostack_cli.migrations")))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def head_revision(url: str) -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
+    """Upgrade to ``revision``; returns (before, after)."""
+    from alembic import command
+
+    before = db.current_revision()
+    with db.engine.begin() as conn:
+        cfg = alembic_config(db.url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    return before, db.current_revision()
+
+
+def downgrade(db: Database, revision: str) -> tuple[str | None, str | None]:
+    from alembic import command
+
+    before = db.current_revision()
+    with db.engine.begin() as conn:
+        cfg = alembic_config(db.url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+    return before, db.current_revision()
+
+
+def autogenerate_diff(db: Database) -> list:
+    """Differences between the models and the migrated database (empty when they agree)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from promostack_cli.models import metadata
+
+    with db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "render_as_batch": True})
+        return compare_metadata(ctx, metadata)
+
+
+def describe(db: Database) -> dict:
+    return {"database": safe_url(db.url), "current": db.current_revision(), "head": head_revision(db.url)}

@@ -1,0 +1,54 @@
+"""Tenants: create, list, resolve a slug to its row."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import Session, select
+
+from promostack_cli.core.errors import NotFoundError, TenantNotSelectedError, ValidationError
+from promostack_cli.tenants.models import Tenant
+
+_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
+
+
+def validate_slug(slug: str) -> str:
+    if not _SLUG_RE.match(slug or ""):
+        raise ValidationError(
+            f"Tenant slug '{slug}' is not valid: use 2-40 lowercase letters, digits or '-', starting with a letter or digit."
+        )
+    return slug
+
+
+def add_tenant(session: Session, slug: str, name: str | None = None) -> Tenant:
+    validate_slug(slug)
+    if session.exec(select(Tenant).where(Tenant.slug == slug)).first():
+        raise ValidationError(f"Tenant '{slug}' already exists.")
+    tenant = Tenant(slug=slug, name=name or slug)
+    session.add(tenant)
+    session.flush()
+    return tenant
+
+
+def list_tenants(session: Session) -> list[Tenant]:
+    return list(session.exec(select(Tenant).order_by(Tenant.slug)))
+
+
+def get_tenant(session: Session, slug: str | None) -> Tenant:
+    """The tenant named by --tenant / PROMOSTACK_TENANT. There is no implicit default."""
+    if not slug:
+        names = ", ".join(t.slug for t in list_tenants(session)) or "none yet: promostack tenants add SLUG"
+        raise TenantNotSelectedError(
+            f"No tenant selected. Pass --tenant SLUG or set PROMOSTACK_TENANT (tenants: {names})."
+        )
+    tenant = session.exec(select(Tenant).where(Tenant.slug == slug)).first()
+    if tenant is None:
+        raise NotFoundError(f"Unknown tenant '{slug}'. See: promostack tenants list")
+    return tenant
+
+
+def get_tenant_by_id(session: Session, tenant_id: int) -> Tenant:
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFoundError(f"Unknown tenant id {tenant_id}.")
+    return tenant
