@@ -24,7 +24,7 @@ class TickReport:
 
 
 def _merge(total: DeliveryReport, part: DeliveryReport) -> None:
-    for key in ("sent", "failed", "dry_run", "retrying", "rate_limited", "released"):
+    for key in ("sent", "failed", "dry_run", "retrying", "rate_limited", "released", "late_slots"):
         setattr(total, key, getattr(total, key) + getattr(part, key))
     total.errors.extend(e for e in part.errors if e not in total.errors)
 
@@ -40,7 +40,9 @@ def run(db, box, settings, *, dry_run: bool, budget: float, loop: float | None =
     try:
         while True:
             tick_started = epoch()
-            part = sender.run(end, tenant_id=tenant_id)
+            # with --loop each tick drains until the next one is due, so timers run on cadence
+            tick_deadline = min(end, tick_started + loop) if loop else end
+            part = sender.run(tick_deadline, tenant_id=tenant_id)
             report.ticks += 1
             _merge(report.delivery, part)
             sender.report = DeliveryReport()

@@ -78,12 +78,24 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
-def get_engine(url: str) -> Engine:
-    """One engine per URL per process."""
+def get_engine(url: str, *, async_commit: bool = False) -> Engine:
+    """One engine per URL per process.
+
+    ``async_commit`` gives PostgreSQL connections with ``synchronous_commit=off``: commits do not
+    wait for the WAL flush. Only for writes whose loss in a server crash is harmless (send-slot
+    reservations); on SQLite it is the ordinary engine.
+    """
+    key = f"{url}#async" if async_commit and not is_sqlite(url) else url
     with _lock:
-        engine = _engines.get(url)
+        engine = _engines.get(key)
         if engine is None:
-            engine = _engines[url] = create_db_engine(url)
+            engine = _engines[key] = create_db_engine(url)
+            if key != url:
+                @event.listens_for(engine, "connect")
+                def _async(dbapi_conn, _record):  # pragma: no cover - PostgreSQL only
+                    with dbapi_conn.cursor() as cur:
+                        cur.execute("SET synchronous_commit = off")
+                    dbapi_conn.commit()
         return engine
 
 

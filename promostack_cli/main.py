@@ -75,17 +75,21 @@ def _configure_logging() -> None:
 
     try:
         level = getattr(logging, get_settings().log_level.upper(), logging.WARNING)
-    except Exception as exc:  # invalid settings are reported by run()
-        raise PromoStackError(f"Invalid PROMOSTACK_* setting: {_settings_error(exc)}") from None
+    except Exception as exc:
+        from promostack_cli.core.errors import ValidationError
+
+        raise ValidationError(f"Invalid setting {_settings_error(exc)}") from None
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RedactFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx logs every request URL at INFO, and Bot API URLs contain the token
-    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
-    logging.getLogger("httpcore").setLevel(max(level, logging.WARNING))
+    # httpx logs every request URL (which holds the bot token; the filter above masks it) at INFO:
+    # show those only when debugging.
+    http_level = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
+    logging.getLogger("httpx").setLevel(http_level)
+    logging.getLogger("httpcore").setLevel(max(http_level, logging.INFO))
 
 
 def _settings_error(exc: Exception) -> str:

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     send_rate_per_bot: float = Field(default=28.0, gt=0, description="Messages per second per bot")
     send_interval_private: float = Field(default=1.05, gt=0, description="Seconds between messages to one user")
     send_interval_group: float = Field(default=3.1, gt=0, description="Seconds between messages to one group/channel")
-    send_workers: int = Field(default=16, ge=1, le=256, description="Concurrent sends per tick process")
+    send_workers: int = Field(default=64, ge=1, le=256, description="Concurrent sends per tick process (most wait for a send slot)")
     send_max_attempts: int = Field(default=6, ge=1, description="Attempts before a transient failure is final")
 
     @field_validator("telegram_api_url", "public_url")

@@ -20,7 +20,7 @@ from promostack_cli.core.errors import OperationalError, ValidationError
 
 KEY_FILE_NAME = "secret.key"
 MIN_KEY_LENGTH = 32
-_TOKEN_RE = re.compile(r"\b(\d{3,}):([A-Za-z0-9_-]{20,})\b")
+_TOKEN_RE = re.compile(r"(?<![0-9])(\d{3,}):([A-Za-z0-9_-]{20,})")
 
 
 def mask(value: str | None, keep: int = 2) -> str:

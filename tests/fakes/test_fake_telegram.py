@@ -425,3 +425,4 @@ def test_script_mode(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=5) == 0
+        proc.stdout.close()

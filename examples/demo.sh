@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# PromoStack dry-run demo on the embedded SQLite database: no bot tokens, no network.
+# Run it with ./dev demo (which sets up .venv first). It uses a throwaway data directory,
+# so your real database (PROMOSTACK_DATA_DIR / PROMOSTACK_DATABASE_URL) is never touched.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PROMOSTACK="${PROMOSTACK:-$ROOT/.venv/bin/promostack}"
+DEMO_DIR="${DEMO_DIR:-$ROOT/.demo}"
+
+rm -rf "$DEMO_DIR"
+# Only the demo's own settings: a stray .env or PROMOSTACK_* variable must not redirect it.
+for var in $(env | grep -o '^PROMOSTACK_[A-Z_]*' || true); do unset "$var"; done
+export PROMOSTACK_DATA_DIR="$DEMO_DIR" PROMOSTACK_DRY_RUN=1 PROMOSTACK_TENANT=demo
+
+step() { printf '\n\033[1m$ promostack %s\033[0m\n' "$*" >&2; "$PROMOSTACK" "$@"; }
+
+step tenants add demo --name "Demo Gold Signals"
+step connections set signal_bot --no-validate \
+    --token 1000000001:AAFdemoSIGNALdemoSIGNALdemoSIGNAL01 \
+    --vip-channel -1001000000001 --free-channel @demo_gold_free
+step connections set message_bot --no-validate \
+    --token 1000000002:AAFdemoMESSAGEdemoMESSAGEdemoMESS02
+step connections list
+step outbox send signal_bot --chat -1001000000001 \
+    --text $'🟢 <b>XAU/USD BUY</b> 4541.50\nSL 4533.20 · TP1 4548.10 · TP2 4553.40 · TP3 4558.70' \
+    --dedupe-key demo-signal-1
+step outbox send signal_bot --chat @demo_gold_free \
+    --text $'☀️ <b>Gold morning outlook</b>\nAsian range 4522.95–4541.51. VIP members got 2 signals yesterday: +64 pips.'
+step outbox send message_bot --chat 5550001 --text "Hi Sam! Welcome to <b>Demo Gold Signals</b>."
+step outbox send message_bot --chat 5550001 --text "Here is today's free analysis: https://example.com/gold"
+step outbox stats
+step scheduler tick
+step outbox list
+printf '\nDemo data lives in %s (delete it freely). Nothing was sent: PROMOSTACK_DRY_RUN=1.\n' "$DEMO_DIR" >&2

@@ -1,0 +1,130 @@
+"""CLI conventions through the installed entry point: help, version, exit codes, stdout/stderr, secrets."""
+
+import subprocess
+import sys
+
+from tests.conftest import MESSAGE_TOKEN, TEST_KEY, Cli, base_env
+
+HEAVY = ("pandas", "pandas_ta", "numba", "stripe", "uvicorn", "starlette")
+
+
+def _modules_loaded_by(args: list[str], env: dict) -> set[str]:
+    code = (
+        "import sys\n"
+        f"sys.argv = ['promostack', *{args!r}]\n"
+        "from promostack_cli.main import run\n"
+        "try:\n    run()\nexcept SystemExit:\n    pass\n"
+        f"print('HEAVY=' + ','.join(sorted(m for m in {HEAVY!r} if m in sys.modules)), file=sys.__stderr__)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    marker = [line for line in proc.stderr.splitlines() if line.startswith("HEAVY=")]
+    assert marker, proc.stderr
+    return {m for m in marker[-1].removeprefix("HEAVY=").split(",") if m}
+
+
+def test_help_and_tick_do_not_import_heavy_libraries(tmp_path):
+    env = base_env(tmp_path)
+    assert _modules_loaded_by(["--help"], env) == set()
+    assert _modules_loaded_by(["scheduler", "tick", "--for", "1s"], env) == set()
+
+
+def test_help_lists_every_domain_group(tmp_path):
+    r = Cli(base_env(tmp_path), tmp_path)("--help")
+    assert r.code == 0
+    for group in ("tenants", "connections", "outbox", "scheduler", "db", "config"):
+        assert group in r.stdout
+    assert "Exit codes: 0 ok, 1 operational failure, 2 usage or validation error" in r.stdout
+
+
+def test_version(tmp_path):
+    r = Cli(base_env(tmp_path), tmp_path)("--version")
+    assert r.code == 0 and r.stdout.startswith("promostack ")
+
+
+def test_usage_error_exit_2(tmp_path):
+    cli = Cli(base_env(tmp_path), tmp_path)
+    assert cli("tenants", "add").code == 2
+    r = cli("tenants", "add", "Bad Slug!")
+    assert r.code == 2 and "not valid" in r.stderr and "Traceback" not in r.stderr
+    r = cli("scheduler", "tick", "--for", "soon")
+    assert r.code == 2 and "not a duration" in r.stderr
+
+
+def test_data_on_stdout_messages_on_stderr(tmp_path):
+    cli = Cli(base_env(tmp_path), tmp_path)
+    r = cli("tenants", "add", "entrylab", "--name", "EntryLab")
+    assert r.stdout == "" and "Tenant 'entrylab' added" in r.stderr
+    r = cli("tenants", "list", "--json")
+    assert r.json() == [{"slug": "entrylab", "name": "EntryLab", "created_at": r.json()[0]["created_at"]}]
+    r = cli("--json", "tenants", "list")
+    assert r.json()[0]["slug"] == "entrylab"
+
+
+def test_config_show_masks_secrets(tmp_path):
+    env = base_env(tmp_path)
+    env["PROMOSTACK_DATABASE_URL"] = "postgresql+psycopg://promo:pgpassword123@127.0.0.1/prod"
+    r = Cli(env, tmp_path)("config", "show", "--json")
+    assert r.code == 0
+    shown = r.json()
+    assert "pgpassword123" not in r.stdout and TEST_KEY not in r.stdout
+    assert shown["database_url"] == "postgresql+psycopg://promo:***@127.0.0.1/prod"
+    assert shown["secret_key"].startswith("te…")
+
+
+def test_invalid_setting_is_one_line(tmp_path):
+    env = base_env(tmp_path)
+    env["PROMOSTACK_SEND_RATE_PER_BOT"] = "fast"
+    r = Cli(env, tmp_path)("tenants", "list")
+    assert r.code == 2 and "PROMOSTACK_SEND_RATE_PER_BOT" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_tokens_never_reach_logs(tmp_path, fake_tg):
+    env = base_env(tmp_path)
+    env.update({"PROMOSTACK_TELEGRAM_API_URL": fake_tg.base_url, "PROMOSTACK_LOG_LEVEL": "DEBUG"})
+    cli = Cli(env, tmp_path)
+    cli("tenants", "add", "entrylab")
+    outputs = [cli("-t", "entrylab", "connections", "set", "message_bot", "--token", MESSAGE_TOKEN)]
+    cli("-t", "entrylab", "outbox", "send", "message_bot", "--chat", "5550001", "--text", "hi")
+    fake_tg.fail_next("sendMessage", 500, count=1)
+    outputs.append(cli("scheduler", "tick", "--for", "2s"))
+    outputs.append(cli("-t", "entrylab", "outbox", "list", "--json"))
+    everything = "".join(r.stdout + r.stderr for r in outputs)
+    assert "DEBUG" in everything and "bot7000000002:AA…02/sendMessage" in everything
+    assert MESSAGE_TOKEN not in everything and MESSAGE_TOKEN.split(":")[1] not in everything
+
+
+def test_outbox_cli_send_list_retry(tmp_path, fake_tg):
+    env = base_env(tmp_path)
+    env.update({"PROMOSTACK_TELEGRAM_API_URL": fake_tg.base_url})
+    cli = Cli(env, tmp_path)
+    cli("tenants", "add", "entrylab")
+    assert cli("-t", "entrylab", "connections", "set", "message_bot", "--token", MESSAGE_TOKEN).code == 0
+    fake_tg.block(5550001)
+    assert cli("-t", "entrylab", "outbox", "send", "message_bot", "--chat", "5550001", "--text", "hi <b>there</b>").code == 0
+    r = cli("-t", "entrylab", "outbox", "send", "message_bot", "--chat", "5550002", "--text", "-", input="from stdin\n")
+    assert r.code == 0
+    r = cli("scheduler", "tick", "--json")
+    assert r.code == 0 and r.json()["sent"] == 1 and r.json()["failed"] == 1
+    failed = cli("-t", "entrylab", "outbox", "list", "--status", "failed", "--json").json()
+    assert len(failed) == 1 and "blocked" in failed[0]["error"]
+    fake_tg.unblock(5550001)
+    r = cli("-t", "entrylab", "outbox", "retry", "--failed")
+    assert r.code == 0 and "1 message(s) queued again" in r.stderr
+    assert cli("scheduler", "tick", "--json").json()["sent"] == 1
+    assert cli("-t", "entrylab", "outbox", "stats", "--json").json()["sent"] == 2
+    r = cli("-t", "entrylab", "outbox", "retry", str(failed[0]["id"]))
+    assert r.code == 2 and "is sent" in r.stderr
+    r = cli("-t", "entrylab", "outbox", "show", "999")
+    assert r.code == 2 and "No outbox message 999" in r.stderr
+
+
+def test_dry_run_tick_prints_what_would_be_sent(tmp_path):
+    env = base_env(tmp_path)
+    cli = Cli(env, tmp_path)
+    cli("tenants", "add", "demo")
+    cli("-t", "demo", "connections", "set", "message_bot", "--token", "1234567:AAFdemodemodemodemodemodemodemodemo", "--no-validate")
+    cli("-t", "demo", "outbox", "send", "message_bot", "--chat", "5550001", "--text", "Hi <b>Sam</b>")
+    r = cli("scheduler", "tick", env={"PROMOSTACK_DRY_RUN": "1"})
+    assert r.code == 0
+    assert "dry run · message_bot → 5550001" in r.stdout and "Hi <b>Sam</b>" in r.stdout
+    assert cli("-t", "demo", "outbox", "list", "--json").json()[0]["status"] == "dry_run"

@@ -1,0 +1,97 @@
+"""Several ``promostack scheduler tick`` processes at once: each message delivered exactly once,
+in order per chat, within Telegram's limits (enforced by the fake Bot API)."""
+
+from collections import defaultdict
+
+import pytest
+import sqlalchemy as sa
+
+from promostack_cli.core.clock import utcnow
+from promostack_cli.db import Database
+from promostack_cli.outbox.models import OutboxMessage
+from tests.conftest import MESSAGE_TOKEN, Cli, base_env
+from tests.test_outbox import connect
+
+pytestmark = pytest.mark.serial  # timing-sensitive: run alone (see .ci/run)
+
+
+def seed(db_url: str, box, n_messages: int, n_chats: int) -> None:
+    db = Database(db_url)
+    from promostack_cli.system.migrate import upgrade
+    from promostack_cli.tenants.service import add_tenant
+
+    upgrade(db)
+    with db.transaction() as s:
+        tenant_id = add_tenant(s, "entrylab").id
+    connect(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
+    now = utcnow()
+    rows = [
+        dict(tenant_id=tenant_id, bot_role="message_bot", chat_id=str(6000000 + i % n_chats), chat_kind="private",
+             method="sendMessage", payload={"text": f"m{i}"}, status="pending", not_before=now, attempts=0,
+             rate_limited=0, created_at=now, updated_at=now)
+        for i in range(n_messages)
+    ]
+    with db.transaction() as s:
+        s.execute(sa.insert(OutboxMessage.__table__), rows)
+    db.engine.dispose()
+
+
+def run_ticks(tmp_path, db_url, fake, processes: int, budget: str = "300s"):
+    env = base_env(tmp_path)
+    env.update({"PROMOSTACK_DATABASE_URL": db_url, "PROMOSTACK_TELEGRAM_API_URL": fake.base_url})
+    cli = Cli(env, tmp_path)
+    procs = [cli.popen("--json", "scheduler", "tick", "--for", budget) for _ in range(processes)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+        import json
+
+        results.append(json.loads(out))
+    return results
+
+
+def check_exactly_once_in_order(fake, n_messages: int, db_url: str):
+    sent = fake.sent(token=MESSAGE_TOKEN)
+    texts = [m["text"] for m in sent]
+    assert len(texts) == n_messages, f"{len(texts)} delivered"
+    assert len(set(texts)) == n_messages, "a message was delivered twice"
+    per_chat = defaultdict(list)
+    for m in sent:
+        per_chat[m["chat_id"]].append(int(m["text"][1:]))
+    assert all(seq == sorted(seq) for seq in per_chat.values()), "order per chat broken"
+    with Database(db_url).engine.connect() as conn:
+        statuses = dict(conn.execute(sa.text("SELECT status, count(*) FROM outbox_messages GROUP BY status")).all())
+    assert statuses == {"sent": n_messages}
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_three_ticks_3000_messages_300_chats_postgres(tmp_path, pg_url, fake_tg, box):
+    seed(pg_url, box, 3000, 300)
+    results = run_ticks(tmp_path, pg_url, fake_tg, 3)
+    assert sum(r["sent"] for r in results) == 3000
+    assert all(r["sent"] > 0 for r in results), "every process took part"
+    check_exactly_once_in_order(fake_tg, 3000, pg_url)
+    assert fake_tg.count_429 == 0
+    assert sum(r["rate_limited"] for r in results) == 0
+
+
+def test_three_ticks_on_sqlite(tmp_path, sqlite_url, fake_tg, box):
+    seed(sqlite_url, box, 300, 100)
+    results = run_ticks(tmp_path, sqlite_url, fake_tg, 3)
+    assert sum(r["sent"] for r in results) == 300
+    check_exactly_once_in_order(fake_tg, 300, sqlite_url)
+    assert fake_tg.count_429 == 0
+
+
+@pytest.mark.postgres
+def test_429_storm_is_waited_out_nothing_lost(tmp_path, pg_url, fake_tg, box):
+    seed(pg_url, box, 400, 400)
+    fake_tg.fail_next("sendMessage", 429, count=60, retry_after=1)
+    results = run_ticks(tmp_path, pg_url, fake_tg, 2)
+    assert sum(r["sent"] for r in results) == 400
+    assert sum(r["rate_limited"] for r in results) == 60
+    check_exactly_once_in_order(fake_tg, 400, pg_url)
+    with Database(pg_url).engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT sum(rate_limited) FROM outbox_messages")).scalar() == 60

@@ -1,0 +1,72 @@
+"""One Alembic history for SQLite and PostgreSQL; models and migrations never drift apart."""
+
+import sqlalchemy as sa
+
+from promostack_cli.db import HEAD_REVISION, Database
+from promostack_cli.system import migrate
+from tests.conftest import Cli, base_env
+
+
+def test_head_constant_matches_the_migration_history(sqlite_url):
+    assert migrate.head_revision(sqlite_url) == HEAD_REVISION
+
+
+def test_upgrade_head_leaves_nothing_for_autogenerate(db_url):
+    db = Database(db_url)
+    before, after = migrate.upgrade(db)
+    assert (before, after) == (None, HEAD_REVISION)
+    assert migrate.autogenerate_diff(db) == []
+    tables = set(sa.inspect(db.engine).get_table_names())
+    assert {"tenants", "bot_connections", "outbox_messages", "chat_states", "bot_rate_limits"} <= tables
+
+
+def test_downgrade_to_base_and_back(db_url):
+    db = Database(db_url)
+    migrate.upgrade(db)
+    migrate.downgrade(db, "base")
+    assert db.current_revision() is None
+    assert "outbox_messages" not in sa.inspect(db.engine).get_table_names()
+    migrate.upgrade(db)
+    assert db.current_revision() == HEAD_REVISION
+
+
+def test_every_domain_table_carries_tenant_id(db):
+    inspector = sa.inspect(db.engine)
+    for table in inspector.get_table_names():
+        if table in ("tenants", "alembic_version"):
+            continue
+        assert "tenant_id" in {c["name"] for c in inspector.get_columns(table)}, table
+
+
+def test_explicit_database_must_be_upgraded_first(tmp_path):
+    env = base_env(tmp_path)
+    env["PROMOSTACK_DATABASE_URL"] = f"sqlite:///{tmp_path / 'fresh.db'}"
+    cli = Cli(env, tmp_path)
+    r = cli("tenants", "list")
+    assert r.code == 1
+    assert "Run: promostack db upgrade" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert cli("db", "upgrade").code == 0
+    r = cli("db", "current", "--json")
+    assert r.json()["current"] == HEAD_REVISION and r.json()["up_to_date"] is True
+    assert cli("tenants", "list").code == 0
+
+
+def test_embedded_default_migrates_itself(tmp_path):
+    env = base_env(tmp_path)
+    del env["PROMOSTACK_SECRET_KEY"]
+    cli = Cli(env, tmp_path)
+    r = cli("tenants", "add", "entrylab")
+    assert r.code == 0, r.stderr
+    assert "migrated from empty" in r.stderr
+    assert (tmp_path / "data" / "promostack.db").exists()
+    assert cli("tenants", "list", "--json").json()[0]["slug"] == "entrylab"
+
+
+def test_unreachable_database_is_one_line_exit_1(tmp_path):
+    env = base_env(tmp_path)
+    env["PROMOSTACK_DATABASE_URL"] = "postgresql+psycopg://nobody:hunter2secret@127.0.0.1:1/none"
+    r = Cli(env, tmp_path)("tenants", "list")
+    assert r.code == 1
+    assert "Cannot open the database" in r.stderr and "hunter2secret" not in r.stderr
+    assert "Traceback" not in r.stderr
