@@ -94,3 +94,24 @@ def show(json_: bool = typer.Option(False, "--json", help="JSON output")) -> Non
         ctx.emit_json(rows)
         return
     ctx.emit_table("Effective settings", ["setting", "value"], [(f"PROMOSTACK_{k.upper()}", v) for k, v in rows.items()])
+
+
+@db_app.command("revision")
+def revision(message: str = typer.Option(..., "-m", "--message", help="What the migration does"),
+             rev_id: str = typer.Option(None, "--rev-id", help="Revision id, e.g. 0002_journeys")) -> None:
+    """(Developers) Autogenerate a migration from the models into migrations/versions.
+
+    Run it in a checkout against a database at head. Example: promostack db revision -m "journeys" --rev-id 0002_journeys
+    """
+    from alembic import command
+
+    from promostack_cli.core.errors import ValidationError
+    from promostack_cli.system.migrate import alembic_config, source_migrations_dir
+
+    target = source_migrations_dir()
+    if target is None:
+        raise ValidationError("db revision writes into the source tree: run it from a git checkout (pip install -e .).")
+    cfg = alembic_config(ctx.settings().resolved_database_url)
+    cfg.set_main_option("script_location", str(target))
+    script = command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id)
+    ctx.success(f"Wrote {script.path}. Review it, then set HEAD_REVISION in promostack_cli/db.py to {script.revision}.")

@@ -59,3 +59,11 @@ def autogenerate_diff(db: Database) -> list:
 
 def describe(db: Database) -> dict:
     return {"database": safe_url(db.url), "current": db.current_revision(), "head": head_revision(db.url)}
+
+
+def source_migrations_dir():
+    """migrations/ of a source checkout (editable install), or None for an installed wheel."""
+    from pathlib import Path
+
+    candidate = Path(__file__).resolve().parents[2] / "migrations"
+    return candidate if (candidate / "env.py").exists() and (candidate.parent / "pyproject.toml").exists() else None
