@@ -22,27 +22,25 @@ def head_revision(url: str) -> str:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
-def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
-    """Upgrade to ``revision``; returns (before, after)."""
+def _run(db: Database, action: str, revision: str) -> tuple[str | None, str | None]:
     from alembic import command
 
     before = db.current_revision()
     with db.engine.begin() as conn:
         cfg = alembic_config(db.url)
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        getattr(command, action)(cfg, revision)
     return before, db.current_revision()
+
+
+def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
+    """Upgrade to ``revision``; returns (before, after)."""
+    return _run(db, "upgrade", revision)
 
 
 def downgrade(db: Database, revision: str) -> tuple[str | None, str | None]:
-    from alembic import command
-
-    before = db.current_revision()
-    with db.engine.begin() as conn:
-        cfg = alembic_config(db.url)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
-    return before, db.current_revision()
+    """Downgrade to ``revision``; returns (before, after)."""
+    return _run(db, "downgrade", revision)
 
 
 def autogenerate_diff(db: Database) -> list:
