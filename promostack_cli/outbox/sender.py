@@ -25,10 +25,10 @@ import random
 import socket
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Callable
 
 import httpx
@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 120
 IDLE_POLL_SECONDS = 0.1
 LATE_TOLERANCE_SECONDS = 0.025
+LEASE_MARGIN_SECONDS = 5.0
+PAUSE_REFRESH_SECONDS = 0.25
+RECORD_RETRY_SECONDS = 60.0
 
 
 @dataclass
@@ -78,6 +81,8 @@ class Claimed:
     payload: dict
     attempts: int
     blocked: bool
+    claim_token: str = ""     # claimed_by value of this claim: unique per claim, not per process
+    lease_until: float = 0.0  # epoch; past it another sender may take the message
 
     @property
     def lane_key(self) -> tuple[int, str]:
@@ -91,6 +96,7 @@ class SenderConfig:
     interval_group: float = 3.1
     workers: int = 64
     max_attempts: int = 6
+    lease_seconds: float = LEASE_SECONDS
     api_url: str = "https://api.telegram.org"
     timeout: float = 15.0
     dry_run: bool = False
@@ -180,18 +186,34 @@ def claim(db: Database, worker: str, limit: int, *, tenant_id: int | None = None
         .where(_due(now))
         .order_by(picked.c.rank, o.id)
     )
+    token = f"{worker}/{uuid.uuid4().hex[:10]}"
     with db.transaction() as session:
+        _linear_plans(session)
         rows = session.execute(for_claim(q, session, o)).all()
         if not rows:
             return []
+        claimed_at = epoch()  # after the select: a slow query must not shorten the lease we rely on
         session.execute(
             update(o)
             .where(o.id.in_([r.id for r in rows]))
-            .values(status=OutboxStatus.sending, claimed_by=worker,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+            .values(status=OutboxStatus.sending, claimed_by=token,
+                    lease_expires_at=from_epoch(claimed_at + lease_seconds), updated_at=from_epoch(claimed_at))
         )
     return [Claimed(r.id, r.tenant_id, r.bot_role, r.chat_id, r.chat_kind, r.method, dict(r.payload), r.attempts,
-                    r.blocked_at is not None) for r in rows]
+                    r.blocked_at is not None, token, claimed_at + lease_seconds) for r in rows]
+
+
+def _linear_plans(session) -> None:
+    """On PostgreSQL, forbid nested-loop joins for this transaction's queries.
+
+    Right after a burst of enqueues the planner's statistics say the outbox is nearly empty and
+    it picks nested loops, which are quadratic over thousands of unfinished rows; hash joins over
+    them stay linear whatever the statistics say.
+    """
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL enable_nestloop = off"))
 
 
 def next_due_head(db: Database, *, tenant_id: int | None = None) -> float | None:
@@ -206,7 +228,8 @@ def next_due_head(db: Database, *, tenant_id: int | None = None) -> float | None
     q = select(func.min(o.not_before)).join(heads, heads.c.id == o.id).where(o.status == OutboxStatus.pending)
     if tenant_id is not None:
         q = q.where(o.tenant_id == tenant_id)
-    with db.session() as session:
+    with db.transaction() as session:
+        _linear_plans(session)
         earliest = session.execute(q).scalar()
     if earliest is None:
         return None
@@ -270,6 +293,9 @@ class Sender:
         )
         self._creds: dict[tuple[int, str], object] = {}
         self._creds_lock = threading.Lock()
+        self._pause_lock = threading.Lock()
+        self._local_pause: dict[int, float] = {}
+        self._shared_pause: dict[int, tuple[float, float]] = {}
         self._print_lock = threading.Lock()
         self.report = DeliveryReport()
         self._report_lock = threading.Lock()
@@ -286,6 +312,8 @@ class Sender:
 
     # -- main loop ----------------------------------------------------------------------------
     def run(self, deadline: float, *, tenant_id: int | None = None) -> DeliveryReport:
+        with self._creds_lock:  # each tick reads connections afresh (a token may have been replaced)
+            self._creds.clear()
         if self.config.dry_run:
             return self._run_dry(deadline, tenant_id)
         workers = self.config.workers
@@ -300,7 +328,7 @@ class Sender:
                 claimed_now = 0
                 if epoch() < deadline and queued + len(inflight) < workers * 2:
                     batch = claim(self.db, self.worker, workers * 4 - queued - len(inflight), tenant_id=tenant_id,
-                                  per_bot=per_bot_claim)
+                                  per_bot=per_bot_claim, lease_seconds=self.config.lease_seconds)
                     for msg in batch:
                         queues[msg.lane_key].append(msg)
                     claimed_now = len(batch)
@@ -344,7 +372,7 @@ class Sender:
     def _run_dry(self, deadline: float, tenant_id: int | None) -> DeliveryReport:
         """Dry run: no sends and no pacing, so one thread prints messages in queue order."""
         while epoch() < deadline:
-            batch = claim(self.db, self.worker, 200, tenant_id=tenant_id)
+            batch = claim(self.db, self.worker, 200, tenant_id=tenant_id, lease_seconds=self.config.lease_seconds)
             if not batch:
                 break
             for msg in batch:
@@ -375,11 +403,18 @@ class Sender:
     def _deliver_safely(self, msg: Claimed, deadline: float, slot: float | None = None) -> None:
         try:
             self._deliver(msg, deadline, slot)
-        except Exception as exc:  # never lose a message to a bug: hand it back and report
+        except Exception as exc:  # never lose a message to a bug: count an attempt, hand it back or fail it
+            error = f"internal error: {redact(str(exc))[:200]}"
             log.exception("delivering outbox message %s failed unexpectedly", msg.id)
-            self._release(msg, delay=5.0, error=f"internal error: {redact(str(exc))[:200]}")
+            if msg.attempts + 1 >= self.config.max_attempts:
+                self._finish(msg, OutboxStatus.failed, error=f"gave up after {msg.attempts + 1} attempts: {error}")
+                self._count(failed=1)
+            else:
+                self._release(msg, delay=backoff_seconds(msg.attempts + 1), error=error, attempted=True)
+                self._count(retrying=1)
             with self._report_lock:
-                self.report.errors.append(f"message {msg.id}: {redact(str(exc))[:200]}")
+                if error not in self.report.errors:
+                    self.report.errors.append(f"message {msg.id}: {error}")
 
     # -- one message --------------------------------------------------------------------------
     def _credentials(self, msg: Claimed):
@@ -424,9 +459,18 @@ class Sender:
             self._count(released=1)
             return
 
-        slot = self._wait_for_slot(creds.bot_id, msg.tenant_id, deadline, slot)
+        # Send only while the claim is surely ours: the HTTP call must end before the lease does,
+        # or another sender could take the message and both would send it.
+        margin = min(LEASE_MARGIN_SECONDS, self.config.lease_seconds / 4)
+        send_by = min(deadline, msg.lease_until - self.config.timeout - margin)
+        slot = self._wait_for_slot(creds.bot_id, msg.tenant_id, send_by, slot)
         if slot is None:
-            self._release(msg, not_before=deadline)
+            self._release(msg, not_before=min(epoch() + 1.0, deadline))
+            self._count(released=1)
+            return
+        paused = self._paused_until(creds.bot_id)
+        if paused > epoch():  # a 429 arrived after this slot was reserved: wait it out, don't send into it
+            self._release(msg, not_before=paused)
             self._count(released=1)
             return
 
@@ -437,11 +481,16 @@ class Sender:
             result = client.call(msg.method, **params)
         except tg.RetryAfter as exc:
             until = epoch() + max(exc.retry_after, 1.0)
+            with self._pause_lock:
+                self._local_pause[creds.bot_id] = max(self._local_pause.get(creds.bot_id, 0.0), until)
             pause_bot(self.db, creds.bot_id, until)
             self._release(msg, not_before=until, rate_limited=True, error=str(exc))
             self._count(rate_limited=1)
             return
         except tg.TelegramError as exc:
+            if isinstance(exc, tg.Unauthorized):
+                with self._creds_lock:  # the token may have been replaced since it was cached
+                    self._creds.pop(msg.lane_key, None)
             self._fail_or_retry(msg, exc)
             return
         sent_at = epoch()
@@ -469,6 +518,21 @@ class Sender:
                 return slot
             self._count(late_slots=1)
         return epoch()  # pathological overload: proceed; the 429 handling is the backstop
+
+    def _paused_until(self, bot_id: int) -> float:
+        """The bot's 429 pause: this process's own at once, other processes' read at most every 0.25 s."""
+        now = epoch()
+        with self._pause_lock:
+            local = self._local_pause.get(bot_id, 0.0)
+            cached, read_at = self._shared_pause.get(bot_id, (0.0, 0.0))
+            fresh = now - read_at < PAUSE_REFRESH_SECONDS
+        if not fresh:
+            with self.db.session() as session:
+                cached = session.execute(
+                    select(BotRateLimit.paused_until).where(BotRateLimit.bot_id == bot_id)).scalar() or 0.0
+            with self._pause_lock:
+                self._shared_pause[bot_id] = (cached, now)
+        return max(local, cached)
 
     def _fail_or_retry(self, msg: Claimed, exc: tg.TelegramError) -> None:
         error = redact(str(exc))
@@ -539,7 +603,7 @@ def write_outcomes(session, outcomes: list[Outcome]) -> int:
 
     o = OutboxMessage.__table__
     now = from_epoch(epoch())
-    mine = and_(o.c.id == bindparam("b_id"), o.c.claimed_by == bindparam("b_worker"))
+    mine = and_(o.c.id == bindparam("b_id"), o.c.claimed_by == bindparam("b_claim"))
     done = [x for x in outcomes if x.status != OutboxStatus.pending]
     back = [x for x in outcomes if x.status == OutboxStatus.pending]
     updated = 0
@@ -550,7 +614,7 @@ def write_outcomes(session, outcomes: list[Outcome]) -> int:
             last_error=bindparam("b_error"), error_code=bindparam("b_code"), sent_at=bindparam("b_sent", type_=o.c.sent_at.type),
         )
         result = session.execute(stmt, [
-            {"b_id": x.msg.id, "b_worker": x.worker, "b_status": str(x.status), "b_mid": x.message_id,
+            {"b_id": x.msg.id, "b_claim": x.msg.claim_token, "b_status": str(x.status), "b_mid": x.message_id,
              "b_tries": 0 if x.status == OutboxStatus.dry_run else 1, "b_error": x.error, "b_code": x.code,
              "b_sent": from_epoch(x.sent_at) if x.sent_at else None} for x in done])
         updated += result.rowcount if result.rowcount and result.rowcount > 0 else 0
@@ -562,7 +626,7 @@ def write_outcomes(session, outcomes: list[Outcome]) -> int:
             rate_limited=o.c.rate_limited + bindparam("b_rl"), attempts=o.c.attempts + bindparam("b_tries"),
         )
         result = session.execute(stmt, [
-            {"b_id": x.msg.id, "b_worker": x.worker, "b_when": from_epoch(x.not_before), "b_error": x.error,
+            {"b_id": x.msg.id, "b_claim": x.msg.claim_token, "b_when": from_epoch(x.not_before), "b_error": x.error,
              "b_rl": int(x.rate_limited), "b_tries": int(x.attempted)} for x in back])
         updated += result.rowcount if result.rowcount and result.rowcount > 0 else 0
     paced = {}
@@ -638,7 +702,13 @@ class Recorder:
                     marker.set()
 
     def _write_batch(self, outcomes: list[Outcome]) -> None:
-        for attempt in range(3):
+        # A database blip (restart, failover) must not turn sent messages into resends: keep trying
+        # for most of the lease (120 s) before recording one by one and, failing that, giving up.
+        give_up_at = time.monotonic() + RECORD_RETRY_SECONDS
+        delay = 0.2
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 with self.db.transaction() as session:
                     updated = write_outcomes(session, outcomes)
@@ -646,13 +716,17 @@ class Recorder:
                     log.warning("%d outbox result(s) not recorded: their lease had expired and another sender "
                                 "claimed them", len(outcomes) - updated)
                 return
-            except Exception:  # noqa: BLE001 - a database hiccup: retry, then record one by one
-                log.warning("recording %d outbox results failed (attempt %d)", len(outcomes), attempt + 1, exc_info=True)
-                time.sleep(0.2 * (attempt + 1))
+            except Exception:  # noqa: BLE001
+                log.warning("recording %d outbox results failed (attempt %d); retrying", len(outcomes), attempt,
+                            exc_info=attempt == 1)
+                if time.monotonic() + delay > give_up_at:
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
         for outcome in outcomes:
             try:
                 with self.db.transaction() as session:
                     write_outcomes(session, [outcome])
             except Exception:  # noqa: BLE001
-                log.exception("could not record the result of outbox message %s; its lease will expire and it "
-                              "will be retried", outcome.msg.id)
+                log.error("could not record the result of outbox message %s for %.0f s; its lease will expire "
+                          "and it will be sent again", outcome.msg.id, RECORD_RETRY_SECONDS)
