@@ -130,3 +130,12 @@ def test_dry_run_tick_prints_what_would_be_sent(tmp_path):
     assert r.code == 0
     assert "dry run · message_bot → 5550001" in r.stdout and "Hi <b>Sam</b>" in r.stdout
     assert cli("-t", "demo", "outbox", "list", "--json").json()[0]["status"] == "dry_run"
+
+
+def test_dotenv_in_working_directory_is_read_and_environment_wins(tmp_path):
+    (tmp_path / ".env").write_text("PROMOSTACK_TELEGRAM_API_URL=http://127.0.0.1:9/\nPROMOSTACK_TENANT=from-dotenv\n")
+    cli = Cli(base_env(tmp_path), tmp_path)
+    shown = cli("config", "show", "--json").json()
+    assert shown["telegram_api_url"] == "http://127.0.0.1:9" and shown["tenant"] == "from-dotenv"
+    shown = cli("config", "show", "--json", env={"PROMOSTACK_TENANT": "from-env"}).json()
+    assert shown["tenant"] == "from-env"
