@@ -19,9 +19,12 @@ step tenants add demo --name "Demo Gold Signals"
 step connections set signal_bot --no-validate \
     --token 1000000001:AAFdemoSIGNALdemoSIGNALdemoSIGNAL01 \
     --vip-channel -1001000000001 --free-channel @demo_gold_free
-step connections set message_bot --no-validate \
+step connections set message_bot --no-validate --username demo_gold_helper_bot \
     --token 1000000002:AAFdemoMESSAGEdemoMESSAGEdemoMESS02
 step connections list
+step journeys validate "$ROOT/examples/journeys"
+step journeys import "$ROOT/examples/journeys"
+step journeys link welcome
 step outbox send signal_bot --chat -1001000000001 \
     --text $'🟢 <b>XAU/USD BUY</b> 4541.50\nSL 4533.20 · TP1 4548.10 · TP2 4553.40 · TP3 4558.70' \
     --dedupe-key demo-signal-1

@@ -17,6 +17,7 @@ from promostack_cli import __version__
 from promostack_cli.connections.cli import app as connections_app
 from promostack_cli.core import cli as ctx
 from promostack_cli.core.errors import PromoStackError
+from promostack_cli.journeys.cli import app as journeys_app
 from promostack_cli.outbox.cli import app as outbox_app
 from promostack_cli.outbox.cli import scheduler_app
 from promostack_cli.system.cli import config_app, db_app
@@ -24,7 +25,7 @@ from promostack_cli.tenants.cli import app as tenants_app
 
 app = typer.Typer(
     name="promostack",
-    help="Telegram marketing for forex-signal channels: tenants, bot connections, outbox delivery and scheduled jobs.",
+    help="Telegram marketing for forex-signal channels: tenants, bot connections, journeys, outbox delivery and scheduled jobs.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold tokens
     add_completion=False,
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(connections_app, name="connections")
+app.add_typer(journeys_app, name="journeys")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(db_app, name="db")

@@ -35,6 +35,7 @@ def set_(
     free_channel: Optional[str] = typer.Option(None, "--free-channel", help="signal_bot: FREE channel (-100… or @name)"),
     channel: Optional[str] = typer.Option(None, "--channel", help="message_bot: optional channel (-100… or @name)"),
     validate: bool = typer.Option(True, "--validate/--no-validate", help="Check the token with getMe (off: store offline)"),
+    username: Optional[str] = typer.Option(None, "--username", help="With --no-validate: the bot's @username (for deep links)"),
     webhook: bool = typer.Option(True, "--webhook/--no-webhook", help="Register the webhook when PROMOSTACK_PUBLIC_URL is set"),
     rotate_secret: bool = typer.Option(False, "--rotate-secret", help="Make a new webhook secret"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show the result; store nothing, register nothing"),
@@ -50,7 +51,7 @@ def set_(
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     req = ConnectionRequest(role=role.value, token=token, vip_channel=vip_channel, free_channel=free_channel,
-                            channel=channel, validate=validate, register_webhook=webhook,
+                            channel=channel, validate=validate, register_webhook=webhook, username=username,
                             rotate_secret=rotate_secret, dry_run=dry_run)
     outcome = _service(db).set(tenant.id, req, utcnow())
     if ctx.want_json(json_):

@@ -23,6 +23,7 @@ from promostack_cli.telegram.client import ALLOWED_UPDATES, TelegramClient
 from promostack_cli.tenants.models import Tenant
 
 TOKEN_RE = re.compile(r"^(\d{3,20}):[A-Za-z0-9_-]{20,}$")
+USERNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,28}[Bb][Oo][Tt]$")
 WEBHOOK_PATH = "/api/bot-webhook/"
 
 ClientFactory = Callable[[str], TelegramClient]
@@ -39,6 +40,7 @@ class ConnectionRequest:
     register_webhook: bool = True
     rotate_secret: bool = False
     dry_run: bool = False
+    username: str | None = None  # offline set-up only: Telegram's answer to getMe wins
 
 
 @dataclass
@@ -136,6 +138,12 @@ class ConnectionsService:
         notes: list[str] = []
 
         username = existing.username if existing and existing.bot_id == bot_id else None
+        if req.username:
+            if req.validate:
+                raise ValidationError("--username is for --no-validate set-ups; with validation Telegram reports it.")
+            if not USERNAME_RE.match(req.username.lstrip("@")):
+                raise ValidationError(f"'{req.username}' is not a bot username (5-32 letters, digits or _, ending in 'bot').")
+            username = req.username.lstrip("@")
         validated = False
         if req.validate:
             with self.client_factory(token) as client:

@@ -1,0 +1,198 @@
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from promostack_cli.core import cli as ctx
+
+app = typer.Typer(help="Journeys: multi-step conversations defined as YAML files kept in git.", no_args_is_help=True)
+
+
+def _report_spec_errors(exc) -> None:
+    for line in exc.errors:
+        ctx.err.print(line, markup=False, highlight=False)
+
+
+@app.command("validate")
+def validate(paths: List[Path] = typer.Argument(..., help="Files or directories (*.yaml, *.yml)")) -> None:
+    """Check journey files without a database: exit 0, or one `file:line: problem` per line and exit 2.
+
+    Use it in a git pre-commit hook or CI. Example: promostack journeys validate examples/journeys/
+    """
+    from promostack_cli.journeys.service import SpecValidationError, load_specs
+
+    try:
+        specs = load_specs([str(p) for p in paths])
+    except SpecValidationError as exc:
+        _report_spec_errors(exc)
+        raise
+    ctx.success(f"{len(specs)} journey file(s) valid.")
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of the journey YAML format (for editors and CI).
+
+    Example: promostack journeys schema > journey.schema.json
+    """
+    from promostack_cli.journeys.spec import json_schema
+
+    ctx.emit_json(json_schema())
+
+
+def _plan_rows(plan) -> list[tuple]:
+    rows = []
+    for c in plan.changes:
+        s = c.steps
+        detail = ", ".join(f"{n} {k}" for k, n in (("added", len(s["added"])), ("changed", len(s["changed"])),
+                                                   ("removed", len(s["removed"])), ("unchanged", len(s["unchanged"]))) if n)
+        if c.settings_changed:
+            detail += ("; " if detail else "") + "settings: " + ", ".join(c.settings_changed)
+        rows.append((c.slug, c.action, detail or "-", c.source or ""))
+    return rows
+
+
+@app.command("import")
+def import_(
+    paths: List[Path] = typer.Argument(..., help="Files or directories (*.yaml, *.yml)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing"),
+    prune: bool = typer.Option(False, "--prune", help="Remove journeys that are not in the files"),
+    json_: bool = typer.Option(False, "--json", help="JSON plan on stdout"),
+) -> None:
+    """Validate every file, print the plan, then apply all of it in one transaction (or none of it).
+
+    Example: promostack -t entrylab journeys import examples/journeys/ --dry-run
+    """
+    from promostack_cli.core.clock import utcnow
+    from promostack_cli.journeys.service import SpecValidationError, apply_import, load_specs, plan_import
+
+    try:
+        specs = load_specs([str(p) for p in paths])
+        db = ctx.open_db()
+        tenant = ctx.current_tenant(db)
+        with db.transaction() as session:
+            plan = plan_import(session, tenant.id, specs, prune=prune)
+            if not dry_run:
+                apply_import(session, tenant.id, plan, utcnow())
+    except SpecValidationError as exc:
+        _report_spec_errors(exc)
+        exc.message += " Nothing was imported."
+        raise
+    if ctx.want_json(json_):
+        ctx.emit_json(plan.as_dict())
+    else:
+        ctx.emit_table(f"Import plan for {tenant.slug}" + (" (dry run)" if dry_run else ""),
+                       ["journey", "action", "steps", "file"], _plan_rows(plan))
+    counts = {a: sum(1 for c in plan.changes if c.action == a) for a in ("add", "change", "remove", "unchanged")}
+    summary = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
+    ctx.success(("Dry run, nothing written: " if dry_run else "Imported: ") + summary + ".")
+
+
+@app.command("export")
+def export(
+    slugs: Optional[List[str]] = typer.Argument(None, help="Journeys to export (default: all)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory to write <slug>.yaml files into"),
+) -> None:
+    """Write journeys as YAML that imports back to the same journeys (export → import → export is byte-identical).
+
+    Example: promostack -t entrylab journeys export --out journeys/
+    """
+    from promostack_cli.journeys.service import export_yaml, get_journey, list_journeys, write_exports
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        journeys = [get_journey(session, tenant.id, s) for s in slugs] if slugs else list_journeys(session, tenant.id)
+    if not journeys:
+        ctx.info(f"No journeys for '{tenant.slug}'.")
+        return
+    if out is None:
+        import sys
+
+        sys.stdout.write("---\n".join(export_yaml(j) for j in journeys))
+        return
+    for path in write_exports(journeys, out):
+        ctx.info(f"wrote {path}")
+
+
+@app.command("list")
+def list_(json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """List the tenant's journeys.
+
+    Example: promostack -t entrylab journeys list
+    """
+    from promostack_cli.journeys.service import describe, list_journeys
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        rows = [describe(j) for j in list_journeys(session, tenant.id)]
+    if ctx.want_json(json_):
+        ctx.emit_json(rows)
+        return
+    ctx.emit_table(f"Journeys of {tenant.slug}", ["journey", "name", "status", "triggers", "steps"],
+                   [(r["journey"], r["name"], r["status"],
+                     ", ".join(f"{k}:{v}" for t in r["triggers"] for k, v in t.items()), len(r["steps"])) for r in rows],
+                   empty=f"No journeys for '{tenant.slug}'. Import some: promostack journeys import examples/journeys/")
+
+
+@app.command("show")
+def show(slug: str = typer.Argument(...), json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Show a journey's settings, triggers and steps.
+
+    Example: promostack -t entrylab journeys show welcome
+    """
+    from promostack_cli.journeys.service import describe, get_journey
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        shown = describe(get_journey(session, tenant.id, slug))
+    if ctx.want_json(json_):
+        ctx.emit_json(shown)
+        return
+    ctx.emit_table(f"{shown['journey']}: {shown['name']} ({shown['status']}, re-entry {shown['re_entry']})",
+                   ["#", "step", "type"], [(i + 1, s["id"], s["type"]) for i, s in enumerate(shown["steps"])])
+    ctx.info("triggers: " + ", ".join(f"{k}:{v}" for t in shown["triggers"] for k, v in t.items()))
+
+
+@app.command("delete")
+def delete(slug: str = typer.Argument(...)) -> None:
+    """Delete a journey and its triggers.
+
+    Example: promostack -t entrylab journeys delete old-funnel
+    """
+    from promostack_cli.journeys.service import delete_journey
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        delete_journey(session, tenant.id, slug)
+    ctx.success(f"Journey '{slug}' deleted.")
+
+
+@app.command("link")
+def link(slug: str = typer.Argument(...)) -> None:
+    """Print the journey's deep link(s) for the tenant's message bot.
+
+    Example: promostack -t entrylab journeys link welcome
+    """
+    from promostack_cli.core.credentials import BotCredentialResolver
+    from promostack_cli.core.errors import ValidationError
+    from promostack_cli.journeys.service import deep_links, get_journey
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        journey = get_journey(session, tenant.id, slug)
+    creds = BotCredentialResolver(tenant.id, db=db, box=ctx.secret_box()).get_bot_credentials("message_bot")
+    if not creds.username:
+        raise ValidationError("The message bot's username is unknown (it was stored with --no-validate). "
+                              "Run: promostack connections set message_bot (with validation) to record it.")
+    links = deep_links(journey, creds.username)
+    if not links:
+        raise ValidationError(f"Journey '{slug}' has no deep_link trigger.")
+    for url in links:
+        ctx.out.print(url, markup=False, highlight=False, soft_wrap=True)
+    if journey.status != "active":
+        ctx.warn(f"journey '{slug}' is {journey.status}: the link starts it only once its status is active.")

@@ -1,0 +1,49 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from promostack_cli.core.clock import utcnow
+from promostack_cli.core.types import JSONType
+
+
+class Journey(SQLModel, table=True):
+    """A journey as imported from YAML; ``definition`` is the canonical form (JourneySpec.to_dict)."""
+
+    __tablename__ = "journeys"
+    __table_args__ = (UniqueConstraint("tenant_id", "slug", name="uq_journeys_tenant_slug"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id", index=True, ondelete="CASCADE")
+    slug: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    status: str = Field(max_length=10)
+    definition: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    content_hash: str = Field(max_length=64)
+    source_path: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class JourneyTrigger(SQLModel, table=True):
+    """How a journey starts: a deep-link code, a keyword or an event. Looked up by the webhook.
+
+    A deep-link code is unique among a tenant's active journeys (a partial unique index, on both
+    databases), so one /start payload can never start two journeys.
+    """
+
+    __tablename__ = "journey_triggers"
+    __table_args__ = (
+        Index("ix_journey_triggers_lookup", "tenant_id", "kind", "value"),
+        Index("uq_journey_triggers_active_deep_link", "tenant_id", "value", unique=True,
+              sqlite_where=text("active AND kind = 'deep_link'"),
+              postgresql_where=text("active AND kind = 'deep_link'")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id", index=True, ondelete="CASCADE")
+    journey_id: int = Field(foreign_key="journeys.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=10)  # deep_link | keyword | event
+    value: str = Field(max_length=64)
+    active: bool = False

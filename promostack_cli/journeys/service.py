@@ -1,0 +1,218 @@
+"""Journeys as data: import YAML atomically (plan first), export canonically, list, show, delete, link.
+
+``import`` validates every file before touching the database, then applies every change in one
+transaction: an invalid file or a conflicting deep link leaves the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from promostack_cli.core.errors import NotFoundError, ValidationError
+from promostack_cli.journeys.models import Journey, JourneyTrigger
+from promostack_cli.journeys.spec import JourneySpec, SpecError, dump_yaml, validate_paths
+
+
+class SpecValidationError(ValidationError):
+    """One or more ``file:line: message`` problems; nothing was written."""
+
+    def __init__(self, errors: list):
+        self.errors = [str(e) for e in errors]
+        n = len(self.errors)
+        super().__init__(f"{n} problem{'s' if n != 1 else ''} found in the journey files.")
+
+
+@dataclass
+class JourneyChange:
+    slug: str
+    action: str  # add | change | unchanged | remove
+    source: str | None = None
+    steps: dict[str, list[str]] = field(default_factory=lambda: {"added": [], "changed": [], "unchanged": [], "removed": []})
+    settings_changed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"journey": self.slug, "action": self.action, "source": self.source, "steps": self.steps,
+                "settings_changed": self.settings_changed}
+
+
+@dataclass
+class ImportPlan:
+    changes: list[JourneyChange]
+    specs: dict[str, JourneySpec]
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action != "unchanged" for c in self.changes)
+
+    def as_dict(self) -> list[dict]:
+        return [c.as_dict() for c in self.changes]
+
+
+def content_hash(definition: dict) -> str:
+    return hashlib.sha256(json.dumps(definition, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def load_specs(paths: list[str]) -> list[JourneySpec]:
+    """Parse and validate every file; raises SpecValidationError listing every problem."""
+    try:
+        specs, errors = validate_paths(paths)
+    except FileNotFoundError as exc:
+        raise ValidationError(f"No such file or directory: {exc.args[0]}") from None
+    if errors:
+        raise SpecValidationError(errors)
+    if not specs:
+        raise ValidationError("No journey files (*.yaml, *.yml) found in " + ", ".join(map(str, paths)) + ".")
+    return specs
+
+
+def _step_diff(old: list[dict], new: list[dict]) -> dict[str, list[str]]:
+    old_by_id = {s["id"]: s for s in old}
+    new_by_id = {s["id"]: s for s in new}
+    return {
+        "added": [i for i in new_by_id if i not in old_by_id],
+        "changed": [i for i in new_by_id if i in old_by_id and old_by_id[i] != new_by_id[i]],
+        "unchanged": [i for i in new_by_id if i in old_by_id and old_by_id[i] == new_by_id[i]],
+        "removed": [i for i in old_by_id if i not in new_by_id],
+    }
+
+
+def plan_import(session: Session, tenant_id: int, specs: list[JourneySpec], *, prune: bool = False) -> ImportPlan:
+    existing = {j.slug: j for j in session.exec(select(Journey).where(Journey.tenant_id == tenant_id))}
+    changes: list[JourneyChange] = []
+    for spec in specs:
+        new = spec.to_dict()
+        current = existing.get(spec.slug)
+        if current is None:
+            change = JourneyChange(spec.slug, "add", spec.source)
+            change.steps["added"] = spec.step_ids()
+        else:
+            old = current.definition
+            change = JourneyChange(spec.slug, "unchanged", spec.source, _step_diff(old.get("steps", []), new["steps"]))
+            change.settings_changed = [k for k in new if k != "steps" and old.get(k) != new.get(k)]
+            change.settings_changed += [k for k in old if k not in new and k != "steps"]
+            if content_hash(new) != current.content_hash:
+                change.action = "change"
+        changes.append(change)
+    if prune:
+        imported = {s.slug for s in specs}
+        for slug, journey in sorted(existing.items()):
+            if slug not in imported:
+                change = JourneyChange(slug, "remove", journey.source_path)
+                change.steps["removed"] = [s["id"] for s in journey.definition.get("steps", [])]
+                changes.append(change)
+    plan = ImportPlan(changes, {s.slug: s for s in specs})
+    _check_deep_link_conflicts(session, tenant_id, plan)
+    return plan
+
+
+def _check_deep_link_conflicts(session: Session, tenant_id: int, plan: ImportPlan) -> None:
+    """A deep-link code may start only one active journey; journeys outside the import keep theirs."""
+    touched = {c.slug for c in plan.changes}
+    rows = session.exec(
+        select(JourneyTrigger.value, Journey.slug)
+        .join(Journey, Journey.id == JourneyTrigger.journey_id)
+        .where(JourneyTrigger.tenant_id == tenant_id, JourneyTrigger.kind == "deep_link", JourneyTrigger.active)
+    ).all()
+    taken = {code: slug for code, slug in rows if slug not in touched}
+    problems = []
+    for spec in plan.specs.values():
+        if spec.status != "active":
+            continue
+        for code in spec.deep_links():
+            if code in taken:
+                problems.append(SpecError(spec.source or spec.slug, 1, f"deep link '{code}' already starts active journey "
+                                          f"'{taken[code]}'; give one of them another code or stop it"))
+    if problems:
+        raise SpecValidationError(problems)
+
+
+def apply_import(session: Session, tenant_id: int, plan: ImportPlan, now: datetime) -> None:
+    """Write the plan in the caller's transaction.
+
+    Triggers of every touched journey are dropped before any is written, so a deep-link code can
+    move from one journey to another within one import without tripping the unique index.
+    """
+    existing = {j.slug: j for j in session.exec(select(Journey).where(Journey.tenant_id == tenant_id))}
+    touched = [c for c in plan.changes if c.action in ("change", "remove")]
+    ids = [existing[c.slug].id for c in touched]
+    if ids:
+        session.exec(delete(JourneyTrigger).where(JourneyTrigger.journey_id.in_(ids)))
+    for change in touched:
+        if change.action == "remove":
+            session.delete(existing[change.slug])
+    session.flush()
+    for change in plan.changes:
+        if change.action not in ("add", "change"):
+            continue
+        spec = plan.specs[change.slug]
+        definition = spec.to_dict()
+        journey = existing.get(spec.slug) or Journey(tenant_id=tenant_id, slug=spec.slug, created_at=now,
+                                                     name=spec.name, status=spec.status, content_hash="")
+        journey.name, journey.status, journey.definition = spec.name, spec.status, definition
+        journey.content_hash, journey.source_path, journey.updated_at = content_hash(definition), spec.source, now
+        session.add(journey)
+        session.flush()
+        for trigger in spec.triggers:
+            (kind, value), = trigger.items()
+            session.add(JourneyTrigger(tenant_id=tenant_id, journey_id=journey.id, kind=kind, value=str(value),
+                                       active=spec.status == "active"))
+    session.flush()
+
+
+def list_journeys(session: Session, tenant_id: int) -> list[Journey]:
+    return list(session.exec(select(Journey).where(Journey.tenant_id == tenant_id).order_by(Journey.slug)))
+
+
+def get_journey(session: Session, tenant_id: int, slug: str) -> Journey:
+    journey = session.exec(select(Journey).where(Journey.tenant_id == tenant_id, Journey.slug == slug)).first()
+    if journey is None:
+        raise NotFoundError(f"No journey '{slug}'. See: promostack journeys list")
+    return journey
+
+
+def describe(journey: Journey) -> dict:
+    spec = JourneySpec.from_dict(journey.definition)
+    return {
+        "journey": journey.slug,
+        "name": journey.name,
+        "status": journey.status,
+        "re_entry": spec.re_entry,
+        "inactivity_timeout": spec.inactivity_timeout,
+        "triggers": spec.triggers,
+        "steps": [{"id": s["id"], "type": s["type"]} for s in spec.steps],
+        "source": journey.source_path,
+        "updated_at": journey.updated_at.isoformat(),
+    }
+
+
+def delete_journey(session: Session, tenant_id: int, slug: str) -> None:
+    session.delete(get_journey(session, tenant_id, slug))
+
+
+def export_yaml(journey: Journey) -> str:
+    return dump_yaml(JourneySpec.from_dict(journey.definition))
+
+
+def write_exports(journeys: list[Journey], out_dir: Path) -> list[Path]:
+    """Write one ``<slug>.yaml`` per journey; each file is replaced atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for journey in journeys:
+        target = out_dir / f"{journey.slug}.yaml"
+        tmp = target.with_suffix(".yaml.tmp")
+        tmp.write_text(export_yaml(journey), encoding="utf-8")
+        tmp.replace(target)
+        written.append(target)
+    return written
+
+
+def deep_links(journey: Journey, bot_username: str) -> list[str]:
+    spec = JourneySpec.from_dict(journey.definition)
+    return [f"https://t.me/{bot_username}?start={code}" for code in spec.deep_links()]
