@@ -25,6 +25,8 @@ step connections list
 step journeys validate "$ROOT/examples/journeys"
 step journeys import "$ROOT/examples/journeys"
 step journeys link welcome
+printf '\n\033[1m$ printf "#2\\nyes please\\n" | promostack journeys simulate welcome --var first_name=Sam\033[0m\n' >&2
+printf '#2\nyes please\n' | "$PROMOSTACK" journeys simulate welcome --var first_name=Sam
 step outbox send signal_bot --chat -1001000000001 \
     --text $'🟢 <b>XAU/USD BUY</b> 4541.50\nSL 4533.20 · TP1 4548.10 · TP2 4553.40 · TP3 4558.70' \
     --dedupe-key demo-signal-1

@@ -196,3 +196,28 @@ def link(slug: str = typer.Argument(...)) -> None:
         ctx.out.print(url, markup=False, highlight=False, soft_wrap=True)
     if journey.status != "active":
         ctx.warn(f"journey '{slug}' is {journey.status}: the link starts it only once its status is active.")
+
+
+@app.command("simulate")
+def simulate(
+    target: str = typer.Argument(..., help="Journey slug (from the database) or a YAML file"),
+    var: Optional[List[str]] = typer.Option(None, "--var", help="NAME=VALUE for template variables (repeatable)"),
+) -> None:
+    """Walk through a journey as a user would: messages print, replies are read from stdin, delays and
+    timeouts fast-forward. Touches no real session and sends nothing.
+
+    Type a reply, '#N' to press button N, an empty line to let a reply time out, '/stop' to leave.
+    Example: promostack -t entrylab journeys simulate welcome --var first_name=Sam
+    """
+    from promostack_cli.journeys.simulate import load_for_simulation, run_simulation
+
+    spec = load_for_simulation(target)
+    variables = {"first_name": "Alex", "last_name": "", "username": "alex"}
+    for item in var or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            from promostack_cli.core.errors import ValidationError
+
+            raise ValidationError(f"--var '{item}' is not NAME=VALUE.")
+        variables[name.strip()] = value
+    run_simulation(spec, variables)
