@@ -1,6 +1,7 @@
 """``promostack scheduler tick``: the cron-driven job that does all due scheduled work.
 
-Today it delivers the outbox; the journeys domain adds its timers here. Several ticks may run at
+Each tick first advances journey sessions whose delay ended or reply timed out and ends inactive
+ones (their messages go into the outbox), then delivers the outbox. Several ticks may run at
 once, on several machines against PostgreSQL: every piece of work is claimed before it is done.
 """
 
@@ -10,17 +11,21 @@ import time
 from dataclasses import dataclass, field
 
 from promostack_cli.core.clock import epoch
+from promostack_cli.journeys.sessions import end_inactive, run_due
 from promostack_cli.outbox.sender import DeliveryReport, Sender, SenderConfig
 
 
 @dataclass
 class TickReport:
     ticks: int = 0
+    sessions_advanced: int = 0
+    sessions_ended_inactive: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"ticks": self.ticks, "seconds": round(self.seconds, 3), **self.delivery.as_dict()}
+        return {"ticks": self.ticks, "seconds": round(self.seconds, 3), "sessions_advanced": self.sessions_advanced,
+                "sessions_ended_inactive": self.sessions_ended_inactive, **self.delivery.as_dict()}
 
 
 def _merge(total: DeliveryReport, part: DeliveryReport) -> None:
@@ -42,6 +47,8 @@ def run(db, box, settings, *, dry_run: bool, budget: float, loop: float | None =
             tick_started = epoch()
             # with --loop each tick drains until the next one is due, so timers run on cadence
             tick_deadline = min(end, tick_started + loop) if loop else end
+            report.sessions_advanced += run_due(db, tenant_id=tenant_id, deadline=tick_deadline)
+            report.sessions_ended_inactive += end_inactive(db, tenant_id=tenant_id)
             part = sender.run(tick_deadline, tenant_id=tenant_id)
             report.ticks += 1
             _merge(report.delivery, part)

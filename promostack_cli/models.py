@@ -3,11 +3,11 @@
 from sqlmodel import SQLModel
 
 from promostack_cli.connections.models import BotConnection
-from promostack_cli.journeys.models import Journey, JourneyTrigger
+from promostack_cli.journeys.models import Journey, JourneySession, JourneyTrigger
 from promostack_cli.outbox.models import BotRateLimit, ChatState, OutboxMessage
 from promostack_cli.tenants.models import Tenant
 
 metadata = SQLModel.metadata
 
-__all__ = ["BotConnection", "BotRateLimit", "ChatState", "Journey", "JourneyTrigger", "OutboxMessage", "Tenant",
+__all__ = ["BotConnection", "BotRateLimit", "ChatState", "Journey", "JourneySession", "JourneyTrigger", "OutboxMessage", "Tenant",
            "metadata"]

@@ -158,17 +158,18 @@ def show(slug: str = typer.Argument(...), json_: bool = typer.Option(False, "--j
 
 @app.command("delete")
 def delete(slug: str = typer.Argument(...)) -> None:
-    """Delete a journey and its triggers.
+    """Delete a journey and its triggers; its live sessions end as cancelled.
 
     Example: promostack -t entrylab journeys delete old-funnel
     """
+    from promostack_cli.core.clock import utcnow
     from promostack_cli.journeys.service import delete_journey
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.transaction() as session:
-        delete_journey(session, tenant.id, slug)
-    ctx.success(f"Journey '{slug}' deleted.")
+        ended = delete_journey(session, tenant.id, slug, utcnow())
+    ctx.success(f"Journey '{slug}' deleted; {ended} live session(s) cancelled.")
 
 
 @app.command("link")

@@ -5,7 +5,7 @@ from sqlalchemy import Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from promostack_cli.core.clock import utcnow
-from promostack_cli.core.types import JSONType
+from promostack_cli.core.types import BigIntPK, JSONType
 
 
 class Journey(SQLModel, table=True):
@@ -47,3 +47,31 @@ class JourneyTrigger(SQLModel, table=True):
     kind: str = Field(max_length=10)  # deep_link | keyword | event
     value: str = Field(max_length=64)
     active: bool = False
+
+
+class JourneySession(SQLModel, table=True):
+    """One user's run through one journey: the engine's SessionState, persisted.
+
+    ``journey_id`` is cleared (not cascaded) when a journey is deleted, so the history stays for
+    stats; live sessions of a removed journey are cancelled first.
+    """
+
+    __tablename__ = "journey_sessions"
+    __table_args__ = (
+        Index("ix_journey_sessions_due", "status", "wake_at"),
+        Index("ix_journey_sessions_user", "tenant_id", "chat_id", "status"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    tenant_id: int = Field(foreign_key="tenants.id", index=True, ondelete="CASCADE")
+    journey_id: int | None = Field(default=None, foreign_key="journeys.id", index=True, ondelete="SET NULL")
+    journey_slug: str = Field(max_length=64)
+    chat_id: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    step_id: str | None = Field(default=None, max_length=64)
+    variables: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    wake_at: datetime | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    last_activity_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+    end_reason: str | None = Field(default=None, max_length=200)

@@ -140,11 +140,16 @@ def apply_import(session: Session, tenant_id: int, plan: ImportPlan, now: dateti
     move from one journey to another within one import without tripping the unique index.
     """
     existing = {j.slug: j for j in session.exec(select(Journey).where(Journey.tenant_id == tenant_id))}
+    from promostack_cli.journeys.sessions import end_for_import
+
     touched = [c for c in plan.changes if c.action in ("change", "remove")]
     ids = [existing[c.slug].id for c in touched]
     if ids:
         session.exec(delete(JourneyTrigger).where(JourneyTrigger.journey_id.in_(ids)))
     for change in touched:
+        # live sessions stay on their step if it still exists, else end with a recorded reason
+        kept = None if change.action == "remove" else set(plan.specs[change.slug].step_ids())
+        end_for_import(session, existing[change.slug], kept, now)
         if change.action == "remove":
             session.delete(existing[change.slug])
     session.flush()
@@ -192,8 +197,14 @@ def describe(journey: Journey) -> dict:
     }
 
 
-def delete_journey(session: Session, tenant_id: int, slug: str) -> None:
-    session.delete(get_journey(session, tenant_id, slug))
+def delete_journey(session: Session, tenant_id: int, slug: str, now: datetime) -> int:
+    """Delete a journey; its live sessions end as cancelled ("journey removed"). Returns how many."""
+    from promostack_cli.journeys.sessions import end_for_import
+
+    journey = get_journey(session, tenant_id, slug)
+    ended = end_for_import(session, journey, None, now)
+    session.delete(journey)
+    return ended
 
 
 def export_yaml(journey: Journey) -> str:

@@ -192,7 +192,8 @@ def tick(
     loop: Optional[str] = typer.Option(None, "--loop", help="Run a tick every INTERVAL (e.g. 30s) until --for ends"),
     json_: bool = typer.Option(False, "--json", help="JSON summary on stdout"),
 ) -> None:
-    """Do all due scheduled work: deliver the outbox within Telegram's limits.
+    """Do all due scheduled work: advance journey sessions (delays, reply timeouts, inactivity), then
+    deliver the outbox within Telegram's limits.
 
     Safe to run concurrently, on several machines against PostgreSQL. Without --tenant it serves
     every tenant. Example (cron, every minute): promostack scheduler tick --loop 30s --for 55s
@@ -218,7 +219,8 @@ def tick(
     if ctx.want_json(json_):
         ctx.emit_json(summary)
     d = report.delivery
-    ctx.info(f"tick: {d.sent} sent, {d.dry_run} dry-run, {d.failed} failed, {d.retrying} to retry, "
+    ctx.info(f"tick: {report.sessions_advanced} journey session(s) advanced, {report.sessions_ended_inactive} ended as "
+             f"inactive; {d.sent} sent, {d.dry_run} dry-run, {d.failed} failed, {d.retrying} to retry, "
              f"{d.rate_limited} rate-limited, {d.released} handed back in {report.seconds:.1f}s")
     if d.errors:
         raise ctx.fail("; ".join(d.errors[:3]))

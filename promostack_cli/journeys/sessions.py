@@ -1,0 +1,220 @@
+"""Persisted journey sessions: the engine's transitions applied to rows, messages into the outbox.
+
+Every function here works inside the caller's transaction, and every message a transition produces
+is enqueued in that same transaction: a session never advances past a message that was not queued.
+Session work touches only the database, so the tick processes due sessions inside the short claim
+transaction (``FOR UPDATE SKIP LOCKED`` / ``BEGIN IMMEDIATE``) instead of leasing them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from promostack_cli.core.clock import epoch, from_epoch, parse_duration, to_epoch
+from promostack_cli.db import Database, for_claim
+from promostack_cli.journeys.engine import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, WAITING_DELAY, JourneyRunner,
+                                            SessionState, Transition)
+from promostack_cli.journeys.models import Journey, JourneySession, JourneyTrigger
+from promostack_cli.journeys.spec import JourneySpec
+from promostack_cli.outbox.service import enqueue
+
+LIVE = (ACTIVE, WAITING_DELAY, AWAITING_REPLY)
+_runners: dict[tuple[int, str], JourneyRunner] = {}
+
+
+def runner_for(journey: Journey) -> JourneyRunner:
+    key = (journey.id, journey.content_hash)
+    if key not in _runners:
+        _runners[key] = JourneyRunner(JourneySpec.from_dict(journey.definition))
+    return _runners[key]
+
+
+def _state(js: JourneySession) -> SessionState:
+    return SessionState(step_id=js.step_id, status=js.status, variables=dict(js.variables),
+                        wake_at=to_epoch(js.wake_at) if js.wake_at else None, end_reason=js.end_reason)
+
+
+def _apply(session: Session, js: JourneySession, transition: Transition, now: datetime) -> JourneySession:
+    state = transition.state
+    js.status, js.step_id, js.variables = state.status, state.step_id, dict(state.variables)
+    js.wake_at = from_epoch(state.wake_at) if state.wake_at is not None else None
+    js.end_reason = state.end_reason
+    js.last_activity_at = now
+    if state.is_final and js.ended_at is None:
+        js.ended_at = now
+    session.add(js)
+    session.flush()
+    for msg in transition.messages:
+        enqueue(session, js.tenant_id, "message_bot", js.chat_id, msg.text, now=now, reply_markup=msg.reply_markup,
+                source=f"journey:{js.journey_slug}/{msg.step_id}")
+    return js
+
+
+def _live_sessions(session: Session, tenant_id: int, chat_id: str, journey_id: int | None = None):
+    q = select(JourneySession).where(JourneySession.tenant_id == tenant_id, JourneySession.chat_id == chat_id,
+                                     JourneySession.status.in_(LIVE))
+    if journey_id is not None:
+        q = q.where(JourneySession.journey_id == journey_id)
+    return list(session.exec(q.order_by(JourneySession.id)))
+
+
+def _end(session: Session, js: JourneySession, status: str, reason: str, now: datetime) -> None:
+    js.status, js.step_id, js.wake_at, js.end_reason, js.ended_at = status, None, None, reason, now
+    session.add(js)
+
+
+def start_journey(session: Session, journey: Journey, chat_id: str, variables: dict[str, str],
+                  now: datetime) -> JourneySession | None:
+    """Start ``journey`` for a user under its re-entry policy; None when 'block' keeps a running one."""
+    runner = runner_for(journey)
+    live = _live_sessions(session, journey.tenant_id, chat_id, journey.id)
+    if live and runner.spec.re_entry == "block":
+        return None
+    if runner.spec.re_entry == "restart":
+        for js in live:
+            _end(session, js, CANCELLED, "restarted", now)
+    js = JourneySession(tenant_id=journey.tenant_id, journey_id=journey.id, journey_slug=journey.slug, chat_id=chat_id,
+                        status=ACTIVE, started_at=now, last_activity_at=now)
+    return _apply(session, js, runner.start(variables, to_epoch(now)), now)
+
+
+def _active_journey_by_trigger(session: Session, tenant_id: int, kind: str, value: str) -> Journey | None:
+    return session.exec(
+        select(Journey).join(JourneyTrigger, JourneyTrigger.journey_id == Journey.id)
+        .where(JourneyTrigger.tenant_id == tenant_id, JourneyTrigger.kind == kind, JourneyTrigger.value == value,
+               JourneyTrigger.active)
+    ).first()
+
+
+def _keyword_journey(session: Session, tenant_id: int, text: str) -> Journey | None:
+    rows = session.exec(
+        select(JourneyTrigger.value, Journey).join(Journey, Journey.id == JourneyTrigger.journey_id)
+        .where(JourneyTrigger.tenant_id == tenant_id, JourneyTrigger.kind == "keyword", JourneyTrigger.active)
+        .order_by(Journey.slug)
+    ).all()
+    for word, journey in rows:
+        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE):
+            return journey
+    return None
+
+
+def handle_message(session: Session, tenant_id: int, chat_id: str, variables: dict[str, str], text: str,
+                   now: datetime) -> str:
+    """A private message from a user; returns what happened, in words (for logs and tests)."""
+    text = (text or "").strip()
+    if text.startswith("/start"):
+        payload = text[len("/start"):].strip()
+        journey = _active_journey_by_trigger(session, tenant_id, "deep_link", payload) if payload else None
+        if journey is None:
+            return "start: no active journey for that link"
+        js = start_journey(session, journey, chat_id, variables, now)
+        return f"started {journey.slug}" if js else f"{journey.slug} already running (re_entry: block)"
+    if text == "/stop":
+        n = stop_user(session, tenant_id, chat_id, now)
+        return f"stopped {n} session(s)"
+    waiting = [js for js in _live_sessions(session, tenant_id, chat_id) if js.status == AWAITING_REPLY]
+    if waiting:
+        js = waiting[-1]  # the most recent question wins
+        journey = session.get(Journey, js.journey_id) if js.journey_id else None
+        if journey is not None:
+            _apply(session, js, runner_for(journey).on_reply(_state(js), text, to_epoch(now)), now)
+            return f"reply to {journey.slug}/{_state(js).step_id or 'end'}"
+    journey = _keyword_journey(session, tenant_id, text)
+    if journey is not None:
+        js = start_journey(session, journey, chat_id, variables, now)
+        return f"started {journey.slug} by keyword" if js else f"{journey.slug} already running (re_entry: block)"
+    return "ignored"
+
+
+def handle_callback(session: Session, tenant_id: int, chat_id: str, data: str, now: datetime) -> bool:
+    """An inline button press; True if a waiting session took it."""
+    for js in reversed(_live_sessions(session, tenant_id, chat_id)):
+        if js.status == AWAITING_REPLY and js.journey_id:
+            journey = session.get(Journey, js.journey_id)
+            transition = runner_for(journey).on_callback(_state(js), data, to_epoch(now))
+            if transition.state != _state(js) or transition.messages:
+                _apply(session, js, transition, now)
+                return True
+    return False
+
+
+def stop_user(session: Session, tenant_id: int, chat_id: str, now: datetime, *, status: str = CANCELLED,
+              reason: str = "stopped by the user (/stop)") -> int:
+    live = _live_sessions(session, tenant_id, chat_id)
+    for js in live:
+        _end(session, js, status, reason, now)
+    return len(live)
+
+
+def block_user(session: Session, tenant_id: int, chat_id: str, now: datetime) -> int:
+    """The user blocked the bot: end their sessions as blocked."""
+    return stop_user(session, tenant_id, chat_id, now, status=BLOCKED, reason="the user blocked the bot")
+
+
+def end_for_import(session: Session, journey: Journey, kept_step_ids: set[str] | None, now: datetime) -> int:
+    """After a re-import, end live sessions whose step is gone (all of them when the journey is removed)."""
+    ended = 0
+    for js in session.exec(select(JourneySession).where(JourneySession.journey_id == journey.id,
+                                                        JourneySession.status.in_(LIVE))):
+        if kept_step_ids is None:
+            _end(session, js, CANCELLED, "journey removed", now)
+        elif js.step_id not in kept_step_ids:
+            _end(session, js, CANCELLED, f"step '{js.step_id}' removed by an import", now)
+        else:
+            continue
+        ended += 1
+    return ended
+
+
+# -- the tick's part ---------------------------------------------------------------------------
+
+def run_due(db: Database, *, tenant_id: int | None = None, batch: int = 200, deadline: float | None = None) -> int:
+    """Advance every session whose delay ended or reply timed out; returns how many advanced."""
+    done = 0
+    while deadline is None or epoch() < deadline:
+        now = from_epoch(epoch())
+        with db.transaction() as session:
+            q = select(JourneySession).where(JourneySession.status.in_([WAITING_DELAY, AWAITING_REPLY]),
+                                             JourneySession.wake_at <= now)
+            if tenant_id is not None:
+                q = q.where(JourneySession.tenant_id == tenant_id)
+            due = list(session.exec(for_claim(q.order_by(JourneySession.wake_at).limit(batch), session, JourneySession)))
+            for js in due:
+                journey = session.get(Journey, js.journey_id) if js.journey_id else None
+                if journey is None:
+                    _end(session, js, CANCELLED, "journey removed", now)
+                    continue
+                _apply(session, js, runner_for(journey).on_timer(_state(js), to_epoch(now)), now)
+        done += len(due)
+        if len(due) < batch:
+            break
+    return done
+
+
+def end_inactive(db: Database, *, tenant_id: int | None = None) -> int:
+    """End live sessions idle longer than their journey's ``inactivity_timeout``."""
+    now = from_epoch(epoch())
+    ended = 0
+    with db.transaction() as session:
+        q = select(Journey)
+        if tenant_id is not None:
+            q = q.where(Journey.tenant_id == tenant_id)
+        for journey in session.exec(q):
+            timeout = journey.definition.get("inactivity_timeout")
+            if not timeout:
+                continue
+            cutoff = now - timedelta(seconds=parse_duration(timeout))
+            result = session.exec(
+                update(JourneySession)
+                .where(JourneySession.journey_id == journey.id, JourneySession.status.in_(LIVE),
+                       JourneySession.last_activity_at < cutoff)
+                .values(status=CANCELLED, step_id=None, wake_at=None, ended_at=now,
+                        end_reason=f"inactive for {timeout}")
+            )
+            ended += result.rowcount or 0
+    return ended
+

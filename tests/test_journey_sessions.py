@@ -1,0 +1,158 @@
+"""Persisted journey sessions (SQLite and PostgreSQL): what the user receives, through the outbox."""
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import select
+
+from promostack_cli.core.clock import utcnow
+from promostack_cli.journeys import sessions as js_service
+from promostack_cli.journeys.models import JourneySession
+from promostack_cli.journeys.service import apply_import, load_specs, plan_import
+from promostack_cli.outbox.models import OutboxMessage
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "journeys"
+USER = {"first_name": "Sam", "last_name": "", "username": "sam"}
+
+
+@pytest.fixture
+def journeys(db, tenant_id):
+    with db.transaction() as s:
+        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(EXAMPLES)])), utcnow())
+    return db
+
+
+def say(db, tenant_id, text, chat="5550001"):
+    with db.transaction() as s:
+        return js_service.handle_message(s, tenant_id, chat, USER, text, utcnow())
+
+
+def press(db, tenant_id, data, chat="5550001"):
+    with db.transaction() as s:
+        return js_service.handle_callback(s, tenant_id, chat, data, utcnow())
+
+
+def outbox_texts(db, chat="5550001"):
+    with db.session() as s:
+        return [m.payload["text"] for m in s.exec(select(OutboxMessage).where(OutboxMessage.chat_id == chat).order_by(OutboxMessage.id))]
+
+
+def sessions(db):
+    with db.session() as s:
+        return list(s.exec(select(JourneySession).order_by(JourneySession.id)))
+
+
+def fast_forward(db):
+    """Make every waiting session due now, as if its delay or timeout had passed."""
+    with db.transaction() as s:
+        s.exec(update(JourneySession).where(JourneySession.wake_at.is_not(None))
+               .values(wake_at=utcnow() - timedelta(seconds=1)))
+
+
+def test_deep_link_walkthrough(journeys, tenant_id):
+    db = journeys
+    assert say(db, tenant_id, "/start welcome") == "started welcome"
+    assert outbox_texts(db) == ["Hi Sam! Welcome to <b>EntryLab</b>."]
+    assert sessions(db)[0].status == "waiting_delay"
+    assert js_service.run_due(db) == 0  # the 10 minutes have not passed
+    fast_forward(db)
+    assert js_service.run_due(db) == 1
+    assert outbox_texts(db)[1:] == ["Here is today's free analysis.", "How long have you traded?"]
+    with db.session() as s:
+        question = s.exec(select(OutboxMessage).order_by(OutboxMessage.id.desc())).first()
+    assert question.payload["reply_markup"]["inline_keyboard"][1][0] == {"text": "1-3 years", "callback_data": "choice:1"}
+    assert press(db, tenant_id, "choice:1") is True
+    assert say(db, tenant_id, "YES!").startswith("reply to welcome")
+    assert outbox_texts(db)[-2:] == ["Reply YES for the VIP link.", "Here is your VIP trial: https://example.com/vip?ref=sam"]
+    session = sessions(db)[0]
+    assert session.status == "completed" and session.variables["experience"] == "1-3 years"
+    with db.session() as s:
+        sources = [m.source for m in s.exec(select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert sources[0] == "journey:welcome/hello" and all(src.startswith("journey:welcome/") for src in sources)
+
+
+def test_re_entry_restart_and_stop(journeys, tenant_id):
+    db = journeys
+    say(db, tenant_id, "/start welcome")
+    say(db, tenant_id, "/start welcome")  # welcome has re_entry: restart
+    first, second = sessions(db)
+    assert first.status == "cancelled" and first.end_reason == "restarted" and second.status == "waiting_delay"
+    assert say(db, tenant_id, "/stop") == "stopped 1 session(s)"
+    assert sessions(db)[1].status == "cancelled"
+    assert say(db, tenant_id, "/start nosuchcode") == "start: no active journey for that link"
+
+
+def test_keyword_starts_and_unrelated_text_is_ignored(journeys, tenant_id):
+    db = journeys
+    assert say(db, tenant_id, "hello there") == "ignored"
+    assert say(db, tenant_id, "Any GOLD signals today?") == "started welcome by keyword"
+    assert say(db, tenant_id, "goldfish", chat="5550002") == "ignored"
+
+
+def test_reply_timeout_and_block(journeys, tenant_id):
+    db = journeys
+    say(db, tenant_id, "/start welcome")
+    fast_forward(db)
+    js_service.run_due(db)
+    press(db, tenant_id, "choice:0")
+    fast_forward(db)  # nobody answers the offer within the hour
+    js_service.run_due(db)
+    s = sessions(db)[0]
+    assert s.status == "completed" and s.end_reason == "no reply before the timeout"
+    assert outbox_texts(db)[-1] == "No worries, the offer stands."
+    say(db, tenant_id, "/start welcome", chat="5550003")
+    with db.transaction() as session:
+        assert js_service.block_user(session, tenant_id, "5550003", utcnow()) == 1
+    assert sessions(db)[-1].status == "blocked"
+
+
+def test_reimport_ends_sessions_on_removed_steps_and_removed_journeys(journeys, tenant_id, tmp_path):
+    db = journeys
+    say(db, tenant_id, "/start welcome")  # waits on step 'pause'
+    src = tmp_path / "j"
+    src.mkdir()
+    text = (EXAMPLES / "welcome.yaml").read_text()
+    (src / "welcome.yaml").write_text(text.replace("  - id: pause\n    type: delay\n    duration: 10m\n"
+                                                   "    text: \"Here is today's free analysis.\"\n", ""))
+    with db.transaction() as s:
+        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(src)]), prune=True), utcnow())
+    s0 = sessions(db)[0]
+    assert s0.status == "cancelled" and s0.end_reason == "step 'pause' removed by an import"
+    say(db, tenant_id, "/start welcome")
+    from promostack_cli.journeys.service import delete_journey
+
+    with db.transaction() as s:
+        assert delete_journey(s, tenant_id, "welcome", utcnow()) == 1
+    last = sessions(db)[-1]
+    assert last.status == "cancelled" and last.end_reason == "journey removed" and last.journey_id is None
+
+
+def test_inactivity_timeout(journeys, tenant_id):
+    db = journeys
+    say(db, tenant_id, "/start welcome")
+    with db.transaction() as s:
+        s.exec(update(JourneySession).values(last_activity_at=utcnow() - timedelta(days=3, seconds=1)))
+    assert js_service.end_inactive(db) == 1
+    assert sessions(db)[0].end_reason == "inactive for 3d"
+
+
+def test_concurrent_run_due_advances_each_session_once(tenant_id, db):
+    with db.transaction() as s:
+        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(EXAMPLES)])), utcnow())
+    for i in range(150):
+        say(db, tenant_id, "/start welcome", chat=str(6000000 + i))
+    fast_forward(db)
+    counts = []
+    threads = [threading.Thread(target=lambda: counts.append(js_service.run_due(db, batch=20))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(counts) == 150
+    with db.session() as s:
+        texts = [m.payload["text"] for m in s.exec(select(OutboxMessage))]
+    assert texts.count("Here is today's free analysis.") == 150
+    assert texts.count("How long have you traded?") == 150
