@@ -22,6 +22,7 @@ from promostack_cli.outbox.cli import app as outbox_app
 from promostack_cli.outbox.cli import scheduler_app
 from promostack_cli.system.cli import config_app, db_app
 from promostack_cli.tenants.cli import app as tenants_app
+from promostack_cli.webhooks.cli import app as webhook_app
 
 app = typer.Typer(
     name="promostack",
@@ -37,6 +38,7 @@ app.add_typer(connections_app, name="connections")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(scheduler_app, name="scheduler")
+app.add_typer(webhook_app, name="webhook")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 

@@ -6,8 +6,9 @@ from promostack_cli.connections.models import BotConnection
 from promostack_cli.journeys.models import Journey, JourneySession, JourneyTrigger
 from promostack_cli.outbox.models import BotRateLimit, ChatState, OutboxMessage
 from promostack_cli.tenants.models import Tenant
+from promostack_cli.webhooks.models import TelegramUpdate
 
 metadata = SQLModel.metadata
 
-__all__ = ["BotConnection", "BotRateLimit", "ChatState", "Journey", "JourneySession", "JourneyTrigger", "OutboxMessage", "Tenant",
+__all__ = ["BotConnection", "BotRateLimit", "ChatState", "Journey", "JourneySession", "JourneyTrigger", "OutboxMessage", "TelegramUpdate", "Tenant",
            "metadata"]

@@ -1,0 +1,68 @@
+from typing import List, Optional
+
+import typer
+
+from promostack_cli.core import cli as ctx
+
+app = typer.Typer(help="The webhook receiver for Telegram updates (the one long-running process).", no_args_is_help=True)
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (put a TLS proxy in front)"),
+    port: int = typer.Option(8080, "--port", min=1, max=65535),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes"),
+) -> None:
+    """Receive Telegram updates at POST /api/bot-webhook/<secret>; GET /healthz checks the database.
+
+    Example: promostack webhook serve --host 0.0.0.0 --port 8080 --workers 2
+    """
+    import uvicorn
+
+    ctx.open_db()        # fail fast: migrated database
+    ctx.secret_box()     # fail fast: secrets readable
+    ctx.info(f"Listening on http://{host}:{port} ({workers} worker(s)); Telegram posts to "
+             f"{ctx.settings().public_url or '<PROMOSTACK_PUBLIC_URL>'}/api/bot-webhook/<secret>")
+    uvicorn.run("promostack_cli.webhooks.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level=ctx.settings().log_level.lower(), access_log=False, proxy_headers=True)
+
+
+@app.command("failures")
+def failures(limit: int = typer.Option(100, "--limit", min=1, max=10000),
+             json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Updates that could not be processed (stored, answered 200, waiting for you).
+
+    Example: promostack -t entrylab webhook failures
+    """
+    from promostack_cli.webhooks.service import failures as list_failures
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        rows = [{"id": u.id, "bot": u.bot_role, "update_id": u.update_id, "kind": u.kind, "error": u.error,
+                 "received_at": u.received_at.isoformat()} for u in list_failures(session, tenant.id, limit)]
+    if ctx.want_json(json_):
+        ctx.emit_json(rows)
+        return
+    ctx.emit_table(f"Failed updates of {tenant.slug}", ["id", "bot", "update", "kind", "error", "received"],
+                   [(r["id"], r["bot"], r["update_id"], r["kind"], r["error"], r["received_at"][:19]) for r in rows],
+                   empty="No failed updates.")
+
+
+@app.command("retry")
+def retry(ids: Optional[List[int]] = typer.Argument(None, help="Failed update ids (default: all)")) -> None:
+    """Process failed updates again (after a fix); each ends processed, ignored or failed again.
+
+    Example: promostack -t entrylab webhook retry 12
+    """
+    from promostack_cli.core.clock import utcnow
+    from promostack_cli.webhooks.service import retry as retry_updates
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        outcomes = retry_updates(session, tenant.id, ids or None, utcnow())
+    ok = sum(1 for o in outcomes if o.status != "failed")
+    ctx.success(f"{ok} of {len(outcomes)} update(s) processed; the rest failed again (see webhook failures).")
+    if ok < len(outcomes):
+        raise ctx.fail(f"{len(outcomes) - ok} update(s) still failing.")

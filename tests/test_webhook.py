@@ -1,0 +1,219 @@
+"""The webhook receiver over real HTTP (uvicorn on 127.0.0.1), SQLite and PostgreSQL."""
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlmodel import select
+
+from promostack_cli.connections.service import ConnectionRequest, ConnectionsService
+from promostack_cli.core.clock import utcnow
+from promostack_cli.journeys.models import JourneySession
+from promostack_cli.journeys.service import apply_import, load_specs, plan_import
+from promostack_cli.outbox.models import ChatState
+from promostack_cli.settings import Settings
+from promostack_cli.telegram.client import TelegramClient
+from promostack_cli.webhooks.app import create_app
+from promostack_cli.webhooks.models import TelegramUpdate
+from tests.conftest import MESSAGE_TOKEN
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "journeys"
+PUBLIC = "https://promo.example.com"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def receiver(db, box, tenant_id, fake_tg, tmp_path):
+    settings = Settings(telegram_api_url=fake_tg.base_url, public_url=PUBLIC, data_dir=tmp_path, _env_file=None)
+    service = ConnectionsService(db, box, lambda t: TelegramClient(t, base_url=fake_tg.base_url),
+                                 public_url=PUBLIC, api_url=fake_tg.base_url)
+    service.set(tenant_id, ConnectionRequest(role="message_bot", token=MESSAGE_TOKEN), utcnow())
+    with db.transaction() as s:
+        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(EXAMPLES)])), utcnow())
+    hook = fake_tg.webhooks[MESSAGE_TOKEN]
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(db, box, settings), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    path = "/api/bot-webhook/" + hook["url"].rsplit("/", 1)[1]
+    with httpx.Client(base_url=base, timeout=10) as client:
+        yield Receiver(client, path, hook["secret_token"], db)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+class Receiver:
+    def __init__(self, client, path, secret, db):
+        self.client, self.path, self.secret, self.db = client, path, secret, db
+
+    def post(self, update, *, secret=None, path=None, raw: bytes | None = None):
+        body = raw if raw is not None else json.dumps(update).encode()
+        return self.client.post(path or self.path, content=body, headers={
+            "X-Telegram-Bot-Api-Secret-Token": self.secret if secret is None else secret,
+            "Content-Type": "application/json"})
+
+    def updates(self):
+        with self.db.session() as s:
+            return list(s.exec(select(TelegramUpdate).order_by(TelegramUpdate.id)))
+
+    def sessions(self):
+        with self.db.session() as s:
+            return list(s.exec(select(JourneySession).order_by(JourneySession.id)))
+
+
+def message(update_id, text, user_id=5550001, first_name="Sam"):
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": int(time.time()), "text": text,
+        "chat": {"id": user_id, "type": "private", "first_name": first_name},
+        "from": {"id": user_id, "is_bot": False, "first_name": first_name, "username": "sam"}}}
+
+
+def wait_for(predicate, timeout=5.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_wrong_secret_or_header_is_401_and_nothing_stored(receiver):
+    assert receiver.post(message(1, "/start welcome"), path="/api/bot-webhook/not-the-secret").status_code == 401
+    assert receiver.post(message(1, "/start welcome"), secret="wrong").status_code == 401
+    assert receiver.post(message(1, "/start welcome"), secret="").status_code == 401
+    assert receiver.updates() == []
+
+
+def test_oversized_body_is_413(receiver):
+    r = receiver.post(None, raw=b'{"update_id": 1, "x": "' + b"a" * (1024 * 1024) + b'"}')
+    assert r.status_code == 413 and receiver.updates() == []
+
+
+def test_start_twice_starts_one_session_and_sends_first_message_once(receiver, fake_tg):
+    update = message(100, "/start welcome", first_name="<b>&")
+    assert receiver.post(update).json() == {"ok": True, "status": "processed"}
+    assert receiver.post(update).json() == {"ok": True, "status": "duplicate"}
+    assert len(receiver.sessions()) == 1 and len(receiver.updates()) == 1
+    # delivered right after the commit by the receiver itself (no tick is running)
+    assert wait_for(lambda: len(fake_tg.sent(chat_id=5550001)) == 1)
+    sent = fake_tg.sent(chat_id=5550001)[0]
+    assert sent["plain_text"] == "Hi <b>&! Welcome to EntryLab."  # the name reached Telegram intact
+    time.sleep(0.3)
+    assert len(fake_tg.sent(chat_id=5550001)) == 1
+
+
+def test_every_kind_of_update_gets_200(receiver):
+    chat = {"id": -1001000000001, "type": "channel", "title": "VIP"}
+    user = {"id": 5550002, "is_bot": False, "first_name": "Ann"}
+    private = {"id": 5550002, "type": "private", "first_name": "Ann"}
+    updates = [
+        {"update_id": 201, "edited_message": {"message_id": 1, "date": 1, "chat": private, "from": user, "text": "edit"}},
+        {"update_id": 202, "channel_post": {"message_id": 2, "date": 1, "chat": chat, "text": "post"}},
+        {"update_id": 203, "callback_query": {"id": "cb1", "from": user, "chat_instance": "x", "data": "choice:0",
+                                              "message": {"message_id": 3, "date": 1, "chat": private}}},
+        {"update_id": 204, "chat_member": {"chat": chat, "from": user, "date": 1,
+                                           "old_chat_member": {"status": "left", "user": user},
+                                           "new_chat_member": {"status": "member", "user": user}}},
+        {"update_id": 205, "chat_join_request": {"chat": chat, "from": user, "user_chat_id": 5550002, "date": 1}},
+        {"update_id": 206, "message": {"message_id": 4, "date": 1, "chat": private, "from": user,
+                                       "photo": [{"file_id": "x", "file_unique_id": "y", "width": 1, "height": 1}]}},
+        {"update_id": 207, "message": {"message_id": 5, "date": 1, "chat": {"id": -100123, "type": "supergroup"},
+                                       "from": user, "text": "gold in a group"}},
+        {"update_id": 208, "poll": {"id": "p"}},
+        {"update_id": 209, "message": "not an object"},
+        {"update_id": 210},
+    ]
+    for update in updates:
+        assert receiver.post(update).status_code == 200, update
+    assert receiver.post(None, raw=b"{not json").status_code == 200
+    assert receiver.post(None, raw=b"[]").status_code == 200
+    stored = receiver.updates()
+    assert len(stored) == len(updates) + 2
+    failed = [u for u in stored if u.status == "failed"]
+    assert {u.kind for u in failed} == {"malformed", "message"}  # 'not an object' failed inside processing
+
+
+def test_blocked_user_ends_sessions(receiver):
+    receiver.post(message(300, "/start welcome", user_id=5550003))
+    kicked = {"update_id": 301, "my_chat_member": {
+        "chat": {"id": 5550003, "type": "private"}, "from": {"id": 5550003, "is_bot": False, "first_name": "B"},
+        "date": 1, "old_chat_member": {"status": "member", "user": {"id": 1, "is_bot": True, "first_name": "bot"}},
+        "new_chat_member": {"status": "kicked", "user": {"id": 1, "is_bot": True, "first_name": "bot"},
+                            "until_date": 0}}}
+    assert receiver.post(kicked).status_code == 200
+    assert receiver.sessions()[0].status == "blocked"
+    with receiver.db.session() as s:
+        assert s.exec(select(ChatState).where(ChatState.chat_id == "5550003")).one().blocked_at is not None
+
+
+def test_button_press_is_answered(receiver, fake_tg):
+    press = {"update_id": 400, "callback_query": {
+        "id": "cbq-400", "from": {"id": 5550004, "is_bot": False, "first_name": "C"}, "chat_instance": "i",
+        "data": "choice:1", "message": {"message_id": 9, "date": 1, "chat": {"id": 5550004, "type": "private"}}}}
+    assert receiver.post(press).status_code == 200
+    assert any(c.method == "answerCallbackQuery" and c.params.get("callback_query_id") == "cbq-400" for c in fake_tg.calls)
+
+
+def test_processing_failure_is_recorded_then_retried(receiver, monkeypatch):
+    from promostack_cli.journeys import sessions as journeys
+    from promostack_cli.webhooks.service import failures, retry
+
+    real = journeys.handle_message
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(journeys, "handle_message", broken)
+    assert receiver.post(message(500, "/start welcome", user_id=5550005)).status_code == 200
+    with receiver.db.session() as s:
+        failed = failures(s, receiver.updates()[0].tenant_id)
+    assert len(failed) == 1 and "database hiccup" in failed[0].error
+    monkeypatch.setattr(journeys, "handle_message", real)
+    with receiver.db.transaction() as s:
+        outcomes = retry(s, failed[0].tenant_id, None, utcnow())
+    assert [o.status for o in outcomes] == ["processed"]
+    assert receiver.sessions()[0].chat_id == "5550005"
+
+
+def test_healthz(receiver):
+    r = receiver.client.get("/healthz")
+    assert r.status_code == 200 and r.json() == {"ok": True, "database": "ok"}
+
+
+def test_webhook_serve_command(cli, tmp_path):
+    port = _free_port()
+    proc = cli.popen("webhook", "serve", "--port", str(port))
+    try:
+        assert wait_for(lambda: _healthy(port), timeout=20), proc.stderr.read() if proc.poll() is not None else "no answer"
+        r = httpx.post(f"http://127.0.0.1:{port}/api/bot-webhook/unknown", content=b"{}",
+                       headers={"X-Telegram-Bot-Api-Secret-Token": "x"})
+        assert r.status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert cli("tenants", "add", "entrylab").code == 0
+    r = cli("-t", "entrylab", "webhook", "failures", "--json")
+    assert r.code == 0 and r.json() == []
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()["ok"] is True
+    except (httpx.HTTPError, ValueError):
+        return False
