@@ -156,3 +156,27 @@ def test_concurrent_run_due_advances_each_session_once(tenant_id, db):
         texts = [m.payload["text"] for m in s.exec(select(OutboxMessage))]
     assert texts.count("Here is today's free analysis.") == 150
     assert texts.count("How long have you traded?") == 150
+
+
+def test_stats_funnel_and_sessions_listing(journeys, tenant_id):
+    from promostack_cli.journeys.service import journey_stats, list_sessions
+
+    db = journeys
+    for chat in ("5550101", "5550102", "5550103"):
+        say(db, tenant_id, "/start welcome", chat=chat)
+    fast_forward(db)
+    js_service.run_due(db)                       # all three get the analysis and the question
+    press(db, tenant_id, "choice:0", chat="5550101")
+    say(db, tenant_id, "yes", chat="5550101")      # completes
+    press(db, tenant_id, "choice:2", chat="5550102")
+    fast_forward(db)
+    js_service.run_due(db)                       # 5550102's offer times out
+    with db.transaction() as s:
+        js_service.block_user(s, tenant_id, "5550103", utcnow())
+    with db.session() as s:
+        stats = journey_stats(s, tenant_id, "welcome")
+        listed = list_sessions(s, tenant_id, "welcome", ["blocked"], 10)
+    assert (stats["started"], stats["completed"], stats["timed_out"], stats["blocked"], stats["in_progress"]) == (3, 1, 1, 1, 0)
+    reached = {s["step"]: s["reached"] for s in stats["steps"]}
+    assert reached == {"hello": 3, "pause": 3, "experience": 3, "offer": 2, "maybe-later": 0, "vip": 1}
+    assert [r["chat_id"] for r in listed] == ["5550103"]

@@ -222,3 +222,51 @@ def simulate(
             raise ValidationError(f"--var '{item}' is not NAME=VALUE.")
         variables[name.strip()] = value
     run_simulation(spec, variables)
+
+
+@app.command("sessions")
+def sessions_(slug: str = typer.Argument(...),
+              status: Optional[List[str]] = typer.Option(None, "--status", "-s", help="active, waiting_delay, "
+                                                         "awaiting_reply, completed, cancelled, blocked (repeatable)"),
+              limit: int = typer.Option(50, "--limit", min=1, max=10000),
+              json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """List a journey's sessions, newest first.
+
+    Example: promostack -t entrylab journeys sessions welcome --status awaiting_reply
+    """
+    from promostack_cli.journeys.service import get_journey, list_sessions
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        get_journey(session, tenant.id, slug)
+        rows = list_sessions(session, tenant.id, slug, list(status or []), limit)
+    if ctx.want_json(json_):
+        ctx.emit_json(rows)
+        return
+    ctx.emit_table(f"Sessions of {slug}", ["id", "user", "status", "step", "started", "last activity", "ended because"],
+                   [(r["id"], r["chat_id"], r["status"], r["step"] or "", r["started_at"][:19],
+                     r["last_activity_at"][:19], r["end_reason"] or "") for r in rows], empty="No sessions.")
+
+
+@app.command("stats")
+def stats(slug: str = typer.Argument(...), json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """A journey's funnel: sessions started, completed, timed out, blocked; users reached at each step.
+
+    Example: promostack -t entrylab journeys stats welcome
+    """
+    from promostack_cli.journeys.service import journey_stats
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        result = journey_stats(session, tenant.id, slug)
+    if ctx.want_json(json_):
+        ctx.emit_json(result)
+        return
+    started = result["started"] or 1
+    ctx.emit_table(f"Funnel of {slug}", ["step", "type", "users reached", "of started", "waiting here now"],
+                   [(s["step"], s["type"], s["reached"], f"{s['reached'] / started:.0%}", s["waiting_now"])
+                    for s in result["steps"]])
+    ctx.info(f"started {result['started']}, completed {result['completed']}, timed out {result['timed_out']}, "
+             f"blocked {result['blocked']}, cancelled {result['cancelled']}, in progress {result['in_progress']}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 from sqlmodel import Session, select
 
 from promostack_cli.core.errors import NotFoundError, ValidationError
@@ -227,3 +227,54 @@ def write_exports(journeys: list[Journey], out_dir: Path) -> list[Path]:
 def deep_links(journey: Journey, bot_username: str) -> list[str]:
     spec = JourneySpec.from_dict(journey.definition)
     return [f"https://t.me/{bot_username}?start={code}" for code in spec.deep_links()]
+
+
+def list_sessions(session: Session, tenant_id: int, slug: str, statuses: list[str], limit: int) -> list[dict]:
+    from promostack_cli.journeys.models import JourneySession
+
+    q = select(JourneySession).where(JourneySession.tenant_id == tenant_id, JourneySession.journey_slug == slug)
+    if statuses:
+        q = q.where(JourneySession.status.in_(statuses))
+    rows = session.exec(q.order_by(JourneySession.id.desc()).limit(limit))
+    return [{"id": r.id, "chat_id": r.chat_id, "status": r.status, "step": r.step_id, "variables": r.variables,
+             "started_at": r.started_at.isoformat(), "last_activity_at": r.last_activity_at.isoformat(),
+             "wake_at": r.wake_at.isoformat() if r.wake_at else None, "end_reason": r.end_reason} for r in rows]
+
+
+def journey_stats(session: Session, tenant_id: int, slug: str) -> dict:
+    """Totals by outcome, and per step: users who were sent its message, and sessions waiting there now."""
+    from sqlalchemy import func
+
+    from promostack_cli.journeys.models import JourneySession
+    from promostack_cli.outbox.models import OutboxMessage
+
+    journey = get_journey(session, tenant_id, slug)
+    by_status = dict(session.exec(
+        select(JourneySession.status, func.count()).where(JourneySession.tenant_id == tenant_id,
+                                                          JourneySession.journey_slug == slug)
+        .group_by(JourneySession.status)).all())
+    def count_reason(condition) -> int:
+        return session.exec(select(func.count()).where(JourneySession.tenant_id == tenant_id,
+                                                       JourneySession.journey_slug == slug, condition)).one()
+
+    reply_timeouts = count_reason(JourneySession.end_reason == "no reply before the timeout")
+    inactive = count_reason(JourneySession.end_reason.like("inactive for %"))
+    waiting = dict(session.exec(
+        select(JourneySession.step_id, func.count()).where(
+            JourneySession.tenant_id == tenant_id, JourneySession.journey_slug == slug,
+            JourneySession.status.in_(("active", "waiting_delay", "awaiting_reply")))
+        .group_by(JourneySession.step_id)).all())
+    reached = dict(session.exec(
+        select(OutboxMessage.source, func.count(func.distinct(OutboxMessage.chat_id))).where(
+            OutboxMessage.tenant_id == tenant_id, OutboxMessage.source.like(f"journey:{slug}/%"))
+        .group_by(OutboxMessage.source)).all())
+    steps = [{"step": s["id"], "type": s["type"], "reached": reached.get(f"journey:{slug}/{s['id']}", 0),
+              "waiting_now": waiting.get(s["id"], 0)} for s in journey.definition.get("steps", [])]
+    started = sum(by_status.values())
+    # a reply timeout with on_timeout: end completes the session, and inactivity cancels it: both
+    # are reported as timed out, not as completed or cancelled
+    return {"journey": slug, "started": started, "completed": by_status.get("completed", 0) - reply_timeouts,
+            "timed_out": reply_timeouts + inactive, "blocked": by_status.get("blocked", 0),
+            "cancelled": by_status.get("cancelled", 0) - inactive,
+            "in_progress": sum(by_status.get(k, 0) for k in ("active", "waiting_delay", "awaiting_reply")),
+            "steps": steps}
