@@ -110,6 +110,8 @@ class Database:
     """An engine plus a session factory; the edge builds one and passes sessions to services."""
 
     def __init__(self, url: str):
+        import promostack_cli.models  # noqa: F401 - every table, so foreign keys resolve in any process
+
         self.url = url
         self.engine = get_engine(url)
         self._factory = sessionmaker(self.engine, class_=Session, expire_on_commit=False)

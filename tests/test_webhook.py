@@ -217,3 +217,38 @@ def _healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()["ok"] is True
     except (httpx.HTTPError, ValueError):
         return False
+
+
+def test_unexpected_error_is_recorded_and_answered_200(receiver, monkeypatch):
+    import promostack_cli.webhooks.service as service
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("bug outside the processing savepoint")
+
+    monkeypatch.setattr(service, "ingest", explode)
+    r = receiver.post(message(600, "/start welcome"))
+    assert r.status_code == 200 and r.json()["status"] == "failed"
+    stored = receiver.updates()
+    assert len(stored) == 1 and stored[0].kind == "unprocessed" and "bug outside" in stored[0].error
+    assert '"update_id": 600' in stored[0].raw
+
+
+def test_models_resolve_in_a_fresh_process(db, db_url):
+    """A worker process that imports only the webhook models must still write updates (FK to tenants)."""
+    import subprocess
+    import sys
+
+    code = ("from promostack_cli.db import Database\n"
+            "from promostack_cli.webhooks.models import TelegramUpdate\n"
+            f"db = Database({db_url!r})\n"
+            "from sqlalchemy import text\n"
+            "with db.transaction() as s:\n"
+            "    s.execute(text(\"INSERT INTO tenants (slug, name, created_at) VALUES ('x', 'x', CURRENT_TIMESTAMP)\"))\n"
+            "    tid = s.execute(text(\"SELECT id FROM tenants WHERE slug = 'x'\")).scalar()\n"
+            "    s.add(TelegramUpdate(tenant_id=tid, bot_id=1, bot_role='message_bot', kind='message', status='ignored'))\n"
+            "print('ok')\n")
+    # import order matters: the model module first, as in a fresh uvicorn worker
+    code = code.replace("from promostack_cli.db import Database\nfrom promostack_cli.webhooks.models import TelegramUpdate\n",
+                        "from promostack_cli.webhooks.models import TelegramUpdate\nfrom promostack_cli.db import Database\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip() == "ok", proc.stderr[-2000:]

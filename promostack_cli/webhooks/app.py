@@ -105,6 +105,21 @@ def create_app(db=None, box=None, settings=None) -> Starlette:
         with db.transaction() as session:
             return ingest(session, conn, body, utcnow())
 
+    def record_failure(conn, body: bytes, exc: Exception) -> bool:
+        from promostack_cli.core.secrets import redact
+        from promostack_cli.webhooks.models import TelegramUpdate
+
+        try:
+            with db.transaction() as session:
+                session.add(TelegramUpdate(tenant_id=conn.tenant_id, bot_id=conn.bot_id, bot_role=conn.role,
+                                           kind="unprocessed", raw=body[:65536].decode("utf-8", "replace"),
+                                           status="failed", error=redact(f"{type(exc).__name__}: {exc}")[:2000],
+                                           received_at=utcnow()))
+            return True
+        except Exception:  # noqa: BLE001
+            log.exception("could not record the failed update either")
+            return False
+
     def answer_callback(conn, callback_query_id: str) -> None:
         from promostack_cli.telegram.client import TelegramClient
 
@@ -131,7 +146,14 @@ def create_app(db=None, box=None, settings=None) -> Starlette:
             if len(body) > MAX_BODY:
                 return JSONResponse({"ok": False, "error": "body too large"}, status_code=413)
         conn = found[0]
-        outcome = await run_in_threadpool(handle, conn, bytes(body))
+        try:
+            outcome = await run_in_threadpool(handle, conn, bytes(body))
+        except Exception as exc:  # noqa: BLE001 - never a 500 for an update we could store
+            log.exception("update for bot %s could not be processed", conn.bot_id)
+            stored = await run_in_threadpool(record_failure, conn, bytes(body), exc)
+            if not stored:  # the database is unreachable: let Telegram retry later, nothing is lost
+                return JSONResponse({"ok": False, "error": "temporarily unavailable"}, status_code=503)
+            return JSONResponse({"ok": True, "status": "failed"})
         if outcome.callback_query_id:
             await run_in_threadpool(answer_callback, conn, outcome.callback_query_id)
         if outcome.enqueued and not settings.dry_run:

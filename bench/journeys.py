@@ -1,0 +1,195 @@
+"""Journey benchmarks on PostgreSQL.
+
+* ingest: ``/start`` updates (each starting a journey: session row, outbox row, update row) posted to
+  a running ``promostack webhook serve`` over loopback by several client threads; updates/second
+  and p50/p99 latency.
+* drain: N sessions due at once, ``ticks`` concurrent ``scheduler tick`` processes advance them and
+  deliver what they queue through the fake Bot API with Telegram's limits; time to advance all
+  sessions, duplicates (must be 0).
+"""
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from bench.delivery import BIN, KEY, PG, ROOT
+
+TOKEN = "8100000001:AAFjourneybenchjourneybenchjourney1"
+
+
+def _schema_url() -> tuple[str, str]:
+    import psycopg
+
+    schema = f"benchj_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG.replace("postgresql+psycopg", "postgresql"), autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+    return schema, f"{PG}?options=-csearch_path%3D{schema}"
+
+
+def _drop(schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG.replace("postgresql+psycopg", "postgresql"), autocommit=True) as c:
+        c.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _setup(url: str, public_url: str):
+    """Tenant, message bot with known webhook secrets, the example journeys. Returns (path, header)."""
+    from promostack_cli.connections.models import BotConnection
+    from promostack_cli.core.clock import utcnow
+    from promostack_cli.core.secrets import SecretBox, fingerprint, mask
+    from promostack_cli.db import Database
+    from promostack_cli.journeys.service import apply_import, load_specs, plan_import
+    from promostack_cli.system.migrate import upgrade
+    from promostack_cli.tenants.service import add_tenant
+
+    db = Database(url)
+    upgrade(db)
+    box = SecretBox(KEY)
+    path, header = "benchpath" + uuid.uuid4().hex, "benchheader" + uuid.uuid4().hex
+    with db.transaction() as s:
+        tenant = add_tenant(s, "bench")
+        s.add(BotConnection(tenant_id=tenant.id, role="message_bot", bot_id=8100000001, username="bench_bot",
+                            token_encrypted=box.encrypt(TOKEN), token_hint=mask(TOKEN),
+                            webhook_path_hash=fingerprint(path), webhook_path_encrypted=box.encrypt(path),
+                            webhook_token_encrypted=box.encrypt(header)))
+        s.flush()
+        apply_import(s, tenant.id, plan_import(s, tenant.id, load_specs([str(ROOT / "examples" / "journeys")])), utcnow())
+    db.engine.dispose()
+    return tenant.id, path, header
+
+
+def _start_fake():
+    args = [sys.executable, str(ROOT / "tests" / "fakes" / "telegram.py"), "--port", "0", "--bot", f"{TOKEN}:bench_bot"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def _env(url: str, api: str, tmp: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOSTACK_")}
+    env.update(PROMOSTACK_DATABASE_URL=url, PROMOSTACK_TELEGRAM_API_URL=api, PROMOSTACK_SECRET_KEY=KEY,
+               PROMOSTACK_DATA_DIR=tmp)
+    return env
+
+
+def ingest(updates: int = 2000, clients: int = 8, workers: int = 2) -> dict:
+    schema, url = _schema_url()
+    fake, api = _start_fake()
+    tmp = tempfile.mkdtemp(prefix="promostack-bench-")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = None
+    try:
+        _, path, header = _setup(url, f"http://127.0.0.1:{port}")
+        server = subprocess.Popen([str(BIN / "promostack"), "webhook", "serve", "--port", str(port), "--workers", str(workers)],
+                                  env=_env(url, api, tmp), stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "server.log"), "w"))
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        latencies: list[float] = []
+        lock = threading.Lock()
+        counter = iter(range(1, updates + 1))
+
+        def client():
+            with httpx.Client(base_url=base, timeout=30) as c:
+                while True:
+                    with lock:
+                        i = next(counter, None)
+                    if i is None:
+                        return
+                    user = 7000000 + i
+                    body = {"update_id": i, "message": {"message_id": i, "date": int(time.time()), "text": "/start welcome",
+                                                        "chat": {"id": user, "type": "private", "first_name": "U"},
+                                                        "from": {"id": user, "is_bot": False, "first_name": "U"}}}
+                    t0 = time.perf_counter()
+                    r = c.post("/api/bot-webhook/" + path, json=body, headers={"X-Telegram-Bot-Api-Secret-Token": header})
+                    dt = time.perf_counter() - t0
+                    assert r.status_code == 200, r.text
+                    with lock:
+                        latencies.append(dt)
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        with sa.create_engine(url).connect() as conn:
+            sessions = conn.execute(sa.text("SELECT count(*) FROM journey_sessions")).scalar()
+    finally:
+        if server:
+            server.terminate()
+            server.wait()
+        fake.terminate()
+        fake.wait()
+        _drop(schema)
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print(f"webhook ingest: {updates} /start updates, {clients} clients, {workers} worker(s), postgres")
+    print(f"  {updates / wall:.0f} updates/s; latency p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; "
+          f"{sessions} sessions started (expected {updates})")
+    return {"rate": updates / wall, "p50": p50, "p99": p99, "sessions": sessions}
+
+
+def drain(sessions: int = 20000, ticks: int = 4) -> dict:
+    schema, url = _schema_url()
+    fake, api = _start_fake()
+    tmp = tempfile.mkdtemp(prefix="promostack-bench-")
+    try:
+        tenant_id, _, _ = _setup(url, "https://bench.example.com")
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            journey_id = conn.execute(sa.text("SELECT id FROM journeys WHERE slug = 'welcome'")).scalar()
+            conn.execute(sa.text(
+                "INSERT INTO journey_sessions (tenant_id, journey_id, journey_slug, chat_id, status, step_id, variables,"
+                " wake_at, started_at, last_activity_at) SELECT :t, :j, 'welcome', (8000000 + g)::text, 'waiting_delay',"
+                " 'pause', CAST('{\"first_name\": \"U\"}' AS json), now() - interval '1 second', now(), now()"
+                " FROM generate_series(1, :n) g"), {"t": tenant_id, "j": journey_id, "n": sessions})
+        env = _env(url, api, tmp)
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen([str(BIN / "promostack"), "--json", "scheduler", "tick", "--for", "20s"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(ticks)]
+        advanced_at = None
+        while advanced_at is None and time.perf_counter() - t0 < 120:
+            with engine.connect() as conn:
+                left = conn.execute(sa.text("SELECT count(*) FROM journey_sessions WHERE step_id = 'pause'")).scalar()
+            if left == 0:
+                advanced_at = time.perf_counter() - t0
+            else:
+                time.sleep(0.2)
+        reports = [json.loads(p.communicate()[0]) for p in procs]
+        with engine.connect() as conn:
+            dupes = conn.execute(sa.text(
+                "SELECT count(*) FROM (SELECT chat_id, payload::text, count(*) FROM outbox_messages"
+                " GROUP BY chat_id, payload::text HAVING count(*) > 1) d")).scalar()
+            queued = conn.execute(sa.text("SELECT count(*) FROM outbox_messages")).scalar()
+        engine.dispose()
+        stats = json.loads(httpx.get(api + "/_fake/stats").text)
+    finally:
+        fake.terminate()
+        fake.wait()
+        _drop(schema)
+    advanced = sum(r["sessions_advanced"] for r in reports)
+    print(f"tick drain: {sessions} sessions due at once, {ticks} concurrent scheduler ticks, postgres")
+    print(f"  all advanced in {advanced_at:.1f} s ({advanced} advanced, {sessions / advanced_at:.0f} sessions/s); "
+          f"{queued} messages queued, duplicates {dupes} (target 0)")
+    print(f"  delivered within the ticks' 20 s: {stats['sent']} at Telegram's limits (~28/s for one bot); 429s {stats['count_429']}")
+    return {"seconds": advanced_at, "advanced": advanced, "duplicates": dupes}
