@@ -25,6 +25,12 @@ step connections list
 step journeys validate "$ROOT/examples/journeys"
 step journeys import "$ROOT/examples/journeys"
 step journeys link welcome
+START='{"update_id": 1001, "message": {"message_id": 1, "date": 1764000000, "text": "/start welcome",
+  "chat": {"id": 5550009, "type": "private", "first_name": "Dana"},
+  "from": {"id": 5550009, "is_bot": false, "first_name": "Dana", "username": "dana_fx"}}}'
+printf '\n\033[1m$ echo <a /start welcome update from Dana> | promostack webhook inject\033[0m\n' >&2
+echo "$START" | "$PROMOSTACK" webhook inject
+step journeys sessions welcome
 printf '\n\033[1m$ printf "#2\\nyes please\\n" | promostack journeys simulate welcome --var first_name=Sam\033[0m\n' >&2
 printf '#2\nyes please\n' | "$PROMOSTACK" journeys simulate welcome --var first_name=Sam
 step outbox send signal_bot --chat -1001000000001 \

@@ -180,3 +180,13 @@ def test_stats_funnel_and_sessions_listing(journeys, tenant_id):
     reached = {s["step"]: s["reached"] for s in stats["steps"]}
     assert reached == {"hello": 3, "pause": 3, "experience": 3, "offer": 2, "maybe-later": 0, "vip": 1}
     assert [r["chat_id"] for r in listed] == ["5550103"]
+
+
+def test_event_trigger_starts_with_event_variables(journeys, tenant_id):
+    db = journeys
+    with db.transaction() as s:
+        started = js_service.start_by_event(s, tenant_id, "stripe_payment_successful", "5550201",
+                                            {**USER, "vip_link": "https://t.me/+abc&def", "plan": "monthly"}, utcnow())
+        assert [j.journey_slug for j in started] == ["vip-welcome"]
+        assert js_service.start_by_event(s, tenant_id, "stripe_subscription_canceled", "5550201", USER, utcnow()) == []
+    assert outbox_texts(db, chat="5550201") == ["Thank you, Sam! Your VIP access is ready: https://t.me/+abc&amp;def"]

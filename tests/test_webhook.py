@@ -252,3 +252,21 @@ def test_models_resolve_in_a_fresh_process(db, db_url):
                         "from promostack_cli.webhooks.models import TelegramUpdate\nfrom promostack_cli.db import Database\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_inject_command_processes_an_update_like_the_receiver(cli):
+    assert cli("tenants", "add", "entrylab").code == 0
+    assert cli("-t", "entrylab", "connections", "set", "message_bot", "--no-validate",
+               "--token", MESSAGE_TOKEN).code == 0
+    examples = str(Path(__file__).resolve().parents[1] / "examples" / "journeys")
+    assert cli("-t", "entrylab", "journeys", "import", examples).code == 0
+    update = json.dumps(message(700, "/start welcome"))
+    r = cli("-t", "entrylab", "webhook", "inject", "--json", input=update)
+    assert r.code == 0 and r.json() == {"status": "processed", "result": "started welcome"}
+    r = cli("-t", "entrylab", "webhook", "inject", "--json", input=update)
+    assert r.json()["status"] == "duplicate"
+    r = cli("-t", "entrylab", "webhook", "inject", input="{broken")
+    assert r.code == 1 and "webhook failures" in r.stderr
+    assert len(cli("-t", "entrylab", "webhook", "failures", "--json").json()) == 1
+    r = cli("scheduler", "tick", "--dry-run")
+    assert "Hi Sam! Welcome to <b>EntryLab</b>." in r.stdout

@@ -218,3 +218,22 @@ def end_inactive(db: Database, *, tenant_id: int | None = None) -> int:
             ended += result.rowcount or 0
     return ended
 
+
+
+def start_by_event(session: Session, tenant_id: int, event: str, chat_id: str, variables: dict[str, str],
+                   now: datetime) -> list[JourneySession]:
+    """Start every active journey triggered by ``event`` for a known user (e.g. billing after a payment).
+
+    ``variables`` carries the user's names and what the event provides (``vip_link``, ``plan``...).
+    """
+    journeys = session.exec(
+        select(Journey).join(JourneyTrigger, JourneyTrigger.journey_id == Journey.id)
+        .where(JourneyTrigger.tenant_id == tenant_id, JourneyTrigger.kind == "event", JourneyTrigger.value == event,
+               JourneyTrigger.active).order_by(Journey.slug)
+    ).all()
+    started = []
+    for journey in journeys:
+        js = start_journey(session, journey, chat_id, variables, now)
+        if js is not None:
+            started.append(js)
+    return started

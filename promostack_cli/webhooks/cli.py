@@ -66,3 +66,41 @@ def retry(ids: Optional[List[int]] = typer.Argument(None, help="Failed update id
     ctx.success(f"{ok} of {len(outcomes)} update(s) processed; the rest failed again (see webhook failures).")
     if ok < len(outcomes):
         raise ctx.fail(f"{len(outcomes) - ok} update(s) still failing.")
+
+
+@app.command("inject")
+def inject(role: str = typer.Argument("message_bot", help="Which bot the update is for"),
+           file: Optional[str] = typer.Option(None, "--file", "-f", help="Update JSON (default: stdin)"),
+           json_: bool = typer.Option(False, "--json", help="JSON result")) -> None:
+    """Process one Telegram update (JSON) exactly as the receiver would, without HTTP.
+
+    For replaying a captured update, or trying journeys without Telegram. Stored and deduplicated
+    like a delivered update; messages it queues go out with the next scheduler tick.
+    Example: echo '{"update_id": 1, "message": {...}}' | promostack -t entrylab webhook inject
+    """
+    import sys
+
+    from sqlmodel import select
+
+    from promostack_cli.connections.models import BotConnection
+    from promostack_cli.core.clock import utcnow
+    from promostack_cli.core.errors import BotNotConfiguredError, ValidationError
+    from promostack_cli.webhooks.service import ingest
+
+    if role not in ("message_bot", "signal_bot"):
+        raise ValidationError(f"Unknown bot role '{role}': use message_bot or signal_bot.")
+    body = (open(file, "rb").read() if file else sys.stdin.buffer.read())
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        conn = session.exec(select(BotConnection).where(BotConnection.tenant_id == tenant.id,
+                                                        BotConnection.role == role)).first()
+        if conn is None:
+            raise BotNotConfiguredError(tenant.slug, role)
+        outcome = ingest(session, conn, body, utcnow())
+    result = {"status": outcome.status, "result": outcome.result}
+    if ctx.want_json(json_):
+        ctx.emit_json(result)
+    ctx.info(f"update {outcome.status}" + (f": {outcome.result}" if outcome.result else ""))
+    if outcome.status == "failed":
+        raise ctx.fail("the update failed; see promostack webhook failures")
