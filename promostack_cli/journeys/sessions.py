@@ -47,10 +47,9 @@ def _apply(session: Session, js: JourneySession, transition: Transition, now: da
     if state.is_final and js.ended_at is None:
         js.ended_at = now
     session.add(js)
-    session.flush()
-    for msg in transition.messages:
+    for msg in transition.messages:  # written with the session's row at the next flush, in one batch
         enqueue(session, js.tenant_id, "message_bot", js.chat_id, msg.text, now=now, reply_markup=msg.reply_markup,
-                source=f"journey:{js.journey_slug}/{msg.step_id}")
+                source=f"journey:{js.journey_slug}/{msg.step_id}", flush=False)
     return js
 
 

@@ -43,11 +43,14 @@ def enqueue(
     dedupe_key: str | None = None,
     source: str | None = None,
     extra: dict[str, Any] | None = None,
+    flush: bool = True,
 ) -> OutboxMessage:
     """Add a sendMessage to the outbox inside the caller's transaction.
 
     With ``dedupe_key``, a second enqueue with the same key returns the first message instead of
-    adding another (the unique key makes this hold across processes).
+    adding another (the unique key makes this hold across processes). ``flush=False`` leaves the
+    INSERT to the transaction's next flush, so many enqueues batch into few statements (the
+    message's ``id`` is then unknown until that flush).
     """
     if bot_role not in ROLES:
         raise ValidationError(f"Unknown bot role '{bot_role}': use signal_bot or message_bot.")
@@ -87,7 +90,8 @@ def enqueue(
     )
     if not dedupe_key:
         session.add(msg)
-        session.flush()
+        if flush:
+            session.flush()
         return msg
     try:
         with session.begin_nested():
