@@ -27,10 +27,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from promostack_cli.core.clock import parse_duration
 from promostack_cli.journeys.spec import BASE_VARIABLES, EVENTS, JourneySpec
+from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, COMPLETED, FINAL,  # noqa: F401
+                                            WAITING_DELAY)
 
-ACTIVE, WAITING_DELAY, AWAITING_REPLY = "active", "waiting_delay", "awaiting_reply"
-COMPLETED, CANCELLED, BLOCKED = "completed", "cancelled", "blocked"
-FINAL = (COMPLETED, CANCELLED, BLOCKED)
 CHOICE_PREFIX = "choice:"  # callback_data of a choice button: "choice:<index>" (well under 64 bytes)
 MAX_STEPS_PER_INPUT = 200  # a safety net; gotos need an input, so a journey cannot loop on its own
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

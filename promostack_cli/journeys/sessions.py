@@ -10,35 +10,43 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 from sqlmodel import Session, select
 
 from promostack_cli.core.clock import epoch, from_epoch, parse_duration, to_epoch
 from promostack_cli.db import Database, for_claim
-from promostack_cli.journeys.engine import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, WAITING_DELAY, JourneyRunner,
-                                            SessionState, Transition)
 from promostack_cli.journeys.models import Journey, JourneySession, JourneyTrigger
-from promostack_cli.journeys.spec import JourneySpec
+from promostack_cli.journeys.states import ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, LIVE, WAITING_DELAY
 from promostack_cli.outbox.service import enqueue
 
-LIVE = (ACTIVE, WAITING_DELAY, AWAITING_REPLY)
-_runners: dict[tuple[int, str], JourneyRunner] = {}
+if TYPE_CHECKING:
+    from promostack_cli.journeys.engine import JourneyRunner, SessionState, Transition
+
+# The engine (Jinja, the YAML spec) loads only when a session is processed: an idle cron tick
+# never pays for it.
+_runners: dict[tuple[int, str], "JourneyRunner"] = {}
 
 
-def runner_for(journey: Journey) -> JourneyRunner:
+def runner_for(journey: Journey) -> "JourneyRunner":
+    from promostack_cli.journeys.engine import JourneyRunner
+    from promostack_cli.journeys.spec import JourneySpec
+
     key = (journey.id, journey.content_hash)
     if key not in _runners:
         _runners[key] = JourneyRunner(JourneySpec.from_dict(journey.definition))
     return _runners[key]
 
 
-def _state(js: JourneySession) -> SessionState:
+def _state(js: JourneySession) -> "SessionState":
+    from promostack_cli.journeys.engine import SessionState
+
     return SessionState(step_id=js.step_id, status=js.status, variables=dict(js.variables),
                         wake_at=to_epoch(js.wake_at) if js.wake_at else None, end_reason=js.end_reason)
 
 
-def _apply(session: Session, js: JourneySession, transition: Transition, now: datetime) -> JourneySession:
+def _apply(session: Session, js: JourneySession, transition: "Transition", now: datetime) -> JourneySession:
     state = transition.state
     js.status, js.step_id, js.variables = state.status, state.step_id, dict(state.variables)
     js.wake_at = from_epoch(state.wake_at) if state.wake_at is not None else None
