@@ -167,12 +167,27 @@ def retry(session: Session, tenant_id: int, now: datetime, *, ids: list[int] | N
         lanes.add((m.bot_role, m.chat_id))
         session.add(m)
     for role, chat in lanes:  # the operator asked to try again: forget a recorded block
-        session.exec(
-            update(ChatState)
-            .where(ChatState.tenant_id == tenant_id, ChatState.bot_role == role, ChatState.chat_id == chat)
-            .values(blocked_at=None, blocked_reason=None)
-        )
+        clear_chat_block(session, tenant_id, role, chat)
     return len(rows)
+
+
+def mark_chat_blocked(session: Session, tenant_id: int, bot_role: str, chat_id: str, reason: str,
+                      now: datetime) -> None:
+    """Record that the user blocked the bot: the sender fails their messages without calling Telegram."""
+    from promostack_cli.core.upsert import upsert
+
+    lane = {"tenant_id": tenant_id, "bot_role": bot_role, "chat_id": chat_id}
+    upsert(session, ChatState, {**lane, "next_send_at": 0.0, "blocked_at": now, "blocked_reason": reason[:200]},
+           ["tenant_id", "bot_role", "chat_id"], {"blocked_at": now, "blocked_reason": reason[:200]})
+
+
+def clear_chat_block(session: Session, tenant_id: int, bot_role: str, chat_id: str) -> None:
+    session.exec(
+        update(ChatState)
+        .where(ChatState.tenant_id == tenant_id, ChatState.bot_role == bot_role, ChatState.chat_id == chat_id,
+               ChatState.blocked_at.is_not(None))
+        .values(blocked_at=None, blocked_reason=None)
+    )
 
 
 def cancel(session: Session, tenant_id: int, ids: list[int], now: datetime, reason: str = "cancelled by operator") -> int:

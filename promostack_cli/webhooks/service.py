@@ -11,14 +11,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from promostack_cli.connections.models import BotConnection
 from promostack_cli.core.errors import NotFoundError
 from promostack_cli.core.secrets import redact
-from promostack_cli.outbox.models import ChatState
+from promostack_cli.outbox.service import clear_chat_block, mark_chat_blocked
 from promostack_cli.webhooks.models import TelegramUpdate
 
 log = logging.getLogger(__name__)
@@ -129,17 +128,11 @@ def _dispatch(session: Session, conn: BotConnection, update: dict, now: datetime
 
 
 def _block(session: Session, conn: BotConnection, chat_id: str, now: datetime) -> None:
-    from promostack_cli.core.upsert import upsert
-
-    lane = {"tenant_id": conn.tenant_id, "bot_role": conn.role, "chat_id": chat_id}
-    upsert(session, ChatState, {**lane, "next_send_at": 0.0, "blocked_at": now, "blocked_reason": "my_chat_member: kicked"},
-           ["tenant_id", "bot_role", "chat_id"], {"blocked_at": now, "blocked_reason": "my_chat_member: kicked"})
+    mark_chat_blocked(session, conn.tenant_id, conn.role, chat_id, "my_chat_member: kicked", now)
 
 
 def _unblock(session: Session, conn: BotConnection, chat_id: str) -> None:
-    session.exec(sql_update(ChatState).where(ChatState.tenant_id == conn.tenant_id, ChatState.bot_role == conn.role,
-                                             ChatState.chat_id == chat_id, ChatState.blocked_at.is_not(None))
-                 .values(blocked_at=None, blocked_reason=None))
+    clear_chat_block(session, conn.tenant_id, conn.role, chat_id)
 
 
 def failures(session: Session, tenant_id: int, limit: int = 100) -> list[TelegramUpdate]:
