@@ -64,6 +64,7 @@ def import_(
     Example: promostack -t entrylab journeys import examples/journeys/ --dry-run
     """
     from promostack_cli.core.clock import utcnow
+    from promostack_cli.core.errors import ValidationError
     from promostack_cli.journeys.service import SpecValidationError, apply_import, load_specs, plan_import
 
     try:
@@ -76,8 +77,7 @@ def import_(
                 apply_import(session, tenant.id, plan, utcnow())
     except SpecValidationError as exc:
         _report_spec_errors(exc)
-        exc.message += " Nothing was imported."
-        raise
+        raise ValidationError(f"{exc.message} Nothing was imported.") from None
     if ctx.want_json(json_):
         ctx.emit_json(plan.as_dict())
     else:
