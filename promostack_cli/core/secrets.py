@@ -35,9 +35,14 @@ def mask(value: str | None, keep: int = 2) -> str:
     return f"{value[:keep]}…{value[-keep:]}"
 
 
+_APIKEY_RE = re.compile(r"((?:apikey|api_key)=)([^&\s'\"]+)", re.IGNORECASE)
+
+
 def redact(text: str) -> str:
-    """Mask anything shaped like a bot token inside free text (error messages, URLs, log lines)."""
-    return _TOKEN_RE.sub(lambda m: mask(m.group(0)), text)
+    """Mask anything shaped like a bot token, and ``apikey=`` query values (Twelve Data), inside
+    free text (error messages, URLs, log lines)."""
+    text = _TOKEN_RE.sub(lambda m: mask(m.group(0)), text)
+    return _APIKEY_RE.sub(lambda m: m.group(1) + mask(m.group(2)), text)
 
 
 def new_secret(nbytes: int = 24) -> str:
