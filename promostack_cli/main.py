@@ -17,6 +17,7 @@ from promostack_cli import __version__
 from promostack_cli.connections.cli import app as connections_app
 from promostack_cli.core import cli as ctx
 from promostack_cli.core.errors import PromoStackError
+from promostack_cli.forex.cli import app as forex_app
 from promostack_cli.journeys.cli import app as journeys_app
 from promostack_cli.outbox.cli import app as outbox_app
 from promostack_cli.outbox.cli import scheduler_app
@@ -26,7 +27,7 @@ from promostack_cli.webhooks.cli import app as webhook_app
 
 app = typer.Typer(
     name="promostack",
-    help="Telegram marketing for forex-signal channels: tenants, bot connections, journeys, outbox delivery and scheduled jobs.",
+    help="Telegram marketing for forex-signal channels: tenants, bot connections, journeys, forex signals, outbox delivery and scheduled jobs.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold tokens
     add_completion=False,
@@ -36,6 +37,7 @@ app = typer.Typer(
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(connections_app, name="connections")
 app.add_typer(journeys_app, name="journeys")
+app.add_typer(forex_app, name="forex")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(webhook_app, name="webhook")

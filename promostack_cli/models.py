@@ -3,6 +3,8 @@
 from sqlmodel import SQLModel
 
 from promostack_cli.connections.models import BotConnection
+from promostack_cli.core.jobruns import JobRun
+from promostack_cli.forex.models import ApiCreditUsage, ForexCandle, ForexSettings, ForexSignal, ForexSignalEvent
 from promostack_cli.journeys.models import Journey, JourneySession, JourneyTrigger
 from promostack_cli.outbox.models import BotRateLimit, ChatState, OutboxMessage
 from promostack_cli.tenants.models import Tenant
@@ -10,5 +12,5 @@ from promostack_cli.webhooks.models import TelegramUpdate
 
 metadata = SQLModel.metadata
 
-__all__ = ["BotConnection", "BotRateLimit", "ChatState", "Journey", "JourneySession", "JourneyTrigger", "OutboxMessage", "TelegramUpdate", "Tenant",
+__all__ = ["ApiCreditUsage", "BotConnection", "ForexCandle", "ForexSettings", "ForexSignal", "ForexSignalEvent", "JobRun", "BotRateLimit", "ChatState", "Journey", "JourneySession", "JourneyTrigger", "OutboxMessage", "TelegramUpdate", "Tenant",
            "metadata"]

@@ -54,7 +54,15 @@ class Settings(BaseSettings):
     send_workers: int = Field(default=64, ge=1, le=256, description="Concurrent sends per tick process (most wait for a send slot)")
     send_max_attempts: int = Field(default=6, ge=1, description="Attempts before a transient failure is final")
 
-    @field_validator("telegram_api_url", "public_url")
+    # Forex market data (Twelve Data). The credit limits are the plan's; every process and tenant
+    # using the same API key shares them through the database.
+    twelvedata_api_url: str = Field(default="https://api.twelvedata.com", description="Twelve Data base URL")
+    twelvedata_api_key: SecretStr | None = Field(default=None, description="Twelve Data API key (forex commands without --candles)")
+    twelvedata_timeout: float = Field(default=15.0, gt=0, description="Seconds per Twelve Data request")
+    twelvedata_credits_per_minute: int = Field(default=8, ge=1, description="Plan limit: API credits per minute")
+    twelvedata_credits_per_day: int = Field(default=800, ge=1, description="Plan limit: API credits per UTC day")
+
+    @field_validator("telegram_api_url", "public_url", "twelvedata_api_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value

@@ -5,7 +5,7 @@ import sys
 
 from tests.conftest import MESSAGE_TOKEN, TEST_KEY, Cli, base_env
 
-HEAVY = ("pandas", "pandas_ta", "numba", "stripe", "uvicorn", "starlette", "jinja2", "yaml")
+HEAVY = ("pandas", "pandas_ta", "numba", "matplotlib", "stripe", "uvicorn", "starlette", "jinja2", "yaml")
 
 
 def _modules_loaded_by(args: list[str], env: dict) -> set[str]:

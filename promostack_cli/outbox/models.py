@@ -9,6 +9,11 @@ from promostack_cli.core.clock import utcnow
 from promostack_cli.core.types import BigIntPK, JSONType
 
 
+# payload key: reply to the earlier outbox message with this dedupe key (its Telegram id is looked
+# up at send time, when lane order guarantees the parent has been sent)
+REPLY_TO_DEDUPE = "_reply_to_dedupe"
+
+
 class OutboxStatus(StrEnum):
     pending = "pending"      # waiting to be sent (possibly after a backoff: see not_before)
     sending = "sending"      # claimed by a sender until lease_expires_at

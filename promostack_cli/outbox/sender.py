@@ -39,7 +39,7 @@ from promostack_cli.core.errors import BotNotConfiguredError, PromoStackError
 from promostack_cli.core.secrets import redact
 from promostack_cli.core.upsert import upsert
 from promostack_cli.db import Database, for_claim, get_engine
-from promostack_cli.outbox.models import BotRateLimit, ChatState, OutboxMessage, OutboxStatus
+from promostack_cli.outbox.models import REPLY_TO_DEDUPE, BotRateLimit, ChatState, OutboxMessage, OutboxStatus
 from promostack_cli.telegram import errors as tg
 from promostack_cli.telegram.chats import api_chat_id
 from promostack_cli.telegram.client import TelegramClient
@@ -477,6 +477,11 @@ class Sender:
         client = TelegramClient(creds.token, base_url=self.config.api_url, http=self._http)
         params = dict(msg.payload)
         params["chat_id"] = api_chat_id(msg.chat_id)
+        reply_ref = params.pop(REPLY_TO_DEDUPE, None)
+        if reply_ref:
+            reply_id = self._sent_message_id(msg.tenant_id, reply_ref)
+            if reply_id:
+                params["reply_parameters"] = {"message_id": reply_id, "allow_sending_without_reply": True}
         try:
             result = client.call(msg.method, **params)
         except tg.RetryAfter as exc:
@@ -498,6 +503,12 @@ class Sender:
         message_id = result.get("message_id") if isinstance(result, dict) else None
         self._finish(msg, OutboxStatus.sent, message_id=message_id, sent_at=sent_at)
         self._count(sent=1)
+
+    def _sent_message_id(self, tenant_id: int, dedupe_key: str) -> int | None:
+        """The Telegram id of an earlier outbox message (a reply's parent; same lane, so it is final)."""
+        with self.db.session() as session:
+            return session.scalar(select(OutboxMessage.telegram_message_id).where(
+                OutboxMessage.tenant_id == tenant_id, OutboxMessage.dedupe_key == dedupe_key))
 
     def _wait_for_slot(self, bot_id: int, tenant_id: int, deadline: float, reserved: float | None = None) -> float | None:
         """Sleep until a reserved send slot of the bot; None if none is free before the deadline.

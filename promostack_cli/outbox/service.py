@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from promostack_cli.core.errors import NotFoundError, ValidationError
-from promostack_cli.outbox.models import ChatState, OutboxMessage, OutboxStatus
+from promostack_cli.outbox.models import REPLY_TO_DEDUPE, ChatState, OutboxMessage, OutboxStatus
 from promostack_cli.telegram.chats import chat_kind, validate_chat
 from promostack_cli.telegram.html import MAX_MESSAGE_LENGTH
 
@@ -38,6 +38,7 @@ def enqueue(
     parse_mode: str | None = "HTML",
     reply_markup: dict | None = None,
     reply_to_message_id: int | None = None,
+    reply_to_dedupe: str | None = None,
     disable_web_page_preview: bool | None = None,
     not_before: datetime | None = None,
     dedupe_key: str | None = None,
@@ -73,6 +74,8 @@ def enqueue(
         payload["reply_markup"] = reply_markup
     if reply_to_message_id:
         payload["reply_parameters"] = {"message_id": reply_to_message_id, "allow_sending_without_reply": True}
+    if reply_to_dedupe and not reply_to_message_id:
+        payload[REPLY_TO_DEDUPE] = reply_to_dedupe
     if disable_web_page_preview:
         payload["link_preview_options"] = {"is_disabled": True}
     payload.update(extra or {})

@@ -89,6 +89,11 @@ def show(json_: bool = typer.Option(False, "--json", help="JSON output")) -> Non
         "send_interval_group": s.send_interval_group,
         "send_workers": s.send_workers,
         "send_max_attempts": s.send_max_attempts,
+        "twelvedata_api_url": s.twelvedata_api_url,
+        "twelvedata_api_key": mask(s.twelvedata_api_key.get_secret_value()) if s.twelvedata_api_key else "(not set)",
+        "twelvedata_timeout": s.twelvedata_timeout,
+        "twelvedata_credits_per_minute": s.twelvedata_credits_per_minute,
+        "twelvedata_credits_per_day": s.twelvedata_credits_per_day,
     }
     if ctx.want_json(json_):
         ctx.emit_json(rows)

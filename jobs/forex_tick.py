@@ -1,0 +1,171 @@
+"""``promostack forex tick`` (cron, every minute), per tenant with a signal bot:
+
+1. the monitor, when signals are open;
+2. each configured timeframe's check once its candle has closed (and the strategy can signal on
+   it), once per candle;
+3. the morning briefing (weekdays), the daily recap (after weekdays) and the weekly recap (Sundays)
+   when due, once per period.
+
+Each step of each tenant is isolated: an error (a strategy that raises, credits spent) is reported
+and the rest goes on. Runs are claimed in ``job_runs``, so overlapping ticks on any number of
+machines do each period once; a failed run is retried by the next ticks (three attempts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import select
+
+from promostack_cli.core import jobruns
+from promostack_cli.core.errors import PromoStackError
+
+LATE = {"forex_briefing": timedelta(hours=3), "forex_daily_recap": timedelta(hours=6), "forex_weekly_recap": timedelta(hours=6)}
+
+
+@dataclass
+class TickReport:
+    lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # dry-run: what would be posted
+
+
+def tenants_with_signal_bot(db, tenant_id: int | None = None):
+    from promostack_cli.connections.models import BotConnection
+    from promostack_cli.tenants.models import Tenant
+
+    with db.session() as session:
+        stmt = select(Tenant).join(BotConnection, BotConnection.tenant_id == Tenant.id).where(BotConnection.role == "signal_bot")
+        if tenant_id is not None:
+            stmt = stmt.where(Tenant.id == tenant_id)
+        return list(session.exec(stmt.order_by(Tenant.id)))
+
+
+def _due(kind: str, now: datetime, at_minutes: int) -> bool:
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(minutes=at_minutes)
+    return start <= now < start + LATE[kind]
+
+
+def run(db, settings, now: datetime, *, box=None, tenant_id: int | None = None, dry_run: bool = False,
+        market_for=None) -> TickReport:
+    from promostack_cli.forex.config import load as load_config
+
+    report = TickReport()
+    for tenant in tenants_with_signal_bot(db, tenant_id):
+        from promostack_cli.core.runtime import TenantRuntime
+
+        runtime = TenantRuntime(tenant.id, settings=settings, db=db, box=box)
+        try:
+            with db.session() as session:
+                cfg = load_config(session, tenant.id)
+        except PromoStackError as exc:
+            report.errors.append(f"{tenant.slug}: forex config: {exc}")
+            continue
+        market = (market_for or _live_market)(runtime, settings, cfg)
+        for name, step in (("monitor", _monitor), ("checks", _checks), ("reports", _reports)):
+            try:
+                step(runtime, tenant, cfg, market, now, dry_run, report)
+            except PromoStackError as exc:
+                report.errors.append(f"{tenant.slug}: {name}: {exc}")
+        runtime.close()
+    return report
+
+
+def _live_market(runtime, settings, cfg):
+    from promostack_cli.forex.market import live_market
+
+    return live_market(runtime, settings, cfg.symbol)
+
+
+def _monitor(runtime, tenant, cfg, market, now, dry_run, report) -> None:
+    from promostack_cli.forex.service import monitor
+
+    for out in monitor(runtime, cfg, market, now, dry_run=dry_run):
+        if out.events:
+            report.lines.append(f"{tenant.slug}: signal #{out.signal_id}: {', '.join(e.kind for e in out.events)}")
+            report.texts.extend(out.texts)
+
+
+def _checks(runtime, tenant, cfg, market, now, dry_run, report) -> None:
+    from promostack_cli.forex.candles import INTERVAL_SECONDS
+    from promostack_cli.forex.service import check
+
+    strategy = cfg.strategy()
+    for tf in cfg.timeframe_list:
+        secs = INTERVAL_SECONDS[tf]
+        bar_open = datetime.fromtimestamp((int(now.timestamp()) // secs - 1) * secs, now.tzinfo)
+        if not strategy.active(tf, bar_open):
+            continue
+        period = f"{tf}@{bar_open:%Y-%m-%dT%H:%M}"
+        if not dry_run and not jobruns.claim(runtime.db, tenant.id, "forex_check", period, now=now):
+            continue
+        ok, detail = False, ""
+        try:
+            out = check(runtime, cfg, market, tf, now, strategy=strategy, dry_run=dry_run)
+            ok = out.status != "stale"  # the candle is not at Twelve Data yet: the next tick retries
+            detail = f"{out.status}: {out.detail}"
+            report.lines.append(f"{tenant.slug}: check {tf}: {detail}")
+            if out.text:
+                report.texts.append(out.text)
+        except PromoStackError as exc:
+            detail = str(exc)
+            raise
+        finally:
+            if not dry_run:
+                jobruns.finish(runtime.db, tenant.id, "forex_check", period, ok=ok, detail=detail)
+
+
+def _reports(runtime, tenant, cfg, market, now, dry_run, report) -> None:
+    from promostack_cli.forex.config import parse_hhmm
+
+    weekday = now.weekday()
+    due = []
+    if weekday < 5 and _due("forex_briefing", now, parse_hhmm("briefing_time", cfg.briefing_time)):
+        due.append(("forex_briefing", now.date().isoformat()))
+    if 1 <= weekday <= 5 and _due("forex_daily_recap", now, parse_hhmm("daily_recap_time", cfg.daily_recap_time)):
+        due.append(("forex_daily_recap", (now.date() - timedelta(days=1)).isoformat()))
+    if weekday == 6 and _due("forex_weekly_recap", now, parse_hhmm("weekly_recap_time", cfg.weekly_recap_time)):
+        due.append(("forex_weekly_recap", now.date().isoformat()))
+    for kind, period in due:
+        if not dry_run and not jobruns.claim(runtime.db, tenant.id, kind, period, now=now):
+            continue
+        ok, detail = False, ""
+        try:
+            text = post_report(runtime, cfg, market, kind, period, now, dry_run=dry_run)
+            ok, detail = True, "posted" if not dry_run else "dry run"
+            report.lines.append(f"{tenant.slug}: {kind.removeprefix('forex_').replace('_', ' ')} for {period}: {detail}")
+            report.texts.append(text)
+        except PromoStackError as exc:
+            detail = str(exc)
+            raise
+        finally:
+            if not dry_run:
+                jobruns.finish(runtime.db, tenant.id, kind, period, ok=ok, detail=detail)
+
+
+def post_report(runtime, cfg, market, kind: str, period: str, now: datetime, *, dry_run: bool = False) -> str:
+    """Render a briefing or recap and queue it for the VIP channel (deduplicated per period)."""
+    from datetime import date
+
+    from promostack_cli.forex import reports
+    from promostack_cli.forex.service import vip_channel
+    from promostack_cli.outbox.service import enqueue
+
+    day = date.fromisoformat(period)
+    if kind == "forex_briefing":
+        frames = market.frames(["1h"], now, 24 * (cfg.asian_average_days + 6))
+        text = reports.briefing_text(frames["1h"], cfg, now)
+    else:
+        with runtime.session() as session:
+            if kind == "forex_daily_recap":
+                text = reports.daily_recap_text(session, runtime.tenant_id, cfg, day)
+            else:
+                text = reports.weekly_recap_text(session, runtime.tenant_id, cfg, day)
+    if dry_run:
+        return text
+    channel = vip_channel(runtime)
+    with runtime.db.transaction() as session:
+        enqueue(session, runtime.tenant_id, "signal_bot", channel, text, now=now,
+                dedupe_key=f"{kind}:{period}", source=kind)
+    return text

@@ -1,0 +1,271 @@
+"""Candles for checks and the monitor: from the database cache (refreshed from Twelve Data with only
+the bars it lacks) or from a CSV file, and the credit budget every process shares."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from sqlalchemy import delete, func, update
+from sqlmodel import select
+
+from promostack_cli.core.errors import OperationalError, ValidationError
+from promostack_cli.core.upsert import upsert
+from promostack_cli.forex.models import ApiCreditUsage, ForexCandle
+
+ONE_MINUTE_RETENTION = timedelta(days=3)
+
+
+class CreditsExhausted(OperationalError):
+    """The shared Twelve Data budget cannot cover the requests a command needs."""
+
+
+class CreditBudget:
+    """The plan's per-minute and per-day credits, counted in the database so that concurrent
+    processes (and every tenant using the key) share them. Windows are UTC calendar minutes and days,
+    as Twelve Data counts them."""
+
+    def __init__(self, db, api_key: str, per_minute: int, per_day: int):
+        self.db = db
+        self.account = "twelvedata:" + hashlib.sha256(api_key.encode()).hexdigest()[:40]
+        self.limits = {"minute": per_minute, "day": per_day}
+
+    def reserve(self, credits: int, now: datetime) -> None:
+        """Take ``credits`` from both windows or none (CreditsExhausted says which ran out)."""
+        if credits <= 0:
+            return
+        windows = {"minute": now.replace(second=0, microsecond=0),
+                   "day": now.replace(hour=0, minute=0, second=0, microsecond=0)}
+        t = ApiCreditUsage
+        with self.db.transaction() as session:
+            for window, start in windows.items():
+                upsert(session, t, {"account": self.account, "scope": window, "window_start": start, "used": 0},
+                       ["account", "scope", "window_start"])
+                limit = self.limits[window]
+                taken = session.exec(
+                    update(t).where(t.account == self.account, t.scope == window, t.window_start == start,
+                                    t.used + credits <= limit)
+                    .values(used=t.used + credits).returning(t.used)
+                ).first()
+                if taken is None:
+                    session.rollback()
+                    used = self.used(window, start)
+                    if window == "minute":
+                        wait = 60 - now.second
+                        raise CreditsExhausted(
+                            f"Twelve Data credits for this minute are spent ({used}/{limit} used, {credits} needed); "
+                            f"nothing was fetched. Try again in {wait} s or raise PROMOSTACK_TWELVEDATA_CREDITS_PER_MINUTE if your plan allows.")
+                    raise CreditsExhausted(
+                        f"Twelve Data credits for today (UTC) are spent ({used}/{limit} used, {credits} needed); "
+                        "nothing was fetched. They reset at 00:00 UTC; use --candles FILE.csv meanwhile.")
+            session.exec(delete(t).where(t.account == self.account, t.window_start < windows["day"] - timedelta(days=2)))
+
+    def used(self, window: str, start: datetime) -> int:
+        with self.db.session() as session:
+            row = session.get(ApiCreditUsage, (self.account, window, start))
+            return row.used if row else 0
+
+
+class Prepaid:
+    """The client's per-request budget hook, drawing on credits reserved up front."""
+
+    def __init__(self, budget: CreditBudget | None, credits: int, now: datetime):
+        self.budget, self.left, self.now = budget, credits, now
+
+    def __call__(self, n: int) -> None:
+        if self.left >= n:
+            self.left -= n
+            return
+        if self.budget is not None:
+            self.budget.reserve(n, self.now)
+
+
+# --- the cache ----------------------------------------------------------------------------------
+
+def last_cached(session, tenant_id: int, symbol: str, interval: str) -> datetime | None:
+    c = ForexCandle
+    return session.exec(select(func.max(c.ts)).where(c.tenant_id == tenant_id, c.symbol == symbol,
+                                                     c.interval == interval)).first()
+
+
+def store(session, tenant_id: int, symbol: str, interval: str, bars: Iterable, now: datetime) -> int:
+    """Insert the closed bars among ``bars`` that the cache lacks; returns how many were new."""
+    from promostack_cli.forex.candles import interval_delta
+
+    step = interval_delta(interval)
+    rows = [{"tenant_id": tenant_id, "symbol": symbol, "interval": interval, "ts": b.ts, "open": b.open,
+             "high": b.high, "low": b.low, "close": b.close} for b in bars if b.ts + step <= now]
+    if not rows:
+        return 0
+    before = _count(session, tenant_id, symbol, interval)
+    for chunk in range(0, len(rows), 500):
+        upsert(session, ForexCandle, rows[chunk:chunk + 500], ["tenant_id", "symbol", "interval", "ts"])
+    return _count(session, tenant_id, symbol, interval) - before
+
+
+def _count(session, tenant_id, symbol, interval) -> int:
+    c = ForexCandle
+    return session.exec(select(func.count()).select_from(c).where(
+        c.tenant_id == tenant_id, c.symbol == symbol, c.interval == interval)).one()
+
+
+def load(session, tenant_id: int, symbol: str, interval: str, *, limit: int | None = None,
+         since: datetime | None = None, until: datetime | None = None):
+    """Cached candles as a frame (ascending); ``limit`` keeps the newest ones."""
+    from promostack_cli.forex.candles import frame_from_rows
+
+    c = ForexCandle
+    stmt = select(c.ts, c.open, c.high, c.low, c.close).where(c.tenant_id == tenant_id, c.symbol == symbol,
+                                                               c.interval == interval)
+    if since is not None:
+        stmt = stmt.where(c.ts >= since)
+    if until is not None:
+        stmt = stmt.where(c.ts < until)
+    stmt = stmt.order_by(c.ts.desc())
+    if limit:
+        stmt = stmt.limit(limit)
+    return frame_from_rows(reversed(session.exec(stmt).all()))
+
+
+def prune(session, tenant_id: int, now: datetime) -> None:
+    c = ForexCandle
+    session.exec(delete(c).where(c.tenant_id == tenant_id, c.interval == "1min", c.ts < now - ONE_MINUTE_RETENTION))
+
+
+@dataclass
+class Fetch:
+    interval: str
+    start: datetime | None  # None: first fetch, take ``outputsize`` bars
+    outputsize: int | None
+
+
+class Market:
+    """Where a command's candles come from."""
+
+    def frames(self, intervals: Iterable[str], now: datetime, bars: int) -> dict:
+        raise NotImplementedError
+
+    def minute_bars(self, since: datetime, now: datetime):
+        raise NotImplementedError
+
+    def last_close(self, now: datetime) -> float | None:
+        raise NotImplementedError
+
+
+class LiveMarket(Market):
+    """The database cache, topped up from Twelve Data first (one credit per interval that can have
+    a newly closed bar; all credits are reserved before the first request)."""
+
+    def __init__(self, db, tenant_id: int, symbol: str, client_factory, budget: CreditBudget | None):
+        self.db, self.tenant_id, self.symbol = db, tenant_id, symbol
+        self.client_factory, self.budget = client_factory, budget
+        self.fetched: dict[str, int] = {}
+
+    def plan(self, intervals: Iterable[str], now: datetime, bars: int, since: dict | None = None) -> list[Fetch]:
+        from promostack_cli.forex.candles import interval_delta
+
+        plans = []
+        with self.db.session() as session:
+            for interval in intervals:
+                step = interval_delta(interval)
+                last = last_cached(session, self.tenant_id, self.symbol, interval)
+                if last is not None and last + 2 * step > now:
+                    continue  # the next bar has not closed yet: nothing to fetch
+                first = (since or {}).get(interval)
+                if last is None or (first is not None and last < first - step):
+                    if first is not None:
+                        plans.append(Fetch(interval, first, None))
+                    else:
+                        plans.append(Fetch(interval, None, min(5000, bars + 1)))
+                else:
+                    plans.append(Fetch(interval, last + step, None))
+        return plans
+
+    def refresh(self, plans: list[Fetch], now: datetime) -> None:
+        if not plans:
+            return
+        if self.budget is not None:
+            self.budget.reserve(len(plans), now)
+        client = self.client_factory(Prepaid(self.budget, len(plans), now))
+        try:
+            for p in plans:
+                got = client.time_series(self.symbol, p.interval, outputsize=p.outputsize, start_date=p.start)
+                with self.db.transaction() as session:
+                    self.fetched[p.interval] = self.fetched.get(p.interval, 0) + store(
+                        session, self.tenant_id, self.symbol, p.interval, got, now)
+        finally:
+            client.close()
+
+    def frames(self, intervals: Iterable[str], now: datetime, bars: int) -> dict:
+        intervals = list(dict.fromkeys(intervals))
+        self.refresh(self.plan(intervals, now, bars), now)
+        with self.db.session() as session:
+            return {i: load(session, self.tenant_id, self.symbol, i, limit=bars) for i in intervals}
+
+    def minute_bars(self, since: datetime, now: datetime):
+        self.refresh(self.plan(["1min"], now, 0, since={"1min": since}), now)
+        with self.db.session() as session:
+            return load(session, self.tenant_id, self.symbol, "1min", since=since)
+
+    def last_close(self, now: datetime) -> float | None:
+        c = ForexCandle
+        with self.db.session() as session:
+            return session.exec(select(c.close).where(c.tenant_id == self.tenant_id, c.symbol == self.symbol,
+                                                      c.interval == "1min", c.ts < now).order_by(c.ts.desc()).limit(1)).first()
+
+
+class FileMarket(Market):
+    """Candles from ``--candles FILE.csv``; coarser timeframes are built from the file's bars."""
+
+    def __init__(self, frame, interval: str):
+        self.frame, self.interval = frame, interval
+
+    @classmethod
+    def from_csv(cls, path) -> "FileMarket":
+        from promostack_cli.forex.candles import infer_interval, read_csv
+
+        frame = read_csv(path)
+        return cls(frame, infer_interval(frame))
+
+    @property
+    def end(self) -> datetime:
+        from promostack_cli.forex.candles import interval_delta
+
+        return self.frame.index[-1].to_pydatetime() + interval_delta(self.interval)
+
+    def frames(self, intervals: Iterable[str], now: datetime, bars: int) -> dict:
+        from promostack_cli.forex.candles import closed_only, frames_for
+
+        out = frames_for(closed_only(self.frame, self.interval, now), self.interval, intervals)
+        return {k: v.iloc[-bars:] if bars else v for k, v in out.items()}
+
+    def minute_bars(self, since: datetime, now: datetime):
+        from promostack_cli.forex.candles import closed_only
+
+        if self.interval != "1min":
+            raise ValidationError(f"The monitor needs 1min candles; the file has {self.interval} candles.")
+        frame = closed_only(self.frame, "1min", now)
+        return frame[frame.index >= since]
+
+    def last_close(self, now: datetime) -> float | None:
+        from promostack_cli.forex.candles import closed_only
+
+        frame = closed_only(self.frame, self.interval, now)
+        return float(frame["close"].iloc[-1]) if len(frame) else None
+
+
+def live_market(runtime, settings, symbol: str) -> LiveMarket:
+    """The cache topped up from Twelve Data with the configured key and the shared credit budget."""
+    key = settings.twelvedata_api_key.get_secret_value() if settings.twelvedata_api_key else ""
+    if not key:
+        raise ValidationError("Twelve Data API key not set: set PROMOSTACK_TWELVEDATA_API_KEY, or pass --candles FILE.csv.")
+    budget = CreditBudget(runtime.db, key, settings.twelvedata_credits_per_minute, settings.twelvedata_credits_per_day)
+
+    def client(hook):
+        from promostack_cli.forex.twelvedata import TwelveDataClient
+
+        return TwelveDataClient(key, base_url=settings.twelvedata_api_url, timeout=settings.twelvedata_timeout, budget=hook)
+
+    return LiveMarket(runtime.db, runtime.tenant_id, symbol, client, budget)

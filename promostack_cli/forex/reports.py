@@ -1,0 +1,106 @@
+"""The morning briefing, the daily recap and the weekly recap: their figures and their posts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlmodel import select
+
+from promostack_cli.core.errors import OperationalError
+from promostack_cli.forex import messages
+from promostack_cli.forex.config import parse_session
+from promostack_cli.forex.metrics import Closed, compute
+from promostack_cli.forex.models import ForexSignal
+
+
+@dataclass
+class AsianRange:
+    high: float
+    low: float
+    range_pips: float
+    average_pips: float | None
+    ratio: float | None
+
+
+def _at(day: date, minutes: int) -> datetime:
+    from datetime import UTC
+
+    return datetime.combine(day, time(0), tzinfo=UTC) + timedelta(minutes=minutes)
+
+
+def briefing_context(frame, cfg, now: datetime) -> dict:
+    """Figures for the briefing of ``now``'s day from 1h candles (closed by ``now``)."""
+    start, end = parse_session("asian_session", cfg.asian_session)
+    today = now.date()
+    if frame.empty:
+        raise OperationalError(f"No {cfg.symbol} candles to brief on.")
+    days = sorted({ts.date() for ts in frame.index})
+
+    def window(day: date):
+        lo, hi = _at(day, start), _at(day, end)
+        return frame[(frame.index >= lo) & (frame.index < hi)]
+
+    asian_today = window(today)
+    if asian_today.empty:
+        raise OperationalError(f"No {cfg.symbol} candles in today's Asian session ({cfg.asian_session} UTC) yet.")
+    high, low = float(asian_today["high"].max()), float(asian_today["low"].min())
+    past = []
+    for day in reversed([d for d in days if d < today]):
+        w = window(day)
+        if not w.empty:
+            past.append(float(w["high"].max() - w["low"].min()) / cfg.pip_size)
+        if len(past) == cfg.asian_average_days:
+            break
+    range_pips = (high - low) / cfg.pip_size
+    average = sum(past) / len(past) if past else None
+    prev_days = [d for d in days if d < today]
+    if not prev_days:
+        raise OperationalError("No previous day's candles for the pivots.")
+    prev = frame[[ts.date() == prev_days[-1] for ts in frame.index]]
+    h, l, c = float(prev["high"].max()), float(prev["low"].min()), float(prev["close"].iloc[-1])
+    p = (h + l + c) / 3
+    last = float(frame["close"].iloc[-1])
+    position = "above" if last > high else "below" if last < low else "inside"
+    return {
+        "symbol": cfg.symbol, "day": now, "asian_session": cfg.asian_session,
+        "asian": AsianRange(high, low, range_pips, average, (range_pips / average) if average else None),
+        "last": last, "position": position, "position_ratio": (last - low) / (high - low) if high > low else 0.5,
+        "prev_day": datetime.combine(prev_days[-1], time(0)),
+        "pivots": {"p": p, "r1": 2 * p - l, "s1": 2 * p - h, "r2": p + (h - l), "s2": p - (h - l)},
+        **messages.helpers(cfg.pip_size),
+    }
+
+
+def briefing_text(frame, cfg, now: datetime) -> str:
+    ctx = briefing_context(frame, cfg, now)
+    return messages.render("briefing.j2", cfg.templates_dir, **ctx)
+
+
+def _signals_opened(session, tenant_id: int, start: datetime, end: datetime) -> list[ForexSignal]:
+    s = ForexSignal
+    return list(session.exec(select(s).where(s.tenant_id == tenant_id, s.opened_at >= start, s.opened_at < end)
+                             .order_by(s.opened_at)))
+
+
+def closed_of(signals) -> list[Closed]:
+    return [Closed(s.opened_at, s.closed_at, s.pips, s.stage, s.result or "", s.strategy, s.timeframe)
+            for s in signals if s.status == "closed"]
+
+
+def daily_recap_text(session, tenant_id: int, cfg, day: date) -> str:
+    signals = _signals_opened(session, tenant_id, _at(day, 0), _at(day + timedelta(days=1), 0))
+    totals = compute(closed_of(signals))
+    totals["open"] = sum(s.status == "open" for s in signals)
+    return messages.render("daily_recap.j2", cfg.templates_dir, day=_at(day, 0), signals=signals, totals=totals,
+                           **messages.helpers(cfg.pip_size))
+
+
+def weekly_recap_text(session, tenant_id: int, cfg, last_day: date) -> str:
+    first = last_day - timedelta(days=6)
+    signals = _signals_opened(session, tenant_id, _at(first, 0), _at(last_day + timedelta(days=1), 0))
+    closed = [s for s in signals if s.status == "closed"]
+    totals = compute(closed_of(signals))
+    best = max(closed, key=lambda s: s.pips, default=None)
+    return messages.render("weekly_recap.j2", cfg.templates_dir, start=_at(first, 0), end=_at(last_day, 0),
+                           totals=totals, best=best, **messages.helpers(cfg.pip_size))

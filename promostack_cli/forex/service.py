@@ -1,0 +1,216 @@
+"""Live checks and the monitor: candles in, signals and their events out, every post through the
+outbox in the same transaction as the change that caused it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from promostack_cli.core.errors import ValidationError
+from promostack_cli.db import for_claim
+from promostack_cli.forex import messages
+from promostack_cli.forex.base_strategy import validated
+from promostack_cli.forex.candles import interval_delta
+from promostack_cli.forex.engine import GuardConfig, Guardrails, open_trade
+from promostack_cli.forex.lifecycle import Event, Trade
+from promostack_cli.forex.models import ForexSignal, ForexSignalEvent
+from promostack_cli.forex.strategy_loader import run_guarded
+
+TERMINAL = ("tp3", "stop", "expired")
+EXPIRY_GRACE = timedelta(minutes=15)
+
+
+@dataclass
+class CheckOutcome:
+    timeframe: str
+    status: str  # signal | none | suppressed | stale | duplicate | no_data
+    detail: str = ""
+    bar_ts: datetime | None = None
+    signal: ForexSignal | None = None
+    text: str | None = None
+
+
+@dataclass
+class MonitorOutcome:
+    signal_id: int
+    events: list[Event] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    status: str = "open"
+
+
+def guardrails(session: Session, tenant_id: int, guard: GuardConfig, now: datetime) -> Guardrails:
+    """The guardrail counters of ``now``'s UTC day, from stored signals."""
+    s = ForexSignal
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    g = Guardrails(guard, day=now.date())
+    g.opened_today = session.exec(select(func.count()).select_from(s).where(
+        s.tenant_id == tenant_id, s.opened_at >= day, s.opened_at < day + timedelta(days=1))).one()
+    g.open_count = session.exec(select(func.count()).select_from(s).where(s.tenant_id == tenant_id, s.status == "open")).one()
+    g.last_opened_at = session.exec(select(func.max(s.opened_at)).where(s.tenant_id == tenant_id)).first()
+    g.realised_today = float(session.exec(select(func.coalesce(func.sum(s.pips), 0.0)).where(
+        s.tenant_id == tenant_id, s.status == "closed", s.closed_at >= day, s.closed_at < day + timedelta(days=1))).one())
+    return g
+
+
+def vip_channel(runtime) -> str:
+    creds = runtime.credentials.get_bot_credentials("signal_bot")
+    if not creds.vip_channel:
+        raise ValidationError("The signal bot has no VIP channel. Run: promostack connections set signal_bot --token ... --vip-channel <id>")
+    return creds.vip_channel
+
+
+def check(runtime, cfg, market, timeframe: str, now: datetime, *, strategy=None, dry_run: bool = False,
+          live: bool = True) -> CheckOutcome:
+    """Run the strategy on the newest closed ``timeframe`` candle; store and post a new signal."""
+    strategy = strategy or cfg.strategy()
+    if timeframe not in strategy.signal_timeframes:
+        raise ValidationError(f"Strategy '{strategy.name}' is checked on {', '.join(strategy.signal_timeframes)}, not {timeframe}.")
+    step = interval_delta(timeframe)
+    frames = market.frames(set(strategy.timeframes) | {timeframe}, now, cfg.history_bars)
+    sig = frames[timeframe]
+    if sig.empty:
+        return CheckOutcome(timeframe, "no_data", f"no closed {timeframe} candles of {cfg.symbol}")
+    bar_ts = sig.index[-1].to_pydatetime()
+    close_at = bar_ts + step
+    if live and close_at + step <= now:
+        return CheckOutcome(timeframe, "stale", f"no new {timeframe} candle: the newest closed at {close_at:%Y-%m-%d %H:%M} UTC", bar_ts)
+    with runtime.session() as session:
+        existing = _signal_for_bar(session, runtime.tenant_id, strategy.name, cfg.symbol, timeframe, bar_ts)
+    if existing:
+        return CheckOutcome(timeframe, "duplicate", f"the {bar_ts:%H:%M} candle already gave signal #{existing.id}", bar_ts, existing)
+    intent = validated(strategy, run_guarded(strategy, strategy.generate, frames, timeframe))
+    if intent is None:
+        return CheckOutcome(timeframe, "none", f"no signal on the {timeframe} candle of {bar_ts:%Y-%m-%d %H:%M} UTC", bar_ts)
+    trade = open_trade(intent, pip_size=cfg.pip_size, opened_at=close_at, expiry=cfg.expiry)
+    if trade is None:
+        return CheckOutcome(timeframe, "none", f"{intent.direction} levels collapse at the quote precision (pip {cfg.pip_size:g}); no signal", bar_ts)
+    signal = ForexSignal(
+        tenant_id=runtime.tenant_id, strategy=strategy.name, symbol=cfg.symbol, timeframe=timeframe,
+        direction=trade.direction, bar_ts=bar_ts, opened_at=close_at, entry=trade.entry, initial_stop=trade.stop,
+        stop=trade.stop, targets=trade.targets, close_percents=trade.close_percents, pip_size=cfg.pip_size,
+        expires_at=trade.expires_at, monitored_until=close_at, indicators=dict(intent.indicators), reason=intent.reason,
+    )
+    if dry_run:
+        with runtime.session() as session:
+            blocked = guardrails(session, runtime.tenant_id, cfg.guard, close_at).blocked(close_at)
+        if blocked:
+            return CheckOutcome(timeframe, "suppressed", f"{trade.direction} signal held back: {blocked}", bar_ts, signal)
+        return CheckOutcome(timeframe, "signal", "dry run: nothing stored or sent", bar_ts, signal,
+                            messages.signal_text(signal, cfg.templates_dir))
+    channel = vip_channel(runtime)
+    from promostack_cli.outbox.service import enqueue
+    from promostack_cli.tenants.models import Tenant
+
+    try:
+        with runtime.db.transaction() as session:
+            # one signal decision at a time per tenant: the guardrails see every signal stored before
+            # (PostgreSQL: a blocking row lock on the tenant; SQLite: BEGIN IMMEDIATE already serialises)
+            session.exec(select(Tenant.id).where(Tenant.id == runtime.tenant_id).with_for_update()).first()
+            blocked = guardrails(session, runtime.tenant_id, cfg.guard, close_at).blocked(close_at)
+            if blocked:
+                return CheckOutcome(timeframe, "suppressed", f"{trade.direction} signal held back: {blocked}", bar_ts, signal)
+            session.add(signal)
+            session.flush()
+            session.add(ForexSignalEvent(tenant_id=runtime.tenant_id, signal_id=signal.id, kind="opened",
+                                         price=signal.entry, at=close_at, data={"reason": signal.reason}))
+            text = messages.signal_text(signal, cfg.templates_dir)
+            enqueue(session, runtime.tenant_id, "signal_bot", channel, text, now=now,
+                    dedupe_key=f"forex:signal:{signal.id}:open", source=f"forex:signal:{signal.id}")
+            session.flush()
+            session.expunge(signal)
+    except IntegrityError:
+        with runtime.session() as session:
+            existing = _signal_for_bar(session, runtime.tenant_id, strategy.name, cfg.symbol, timeframe, bar_ts)
+        return CheckOutcome(timeframe, "duplicate", f"another check stored signal #{existing.id if existing else '?'} for this candle", bar_ts, existing)
+    return CheckOutcome(timeframe, "signal", f"signal #{signal.id} stored and queued for the VIP channel", bar_ts, signal, text)
+
+
+def _signal_for_bar(session, tenant_id, strategy, symbol, timeframe, bar_ts) -> ForexSignal | None:
+    s = ForexSignal
+    return session.exec(select(s).where(s.tenant_id == tenant_id, s.strategy == strategy, s.symbol == symbol,
+                                        s.timeframe == timeframe, s.bar_ts == bar_ts)).first()
+
+
+def to_trade(row: ForexSignal) -> Trade:
+    return Trade(direction=row.direction, entry=row.entry, stop=row.stop, targets=list(row.targets),
+                 close_percents=list(row.close_percents), pip_size=row.pip_size, opened_at=row.opened_at,
+                 expires_at=row.expires_at, initial_stop=row.initial_stop, stage=row.stage,
+                 remaining=100.0 - sum(row.close_percents[:row.stage]), pips=row.pips, status=row.status,
+                 result=row.result, closed_at=row.closed_at, close_price=row.close_price, guidance=list(row.guidance))
+
+
+def _copy_back(trade: Trade, row: ForexSignal) -> None:
+    row.stop, row.stage, row.pips, row.status = trade.stop, trade.stage, trade.pips, trade.status
+    row.result, row.closed_at, row.close_price = trade.result, trade.closed_at, trade.close_price
+    row.guidance = list(trade.guidance)
+
+
+def open_signals(runtime) -> list[ForexSignal]:
+    with runtime.session() as session:
+        s = ForexSignal
+        return list(session.exec(select(s).where(s.tenant_id == runtime.tenant_id, s.status == "open").order_by(s.id)))
+
+
+def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False) -> list[MonitorOutcome]:
+    """Apply the 1min candles closed since each open signal was last checked (see :mod:`lifecycle`)."""
+    rows = open_signals(runtime)
+    if not rows:
+        return []
+    since = min(r.monitored_until for r in rows)
+    bars = market.minute_bars(since, now)
+    ts = [t.to_pydatetime() for t in bars.index]
+    highs, lows, closes = bars["high"].tolist(), bars["low"].tolist(), bars["close"].tolist()
+    minute = timedelta(minutes=1)
+    outcomes = []
+    channel = None if dry_run else vip_channel(runtime)
+    for snapshot in rows:
+        with runtime.db.transaction() as session:
+            row = session.exec(for_claim(select(ForexSignal).where(ForexSignal.id == snapshot.id,
+                                                                   ForexSignal.status == "open"), session)).first()
+            if row is None:
+                continue  # closed meanwhile, or another monitor holds it
+            trade = to_trade(row)
+            out = MonitorOutcome(row.id)
+            last = row.monitored_until
+            for i, t in enumerate(ts):
+                if t < row.monitored_until:
+                    continue
+                out.events += trade.apply(t + minute, highs[i], lows[i], closes[i], guidance=cfg.guidance)
+                last = t + minute
+                if trade.status != "open":
+                    break
+            if trade.status == "open" and now >= trade.expires_at + EXPIRY_GRACE:
+                # no candle reached the expiry (market closed, data late): close at the last known price
+                price = closes[-1] if closes else market.last_close(now)
+                if price is not None:
+                    out.events.append(trade.expire(price, max(last, trade.expires_at)))
+            _copy_back(trade, row)
+            row.monitored_until = last
+            out.status = trade.status
+            for ev in out.events:
+                text = messages.update_text(row, ev, cfg.templates_dir)
+                out.texts.append(text)
+                if dry_run:
+                    continue
+                session.add(ForexSignalEvent(tenant_id=row.tenant_id, signal_id=row.id, kind=ev.kind, price=ev.price,
+                                             pips=ev.pips, at=ev.at, data=ev.data))
+                _post_update(session, row, ev.kind, channel, text, now)
+            if dry_run:
+                session.rollback()
+            else:
+                session.add(row)
+            outcomes.append(out)
+    return outcomes
+
+
+def _post_update(session, row: ForexSignal, kind: str, channel: str, text: str, now: datetime) -> None:
+    """An update as a reply to the signal's post (resolved at send time, when that post has its id)."""
+    from promostack_cli.outbox.service import enqueue
+
+    enqueue(session, row.tenant_id, "signal_bot", channel, text, now=now,
+            dedupe_key=f"forex:signal:{row.id}:{kind}", source=f"forex:signal:{row.id}",
+            reply_to_dedupe=f"forex:signal:{row.id}:open")
