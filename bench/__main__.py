@@ -1,9 +1,9 @@
-"""Benchmarks: ``./dev bench`` (all) or ``./dev bench startup | delivery [--db sqlite] | ingest | drain``."""
+"""Benchmarks: ``./dev bench`` (all) or ``./dev bench startup | delivery [--db sqlite] | ingest | drain | backtest | check``."""
 
 import argparse
 import sys
 
-from bench import delivery, journeys, startup
+from bench import delivery, forex, journeys, startup
 
 
 def main(argv: list[str]) -> int:
@@ -15,11 +15,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--chats", type=int, default=2000, help="delivery: distinct chats")
     parser.add_argument("--ticks", type=int, default=3, help="delivery: concurrent tick processes")
     parser.add_argument("--runs", type=int, default=15, help="startup: runs per command")
+    parser.add_argument("--bars", type=int, default=100_000, help="backtest: 15min candles")
+    parser.add_argument("--naive-bars", type=int, default=None, help="backtest: candles for the naive replay (default: all; quadratic)")
+    parser.add_argument("--tenants", type=int, default=5, help="check: tenants")
     args = parser.parse_args(argv)
-    args.which = args.which or ["startup", "delivery", "ingest", "drain"]
-    unknown = set(args.which) - {"startup", "delivery", "ingest", "drain"}
+    known = ["startup", "delivery", "ingest", "drain", "backtest", "check"]
+    args.which = args.which or known
+    unknown = set(args.which) - set(known)
     if unknown:
-        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose startup, delivery, ingest or drain")
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
     if "startup" in args.which:
         startup.run(args.runs)
     if "delivery" in args.which:
@@ -28,6 +32,10 @@ def main(argv: list[str]) -> int:
         journeys.ingest()
     if "drain" in args.which:
         journeys.drain()
+    if "backtest" in args.which:
+        forex.backtest(args.bars, args.naive_bars)
+    if "check" in args.which:
+        forex.check(args.tenants)
     return 0
 
 

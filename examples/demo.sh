@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # PromoStack dry-run demo on the embedded SQLite database: no bot tokens, no network.
-# Run it with ./dev demo (which sets up .venv first). It uses a throwaway data directory,
+# Run it with ./dev demo (which sets up .venv first). Forex steps read bundled real candles. It uses a throwaway data directory,
 # so your real database (PROMOSTACK_DATA_DIR / PROMOSTACK_DATABASE_URL) is never touched.
 set -euo pipefail
 
@@ -33,14 +33,18 @@ echo "$START" | "$PROMOSTACK" webhook inject
 step journeys sessions welcome
 printf '\n\033[1m$ printf "#2\\nyes please\\n" | promostack journeys simulate welcome --var first_name=Sam\033[0m\n' >&2
 printf '#2\nyes please\n' | "$PROMOSTACK" journeys simulate welcome --var first_name=Sam
-step outbox send signal_bot --chat -1001000000001 \
-    --text $'🟢 <b>XAU/USD BUY</b> 4541.50\nSL 4533.20 · TP1 4548.10 · TP2 4553.40 · TP3 4558.70' \
-    --dedupe-key demo-signal-1
 step outbox send signal_bot --chat @demo_gold_free \
     --text $'☀️ <b>Gold morning outlook</b>\nAsian range 4522.95–4541.51. VIP members got 2 signals yesterday: +64 pips.'
 step outbox send message_bot --chat 5550001 --text "Hi Sam! Welcome to <b>Demo Gold Signals</b>."
 step outbox send message_bot --chat 5550001 --text "Here is today's free analysis: https://example.com/gold"
 step outbox stats
+# Forex signals, offline: real OANDA gold candles (tests/data/xauusd_15min.csv) instead of Twelve Data
+CANDLES="$ROOT/tests/data/xauusd_15min.csv"
+step forex strategies
+step forex backtest --candles "$CANDLES" --timeframe 15min
+step forex briefing --dry-run --candles "$CANDLES" --now 2026-05-29T06:20
+step forex check --candles "$CANDLES" --now 2026-05-29T07:30:30
+step forex signals
 step scheduler tick
 step outbox list
 printf '\nDemo data lives in %s (delete it freely). Nothing was sent: PROMOSTACK_DRY_RUN=1.\n' "$DEMO_DIR" >&2

@@ -81,6 +81,8 @@ def _live_market(runtime, settings, cfg):
 def _monitor(runtime, tenant, cfg, market, now, dry_run, report) -> None:
     from promostack_cli.forex.service import monitor
 
+    if (now.hour * 60 + now.minute) % cfg.monitor_every_minutes:
+        return  # every 1min candle is applied at the next run: a slower monitor only posts later
     for out in monitor(runtime, cfg, market, now, dry_run=dry_run):
         if out.events:
             report.lines.append(f"{tenant.slug}: signal #{out.signal_id}: {', '.join(e.kind for e in out.events)}")

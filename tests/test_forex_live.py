@@ -311,3 +311,24 @@ def test_twelve_data_errors_surface_as_one_operational_error(db, tenant_id, runt
         service.check(runtime, cfg, live_market(runtime, settings, cfg.symbol), "15min", NOW)
     assert "credits" in str(info.value) and "\n" not in str(info.value) and td.api_key not in str(info.value)
     assert _count(db, ForexSignal) == 0
+
+
+def test_tick_runs_the_monitor_every_n_minutes_without_missing_candles(db, tenant_id, runtime, settings, td, box):
+    from jobs.forex_tick import run
+    from promostack_cli.forex.config import update
+
+    cfg, s = _open_signal(db, tenant_id, runtime, settings, td)
+    with db.transaction() as ses:
+        update(ses, tenant_id, {"monitor_every_minutes": "3", "timeframes": "1h"})
+    e, tp1 = s.entry, s.targets[0]
+    td.set_series("XAU/USD", "1min", _minutes(s.opened_at, [(e + 0.1, e - 0.05, e), (tp1 + 0.01, e, e + 0.1),
+                                                            (e + 0.2, e, e + 0.1), (e + 0.2, e, e + 0.1)]))
+    td.requests.clear()
+    at = s.opened_at + timedelta(minutes=2, seconds=10)  # 08:02: not a monitor minute
+    td.now = at
+    run(db, settings, at, box=box)
+    assert [r for r in td.requests if r["params"]["interval"] == "1min"] == []
+    at = s.opened_at + timedelta(minutes=3, seconds=10)  # 08:03: the wick of 08:01 still counts
+    td.now = at
+    report = run(db, settings, at, box=box)
+    assert any(f"signal #{s.id}: tp1" in line for line in report.lines), report.lines

@@ -52,6 +52,7 @@ ENGINE = (
     Param("min_minutes_between_signals", 15.0, "guardrail: minutes between two signals", 0, 1440),
     Param("daily_loss_limit_pips", 50.0, "guardrail: no new signal once the day's realised loss reaches this", 1, 100000),
     Param("max_open_signals", 1, "guardrail: signals open at once", 1, 20),
+    Param("monitor_every_minutes", 1, "forex tick runs the monitor every N minutes (1 credit each; no wick is missed)", 1, 60),
     Param("history_bars", 1000, "candles per timeframe a check reads (>= 250 for EMA warm-up)", 250, 5000),
     Param("guidance", True, "post guidance messages (progress, secure, warning, halfway)"),
     Param("briefing_time", "06:20", "morning briefing, weekdays (UTC)"),

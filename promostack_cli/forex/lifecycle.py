@@ -36,7 +36,7 @@ def round_price(value: float, decimals: int) -> float:
     """Half-up rounding to the quote precision, immune to binary noise (2368.425 -> 2368.43)."""
     from decimal import ROUND_HALF_UP, Decimal
 
-    return float(Decimal(repr(round(value, 9))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+    return float(Decimal(repr(round(float(value), 9))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
 
 
 @dataclass

@@ -16,10 +16,13 @@ from promostack_cli.core.errors import ValidationError
 from promostack_cli.forex.base_strategy import BUY, SELL, Param, SignalIntent, Strategy, TakeProfit
 from promostack_cli.forex.candles import INTERVAL_SECONDS, epoch_seconds
 from promostack_cli.forex.config import parse_session
+from promostack_cli.forex.lifecycle import round_price
 
 def _fmt(price: float) -> str:
-    """Prices in reasons: cents for gold-sized quotes, five decimals for FX rates."""
-    return f"{price:.2f}" if abs(price) >= 50 else f"{price:.5f}"
+    """Prices in reasons, rounded as the posted levels are: cents for gold-sized quotes, five
+    decimals for FX rates."""
+    decimals = 2 if abs(price) >= 50 else 5
+    return f"{round_price(price, decimals):.{decimals}f}"
 
 
 @dataclass
