@@ -209,6 +209,9 @@ def test_analytics_summarises_stored_signals(tmp_path, run):
     mins = [(t, e, tp1 + 0.01, e - 0.01, tp1), (t + timedelta(minutes=1), tp1, tp2 + 0.01, tp1, tp2),
             (t + timedelta(minutes=2), tp2, tp2, tp1 - 0.01, tp1)]
     m = write_csv(tmp_path / "m1.csv", mins)
+    dry = run("forex", "monitor", "--candles", str(m), "--now", (t + timedelta(minutes=3)).isoformat(), "--dry-run")
+    assert dry.code == 0 and "TP1 hit" in dry.stdout and "TP2 hit" in dry.stdout and "Closed at TP1" in dry.stdout, dry.stderr
+    assert json.loads(run("forex", "signal", "show", str(sig["id"]), "--json").stdout)["status"] == "open"
     r = run("forex", "monitor", "--candles", str(m), "--now", (t + timedelta(minutes=3)).isoformat())
     assert r.code == 0 and "tp1, tp2, stop (closed)" in r.stderr, r.stderr
     shown = json.loads(run("forex", "signal", "show", str(sig["id"]), "--json").stdout)

@@ -332,3 +332,19 @@ def test_tick_runs_the_monitor_every_n_minutes_without_missing_candles(db, tenan
     td.now = at
     report = run(db, settings, at, box=box)
     assert any(f"signal #{s.id}: tp1" in line for line in report.lines), report.lines
+
+
+def test_expiry_without_any_candles_closes_at_the_current_price(db, tenant_id, runtime, settings, td):
+    cfg, s = _open_signal(db, tenant_id, runtime, settings, td)
+    bars = gold_market(td, NOW)  # the feed has no 1min candles at all (market closed, say)
+    at = s.opened_at + timedelta(hours=8, minutes=20)
+    td.now = at
+    td.requests.clear()
+    outs = service.monitor(runtime, cfg, live_market(runtime, settings, cfg.symbol), at)
+    assert [e.kind for e in outs[0].events] == ["expired"]
+    assert [r["path"] for r in td.requests] == ["/time_series", "/price"]
+    with db.session() as ses:
+        row = ses.get(ForexSignal, s.id)
+    last = bars[-1][4]
+    assert (row.result, row.close_price, row.closed_at) == ("expired", last, s.expires_at)
+    assert row.pips == pytest.approx(round((last - s.entry) / 0.1, 2))

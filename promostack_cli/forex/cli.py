@@ -16,6 +16,8 @@ app = typer.Typer(help="Forex signals: Twelve Data candles, strategies, signal l
                   no_args_is_help=True)
 config_app = typer.Typer(help="The tenant's forex settings (symbol, strategy parameters, guardrails, schedule).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+signal_app = typer.Typer(help="One signal.", no_args_is_help=True)
+app.add_typer(signal_app, name="signal")
 
 CANDLES_HELP = "Offline: read candles from a CSV (datetime, open, high, low, close) instead of Twelve Data"
 NOW_HELP = "Pretend it is this UTC time (replays, tests); default: now, or the end of --candles"
@@ -220,20 +222,17 @@ def signals(
                      f"{s.pips:+.1f}") for s in rows], empty="No signals.")
 
 
-@app.command("signal")
+@signal_app.command("show")
 def signal_show(
-    action: str = typer.Argument(..., metavar="show", help="show"),
     signal_id: int = typer.Argument(..., help="Signal id"),
     json_: bool = typer.Option(False, "--json", help="JSON output"),
 ) -> None:
     """Show one signal with its events. Example: promostack -t entrylab forex signal show 12"""
     from sqlmodel import select
 
-    from promostack_cli.core.errors import NotFoundError, ValidationError
+    from promostack_cli.core.errors import NotFoundError
     from promostack_cli.forex.models import ForexSignal, ForexSignalEvent as E
 
-    if action != "show":
-        raise ValidationError(f"Unknown action '{action}'; use: forex signal show ID")
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.session() as session:

@@ -210,10 +210,20 @@ class LiveMarket(Market):
             return load(session, self.tenant_id, self.symbol, "1min", since=since)
 
     def last_close(self, now: datetime) -> float | None:
+        """The newest cached 1min close, else Twelve Data's current price (one credit)."""
         c = ForexCandle
         with self.db.session() as session:
-            return session.exec(select(c.close).where(c.tenant_id == self.tenant_id, c.symbol == self.symbol,
-                                                      c.interval == "1min", c.ts < now).order_by(c.ts.desc()).limit(1)).first()
+            cached = session.exec(select(c.close).where(c.tenant_id == self.tenant_id, c.symbol == self.symbol,
+                                                        c.interval == "1min", c.ts < now).order_by(c.ts.desc()).limit(1)).first()
+        if cached is not None:
+            return cached
+        if self.budget is not None:
+            self.budget.reserve(1, now)
+        client = self.client_factory(Prepaid(self.budget, 1, now))
+        try:
+            return client.price(self.symbol)
+        finally:
+            client.close()
 
 
 class FileMarket(Market):

@@ -165,6 +165,11 @@ def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False) -> li
     ts = [t.to_pydatetime() for t in bars.index]
     highs, lows, closes = bars["high"].tolist(), bars["low"].tolist(), bars["close"].tolist()
     minute = timedelta(minutes=1)
+    # the market price for signals past their expiry that no candle reached (fetched before any
+    # transaction: it may cost a Twelve Data request)
+    fallback = None
+    if not closes and any(now >= r.expires_at + EXPIRY_GRACE for r in rows):
+        fallback = market.last_close(now)
     outcomes = []
     channel = None if dry_run else vip_channel(runtime)
     for snapshot in rows:
@@ -185,7 +190,7 @@ def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False) -> li
                     break
             if trade.status == "open" and now >= trade.expires_at + EXPIRY_GRACE:
                 # no candle reached the expiry (market closed, data late): close at the last known price
-                price = closes[-1] if closes else market.last_close(now)
+                price = closes[-1] if closes else fallback
                 if price is not None:
                     out.events.append(trade.expire(price, max(last, trade.expires_at)))
             _copy_back(trade, row)
