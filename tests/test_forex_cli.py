@@ -197,6 +197,13 @@ def test_backtest_outputs_metrics_trades_and_plot(tmp_path, run):
     # a 1h backtest of the same file (1h candles built from the 15min ones)
     r = run("forex", "backtest", "--candles", str(csv), "--timeframe", "1h", "--json")
     assert r.code == 0 and json.loads(r.stdout)["bars"] == 2000
+    # an hourly file: a 1h check needs no 15min candles
+    real = Path(__file__).parent / "data" / "xauusd_1h.csv"
+    r = run("forex", "backtest", "--candles", str(real), "--timeframe", "1h", "--json")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["bars"] == 3609 and json.loads(r.stdout)["overall"]["signals"] > 100
+    line = one_line_error(run("forex", "backtest", "--candles", str(real), "--timeframe", "15min"), 2)
+    assert "1h candles cannot make 15min candles" in line
 
 
 def test_analytics_summarises_stored_signals(tmp_path, run):

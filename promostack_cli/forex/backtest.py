@@ -63,7 +63,7 @@ def run_backtest(*, candles: Path, strategy: str, timeframe: str | None, symbol:
         raise ValidationError(f"Strategy '{instance.name}' is checked on {', '.join(instance.signal_timeframes)}, not {timeframe}.")
     frame = read_csv(candles)
     source = infer_interval(frame)
-    frames = frames_for(frame, source, set(instance.timeframes) | {timeframe})
+    frames = frames_for(frame, source, instance.needs(timeframe))
     bars = len(frames[timeframe])
     started = time.perf_counter()
     with _progress(bars, f"Backtesting {instance.name} on {bars:,} {timeframe} candles") as advance:

@@ -112,6 +112,10 @@ class Strategy:
             raise ValidationError(f"Strategy '{self.name}' has no parameter {', '.join(unknown)}.")
         self.params = {name: p.coerce(params[name]) if name in params else p.default for name, p in known.items()}
 
+    def needs(self, timeframe: str) -> set[str]:
+        """The candle timeframes a check on ``timeframe`` reads (default: all of ``timeframes``)."""
+        return set(self.timeframes) | {timeframe}
+
     def active(self, timeframe: str, bar_open) -> bool:
         """False when the strategy cannot signal on this candle (forex tick then skips the fetch)."""
         return True

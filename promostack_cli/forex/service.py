@@ -70,7 +70,7 @@ def check(runtime, cfg, market, timeframe: str, now: datetime, *, strategy=None,
     if timeframe not in strategy.signal_timeframes:
         raise ValidationError(f"Strategy '{strategy.name}' is checked on {', '.join(strategy.signal_timeframes)}, not {timeframe}.")
     step = interval_delta(timeframe)
-    frames = market.frames(set(strategy.timeframes) | {timeframe}, now, cfg.history_bars)
+    frames = market.frames(strategy.needs(timeframe), now, cfg.history_bars)
     sig = frames[timeframe]
     if sig.empty:
         return CheckOutcome(timeframe, "no_data", f"no closed {timeframe} candles of {cfg.symbol}")

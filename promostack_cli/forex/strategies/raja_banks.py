@@ -114,6 +114,9 @@ class RajaBanksGold(Strategy):
             ema_slow=slow.to_numpy(float) if slow is not None else nan,
         )
 
+    def needs(self, timeframe: str) -> set[str]:
+        return {timeframe, "1h"}
+
     def bars(self, prepared: Prepared) -> int:
         return len(prepared)
 
