@@ -18,8 +18,13 @@ from datetime import datetime, timedelta
 
 from sqlmodel import select
 
+import logging
+
 from promostack_cli.core import jobruns
 from promostack_cli.core.errors import PromoStackError
+from promostack_cli.forex.market import prune
+
+log = logging.getLogger(__name__)
 
 LATE = {"forex_briefing": timedelta(hours=3), "forex_daily_recap": timedelta(hours=6), "forex_weekly_recap": timedelta(hours=6)}
 
@@ -51,25 +56,54 @@ def run(db, settings, now: datetime, *, box=None, tenant_id: int | None = None, 
         market_for=None) -> TickReport:
     from promostack_cli.forex.config import load as load_config
 
+    from promostack_cli.core.runtime import TenantRuntime
+
     report = TickReport()
     for tenant in tenants_with_signal_bot(db, tenant_id):
-        from promostack_cli.core.runtime import TenantRuntime
-
         runtime = TenantRuntime(tenant.id, settings=settings, db=db, box=box)
         try:
-            with db.session() as session:
-                cfg = load_config(session, tenant.id)
-        except PromoStackError as exc:
-            report.errors.append(f"{tenant.slug}: forex config: {exc}")
-            continue
-        market = (market_for or _live_market)(runtime, settings, cfg)
-        for name, step in (("monitor", _monitor), ("checks", _checks), ("reports", _reports)):
             try:
-                step(runtime, tenant, cfg, market, now, dry_run, report)
+                with db.session() as session:
+                    cfg = load_config(session, tenant.id)
+            except Exception as exc:  # noqa: BLE001 - one tenant's problem never stops the others
+                report.errors.append(f"{tenant.slug}: forex config: {_one_line(exc)}")
+                continue
+            try:
+                market = (market_for or _live_market)(runtime, settings, cfg)
             except PromoStackError as exc:
-                report.errors.append(f"{tenant.slug}: {name}: {exc}")
-        runtime.close()
+                market = _Unavailable(str(exc))  # recaps need no candles; what does reports this
+            for name, step in (("monitor", _monitor), ("checks", _checks), ("reports", _reports)):
+                try:
+                    step(runtime, tenant, cfg, market, now, dry_run, report)
+                except Exception as exc:  # noqa: BLE001
+                    if not isinstance(exc, PromoStackError):
+                        log.exception("forex tick: %s: %s failed", tenant.slug, name)
+                    report.errors.append(f"{tenant.slug}: {name}: {_one_line(exc)}")
+            if not dry_run:
+                with db.transaction() as session:
+                    prune(session, tenant.id, now)
+        finally:
+            runtime.close()
     return report
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, PromoStackError):
+        return str(exc)
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"unexpected {type(exc).__name__}: {text}".rstrip(": ")
+
+
+class _Unavailable:
+    """Stands in for the market when it cannot be built (no API key): any use says why."""
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def __getattr__(self, name):
+        from promostack_cli.core.errors import ValidationError
+
+        raise ValidationError(self.why)
 
 
 def _live_market(runtime, settings, cfg):
@@ -79,28 +113,37 @@ def _live_market(runtime, settings, cfg):
 
 
 def _monitor(runtime, tenant, cfg, market, now, dry_run, report) -> None:
-    from promostack_cli.forex.service import monitor
+    from promostack_cli.forex.service import MonitorIncomplete, monitor
 
     if (now.hour * 60 + now.minute) % cfg.monitor_every_minutes:
         return  # every 1min candle is applied at the next run: a slower monitor only posts later
-    for out in monitor(runtime, cfg, market, now, dry_run=dry_run):
+    try:
+        outs, error = monitor(runtime, cfg, market, now, dry_run=dry_run), None
+    except MonitorIncomplete as exc:
+        outs, error = exc.outcomes, exc
+    for out in outs:
         if out.events:
             report.lines.append(f"{tenant.slug}: signal #{out.signal_id}: {', '.join(e.kind for e in out.events)}")
             report.texts.extend(out.texts)
+    if error is not None:
+        raise error
 
 
 def _checks(runtime, tenant, cfg, market, now, dry_run, report) -> None:
     from promostack_cli.forex.candles import INTERVAL_SECONDS
     from promostack_cli.forex.service import check
 
+    from promostack_cli.forex.strategy_loader import run_guarded
+
     strategy = cfg.strategy()
     for tf in cfg.timeframe_list:
         secs = INTERVAL_SECONDS[tf]
         bar_open = datetime.fromtimestamp((int(now.timestamp()) // secs - 1) * secs, now.tzinfo)
-        if not strategy.active(tf, bar_open):
+        if not run_guarded(strategy, strategy.active, tf, bar_open):
             continue
         period = f"{tf}@{bar_open:%Y-%m-%dT%H:%M}"
-        if not dry_run and not jobruns.claim(runtime.db, tenant.id, "forex_check", period, now=now):
+        # a candle late at Twelve Data ("stale") is retried by the next ticks for up to 10 minutes
+        if not dry_run and not jobruns.claim(runtime.db, tenant.id, "forex_check", period, now=now, max_attempts=10):
             continue
         ok, detail = False, ""
         try:

@@ -149,14 +149,14 @@ def test_live_check_reports_twelve_data_credit_errors_in_one_line(tmp_path, run)
                                  "next minute or consider switching to a higher tier plan at https://twelvedata.com/pricing"})])
         line = one_line_error(run("forex", "check", "--now", "2025-03-04T08:00:30", env=env), 1)
         assert "credits" in line and "minute" in line and td.api_key not in line
-        # the refused check had reserved its 2 credits; with a plan of 3 a minute, the next check
-        # (2 more) cannot start this minute and fetches nothing
+        # the refused check had reserved its 2 credits; with a plan of 3 a day, the next check
+        # (2 more) cannot start and fetches nothing
         td.requests.clear()
         line = one_line_error(run("forex", "check", "--now", "2025-03-04T08:00:40",
-                                  env={**env, "PROMOSTACK_TWELVEDATA_CREDITS_PER_MINUTE": "3"}), 1)
-        assert "credits for this minute are spent (2/3 used, 2 needed); nothing was fetched" in line
+                                  env={**env, "PROMOSTACK_TWELVEDATA_CREDITS_PER_DAY": "3"}), 1)
+        assert "credits for today (UTC) are spent (2/3 used, 2 needed); nothing was fetched" in line
         assert td.requests == []
-        r = run("forex", "check", "--now", "2025-03-04T08:01:10", env=env)
+        r = run("forex", "check", "--now", "2025-03-04T08:00:50", env=env)
         assert r.code == 0 and "signal #1 stored" in r.stderr, r.stderr
         assert not (td.api_key in r.stdout + r.stderr)
         # no key: a clear hint

@@ -101,6 +101,7 @@ def test_check_fetches_caches_posts_and_then_fetches_only_new_bars(db, tenant_id
     third = service.check(runtime, cfg, market, "15min", later)
     asked = {r["params"]["interval"]: r["params"] for r in td.requests}
     assert asked["15min"]["start_date"] == "2025-03-04 08:00:00"
+    assert asked["15min"]["outputsize"] == "3"  # the gap, never the API's default of 30
     assert "1h" not in asked  # the 08:00 1h candle closes at 09:00
     assert market.fetched["15min"] == 1000 + 1  # first check: 1000 candles; this one: only the 08:00 candle
     assert third.status == "suppressed" and "still open" in third.detail  # one open signal at a time
@@ -348,3 +349,110 @@ def test_expiry_without_any_candles_closes_at_the_current_price(db, tenant_id, r
     last = bars[-1][4]
     assert (row.result, row.close_price, row.closed_at) == ("expired", last, s.expires_at)
     assert row.pips == pytest.approx(round((last - s.entry) / 0.1, 2))
+
+
+def test_looking_back_with_now_never_sees_later_candles(db, tenant_id, runtime, settings, td):
+    _open_signal(db, tenant_id, runtime, settings, td)  # the cache now holds candles up to 07:45
+    cfg = _config(db, tenant_id)
+    early = NOW.replace(hour=5)  # 05:00:30: the 04:45 candle is the newest closed one
+    out = service.check(runtime, cfg, live_market(runtime, settings, cfg.symbol), "15min", early, dry_run=True, live=False)
+    assert out.status == "none" and "04:45" in out.detail, out.detail
+
+
+def test_symbol_cannot_change_under_open_signals(db, tenant_id, runtime, settings, td):
+    from promostack_cli.core.errors import ValidationError
+    from promostack_cli.forex.config import update
+
+    _open_signal(db, tenant_id, runtime, settings, td)
+    with pytest.raises(ValidationError, match="symbol and pip_size cannot change while signals are open"):
+        with db.transaction() as s:
+            update(s, tenant_id, {"symbol": "EUR/USD", "pip_size": "0.0001"})
+    assert _config(db, tenant_id).symbol == "XAU/USD"
+
+
+def test_spent_credits_still_apply_cached_candles_and_expire(db, tenant_id, runtime, td):
+    from promostack_cli.forex.service import MonitorIncomplete
+
+    rich = Settings(twelvedata_api_url=td.base_url, twelvedata_api_key=td.api_key)
+    cfg, s = _open_signal(db, tenant_id, runtime, rich, td)
+    e = s.entry
+    td.set_series("XAU/USD", "1min", _minutes(s.opened_at, [(e + 0.1, e - 0.05, e + 0.05)] * 30))
+    at = s.opened_at + timedelta(minutes=30, seconds=5)
+    td.now = at
+    service.monitor(runtime, cfg, live_market(runtime, rich, cfg.symbol), at)  # caches 30 candles
+    # the day's credits are gone: 9 hours later nothing can be fetched, yet the signal expires
+    broke = Settings(twelvedata_api_url=td.base_url, twelvedata_api_key=td.api_key, twelvedata_credits_per_day=2)
+    later = s.opened_at + timedelta(hours=9)
+    with pytest.raises(MonitorIncomplete, match="credits for today") as info:
+        service.monitor(runtime, cfg, live_market(runtime, broke, cfg.symbol), later)
+    assert [e.kind for e in info.value.outcomes[0].events] == ["expired"]
+    with db.session() as ses:
+        row = ses.get(ForexSignal, s.id)
+    assert (row.status, row.result, row.close_price) == ("closed", "expired", e + 0.05)
+
+
+def test_monitor_fetches_nothing_at_the_weekend(db, tenant_id, runtime, settings, td):
+    cfg, s = _open_signal(db, tenant_id, runtime, settings, td)
+    saturday = datetime(2025, 3, 8, 12, 0, 5, tzinfo=UTC)
+    td.requests.clear()
+    td.now = saturday
+    service.monitor(runtime, cfg, live_market(runtime, settings, cfg.symbol), saturday)
+    assert [r["path"] for r in td.requests] == ["/price"]  # the expiry's price only (no candles cached)
+
+
+def test_a_strategy_crashing_anywhere_never_stops_the_other_tenants(db, box, tenant_id, settings, td, tmp_path):
+    from jobs.forex_tick import run
+    from promostack_cli.forex.config import update
+    from promostack_cli.tenants.service import add_tenant
+
+    bad = tmp_path / "odd.py"
+    bad.write_text(
+        "from promostack_cli.forex.base_strategy import Strategy\n"
+        "class Odd(Strategy):\n"
+        "    name = 'odd'\n"
+        "    def active(self, timeframe, bar_open):\n"
+        "        return {}['session']\n"
+        "    def generate(self, frames, timeframe):\n"
+        "        return None\n")
+    nan = tmp_path / "nan.py"
+    nan.write_text(
+        "from promostack_cli.forex.base_strategy import BUY, SignalIntent, Strategy, TakeProfit\n"
+        "class Nan(Strategy):\n"
+        "    name = 'nan'\n"
+        "    def generate(self, frames, timeframe):\n"
+        "        e = float(frames['15min']['close'].iloc[-1])\n"
+        "        return SignalIntent(BUY, e, float('nan'), (TakeProfit(e + 1, 100.0),))\n")
+    with db.transaction() as s:
+        second = add_tenant(s, "second", "Second").id
+        third = add_tenant(s, "third", "Third").id
+    connect_signal_bot(db, box, tenant_id)
+    connect_signal_bot(db, box, second, token="7000000003:AAFsignalsignalsignalsignalsignal003", vip="-1001000000003")
+    connect_signal_bot(db, box, third, token="7000000004:AAFsignalsignalsignalsignalsignal004", vip="-1001000000004")
+    with db.transaction() as s:
+        update(s, tenant_id, {"strategy": f"{bad}:Odd", "timeframes": "15min"})
+        update(s, second, {"strategy": f"{nan}:Nan", "timeframes": "15min"})
+    gold_market(td, NOW)
+    report = run(db, settings, NOW, box=box)
+    assert report.errors == ["entrylab: checks: Strategy 'odd' raised KeyError: 'session'",
+                             "second: checks: Strategy 'nan' returned an invalid signal: a price or percentage is not a finite number"]
+    with db.session() as s:
+        assert [x.tenant_id for x in s.exec(select(ForexSignal))] == [third]
+
+
+def test_monday_briefing_takes_pivots_from_friday_not_sundays_first_candles():
+    from promostack_cli.forex.candles import frame_from_rows
+    from promostack_cli.forex.config import resolve
+    from promostack_cli.forex.reports import briefing_context
+
+    rows = []
+    friday = datetime(2025, 3, 7, tzinfo=UTC)
+    for h in range(21):  # Friday: H 2030, L 1990, C 2020
+        rows.append((friday + timedelta(hours=h), 2000, 2030 if h == 15 else 2005, 1990 if h == 3 else 1995, 2020 if h == 20 else 2000))
+    sunday = datetime(2025, 3, 9, 22, tzinfo=UTC)
+    rows += [(sunday, 2021, 2024, 2019, 2022), (sunday + timedelta(hours=1), 2022, 2023, 2020, 2021)]
+    monday = datetime(2025, 3, 10, tzinfo=UTC)
+    rows += [(monday + timedelta(hours=h), 2021, 2025, 2018, 2022) for h in range(7)]
+    ctx = briefing_context(frame_from_rows(rows), resolve({}), monday + timedelta(hours=7, minutes=20))
+    p = (2030 + 1990 + 2020) / 3
+    assert ctx["prev_day"].date() == friday.date()
+    assert ctx["pivots"]["p"] == pytest.approx(p) and ctx["pivots"]["r1"] == pytest.approx(2 * p - 1990)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import Column, Text, UniqueConstraint, or_, update
@@ -17,7 +18,7 @@ from promostack_cli.core.clock import utcnow
 from promostack_cli.core.types import BigIntPK
 from promostack_cli.core.upsert import upsert
 
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
+WORKER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # unique even for PID 1 in containers
 
 
 class JobRun(SQLModel, table=True):

@@ -15,6 +15,7 @@ whether the history stops at *i* or goes on (the backtest benchmark checks this 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
@@ -68,8 +69,11 @@ class SignalIntent:
         """Reject an intent whose levels are on the wrong side or whose percentages don't add up."""
         sign = 1 if self.direction == BUY else -1 if self.direction == SELL else 0
         problem = None
+        numbers = [self.entry, self.stop, *(x for tp in self.take_profits for x in (tp.price, tp.close_percent))]
         if not sign:
             problem = f"direction '{self.direction}' is neither BUY nor SELL"
+        elif not all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers):
+            problem = "a price or percentage is not a finite number"
         elif not self.take_profits:
             problem = "no take-profit"
         elif sign * (self.entry - self.stop) <= 0:

@@ -145,8 +145,11 @@ def monitor(
     from promostack_cli.forex import service
 
     runtime, cfg, market, at = _setup(candles, now)
+    error = None
     try:
         outs = service.monitor(runtime, cfg, market, at, dry_run=dry_run)
+    except service.MonitorIncomplete as exc:  # cached candles were applied; say so, then fail
+        outs, error = exc.outcomes, exc
     finally:
         runtime.close()
     if ctx.want_json(json_):
@@ -158,6 +161,8 @@ def monitor(
         ctx.info("No open signals.")
     for o in outs:
         ctx.info(f"signal #{o.signal_id}: {', '.join(e.kind for e in o.events) or 'no change'} ({o.status})")
+    if error is not None:
+        raise error
 
 
 @app.command("tick")

@@ -176,6 +176,11 @@ def update(session: Session, tenant_id: int, changes: dict[str, str | None]) -> 
         else:
             raise ValidationError(f"Unknown forex config key '{key}'. See: promostack forex config show")
     cfg = resolve(stored)
+    before = resolve(dict(row.values) if row else {})
+    moved = [k for k in ("symbol", "pip_size") if cfg.values[k] != before.values[k]]
+    if moved and _open_signals(session, tenant_id):
+        raise ValidationError(f"{' and '.join(moved)} cannot change while signals are open (the monitor follows "
+                              "them on their instrument); wait until they close.")
     if row is None:
         row = ForexSettings(tenant_id=tenant_id, values=stored)
     else:
@@ -183,6 +188,15 @@ def update(session: Session, tenant_id: int, changes: dict[str, str | None]) -> 
         row.updated_at = utcnow()
     session.add(row)
     return cfg
+
+
+def _open_signals(session: Session, tenant_id: int) -> int:
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from promostack_cli.forex.models import ForexSignal as S
+
+    return session.exec(select(func.count()).select_from(S).where(S.tenant_id == tenant_id, S.status == "open")).one()
 
 
 def _strategy_class(spec: str | None):

@@ -11,11 +11,30 @@ from typing import Iterable
 from sqlalchemy import delete, func, update
 from sqlmodel import select
 
+from promostack_cli.core.clock import utcnow
 from promostack_cli.core.errors import OperationalError, ValidationError
 from promostack_cli.core.upsert import upsert
 from promostack_cli.forex.models import ApiCreditUsage, ForexCandle
 
 ONE_MINUTE_RETENTION = timedelta(days=3)
+
+
+def step_of(interval: str) -> timedelta:
+    from promostack_cli.forex.candles import interval_delta
+
+    return interval_delta(interval)
+
+
+def closed_by(interval: str, now: datetime) -> datetime:
+    """Bars opening before this have closed by ``now`` (``load(until=...)`` is exclusive)."""
+    return now - step_of(interval) + timedelta(microseconds=1)
+
+
+def market_closed(now: datetime) -> bool:
+    """The FX/gold weekend: from Friday 22:00 to Sunday 21:00 UTC (the market closes at 21:00 or
+    22:00 and opens at 21:00-23:00 depending on daylight saving; this window is closed in both)."""
+    wd, minutes = now.weekday(), now.hour * 60 + now.minute
+    return (wd == 4 and minutes >= 22 * 60) or wd == 5 or (wd == 6 and minutes < 21 * 60)
 
 
 class CreditsExhausted(OperationalError):
@@ -32,10 +51,14 @@ class CreditBudget:
         self.account = "twelvedata:" + hashlib.sha256(api_key.encode()).hexdigest()[:40]
         self.limits = {"minute": per_minute, "day": per_day}
 
-    def reserve(self, credits: int, now: datetime) -> None:
-        """Take ``credits`` from both windows or none (CreditsExhausted says which ran out)."""
+    def reserve(self, credits: int, now: datetime | None = None) -> None:
+        """Take ``credits`` from both windows or none (CreditsExhausted says which ran out).
+
+        Windows follow the real clock (Twelve Data's), whatever time a replay pretends it is;
+        ``now`` is for tests."""
         if credits <= 0:
             return
+        now = now or utcnow()
         windows = {"minute": now.replace(second=0, microsecond=0),
                    "day": now.replace(hour=0, minute=0, second=0, microsecond=0)}
         t = ApiCreditUsage
@@ -71,15 +94,15 @@ class CreditBudget:
 class Prepaid:
     """The client's per-request budget hook, drawing on credits reserved up front."""
 
-    def __init__(self, budget: CreditBudget | None, credits: int, now: datetime):
-        self.budget, self.left, self.now = budget, credits, now
+    def __init__(self, budget: CreditBudget | None, credits: int):
+        self.budget, self.left = budget, credits
 
     def __call__(self, n: int) -> None:
         if self.left >= n:
             self.left -= n
             return
         if self.budget is not None:
-            self.budget.reserve(n, self.now)
+            self.budget.reserve(n)
 
 
 # --- the cache ----------------------------------------------------------------------------------
@@ -153,6 +176,9 @@ class Market:
     def last_close(self, now: datetime) -> float | None:
         raise NotImplementedError
 
+    def cached_minute_bars(self, since: datetime, now: datetime):
+        return self.minute_bars(since, now)
+
 
 class LiveMarket(Market):
     """The database cache, topped up from Twelve Data first (one credit per interval that can have
@@ -181,14 +207,17 @@ class LiveMarket(Market):
                         plans.append(Fetch(interval, None, min(5000, bars + 1)))
                 else:
                     plans.append(Fetch(interval, last + step, None))
+        for p in plans:
+            if p.start is not None:  # with a start date the default outputsize may still be 30: ask for the gap
+                p.outputsize = max(1, min(5000, int((now - p.start) / step_of(p.interval)) + 2))
         return plans
 
     def refresh(self, plans: list[Fetch], now: datetime) -> None:
         if not plans:
             return
         if self.budget is not None:
-            self.budget.reserve(len(plans), now)
-        client = self.client_factory(Prepaid(self.budget, len(plans), now))
+            self.budget.reserve(len(plans))
+        client = self.client_factory(Prepaid(self.budget, len(plans)))
         try:
             for p in plans:
                 got = client.time_series(self.symbol, p.interval, outputsize=p.outputsize, start_date=p.start)
@@ -202,12 +231,16 @@ class LiveMarket(Market):
         intervals = list(dict.fromkeys(intervals))
         self.refresh(self.plan(intervals, now, bars), now)
         with self.db.session() as session:
-            return {i: load(session, self.tenant_id, self.symbol, i, limit=bars) for i in intervals}
+            return {i: load(session, self.tenant_id, self.symbol, i, limit=bars, until=closed_by(i, now)) for i in intervals}
 
     def minute_bars(self, since: datetime, now: datetime):
-        self.refresh(self.plan(["1min"], now, 0, since={"1min": since}), now)
+        if not market_closed(now):  # no requests (credits) while the market sleeps at the weekend
+            self.refresh(self.plan(["1min"], now, 0, since={"1min": since}), now)
+        return self.cached_minute_bars(since, now)
+
+    def cached_minute_bars(self, since: datetime, now: datetime):
         with self.db.session() as session:
-            return load(session, self.tenant_id, self.symbol, "1min", since=since)
+            return load(session, self.tenant_id, self.symbol, "1min", since=since, until=closed_by("1min", now))
 
     def last_close(self, now: datetime) -> float | None:
         """The newest cached 1min close, else Twelve Data's current price (one credit)."""
@@ -218,8 +251,8 @@ class LiveMarket(Market):
         if cached is not None:
             return cached
         if self.budget is not None:
-            self.budget.reserve(1, now)
-        client = self.client_factory(Prepaid(self.budget, 1, now))
+            self.budget.reserve(1)
+        client = self.client_factory(Prepaid(self.budget, 1))
         try:
             return client.price(self.symbol)
         finally:

@@ -46,7 +46,7 @@ def briefing_context(frame, cfg, now: datetime) -> dict:
         raise OperationalError(f"No {cfg.symbol} candles in today's Asian session ({cfg.asian_session} UTC) yet.")
     high, low = float(asian_today["high"].max()), float(asian_today["low"].min())
     past = []
-    for day in reversed([d for d in days if d < today]):
+    for day in reversed([d for d in days if d < today and d.weekday() < 5]):
         w = window(day)
         if not w.empty:
             past.append(float(w["high"].max() - w["low"].min()) / cfg.pip_size)
@@ -54,9 +54,10 @@ def briefing_context(frame, cfg, now: datetime) -> dict:
             break
     range_pips = (high - low) / cfg.pip_size
     average = sum(past) / len(past) if past else None
-    prev_days = [d for d in days if d < today]
+    # the previous trading day: a weekday (Sunday evening's few candles open Monday's week)
+    prev_days = [d for d in days if d < today and d.weekday() < 5]
     if not prev_days:
-        raise OperationalError("No previous day's candles for the pivots.")
+        raise OperationalError("No previous trading day's candles for the pivots.")
     prev = frame[[ts.date() == prev_days[-1] for ts in frame.index]]
     h, l, c = float(prev["high"].max()), float(prev["low"].min()), float(prev["close"].iloc[-1])
     p = (h + l + c) / 3

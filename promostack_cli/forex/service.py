@@ -10,7 +10,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from promostack_cli.core.errors import ValidationError
+from promostack_cli.core.errors import OperationalError, PromoStackError, ValidationError
 from promostack_cli.db import for_claim
 from promostack_cli.forex import messages
 from promostack_cli.forex.base_strategy import validated
@@ -122,9 +122,11 @@ def check(runtime, cfg, market, timeframe: str, now: datetime, *, strategy=None,
                     dedupe_key=f"forex:signal:{signal.id}:open", source=f"forex:signal:{signal.id}")
             session.flush()
             session.expunge(signal)
-    except IntegrityError:
+    except IntegrityError as exc:
         with runtime.session() as session:
             existing = _signal_for_bar(session, runtime.tenant_id, strategy.name, cfg.symbol, timeframe, bar_ts)
+        if existing is None:  # not the one-signal-per-candle key: a real error
+            raise OperationalError(f"Could not store the signal: {str(exc.orig).splitlines()[0]}") from None
         return CheckOutcome(timeframe, "duplicate", f"another check stored signal #{existing.id if existing else '?'} for this candle", bar_ts, existing)
     return CheckOutcome(timeframe, "signal", f"signal #{signal.id} stored and queued for the VIP channel", bar_ts, signal, text)
 
@@ -157,11 +159,17 @@ def open_signals(runtime) -> list[ForexSignal]:
 
 def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False) -> list[MonitorOutcome]:
     """Apply the 1min candles closed since each open signal was last checked (see :mod:`lifecycle`)."""
-    rows = open_signals(runtime)
+    rows = [r for r in open_signals(runtime) if r.symbol == cfg.symbol]  # config set refuses a symbol change while open
     if not rows:
         return []
     since = min(r.monitored_until for r in rows)
-    bars = market.minute_bars(since, now)
+    fetch_error = None
+    try:
+        bars = market.minute_bars(since, now)
+    except PromoStackError as exc:
+        # credits spent or Twelve Data down: still apply what is cached, and still expire signals
+        fetch_error = exc
+        bars = market.cached_minute_bars(since, now)
     ts = [t.to_pydatetime() for t in bars.index]
     highs, lows, closes = bars["high"].tolist(), bars["low"].tolist(), bars["close"].tolist()
     minute = timedelta(minutes=1)
@@ -169,7 +177,10 @@ def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False) -> li
     # transaction: it may cost a Twelve Data request)
     fallback = None
     if not closes and any(now >= r.expires_at + EXPIRY_GRACE for r in rows):
-        fallback = market.last_close(now)
+        try:
+            fallback = market.last_close(now)
+        except PromoStackError as exc:
+            fetch_error = fetch_error or exc
     outcomes = []
     channel = None if dry_run else vip_channel(runtime)
     for snapshot in rows:
@@ -209,7 +220,17 @@ def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False) -> li
             else:
                 session.add(row)
             outcomes.append(out)
+    if fetch_error is not None:
+        raise MonitorIncomplete(str(fetch_error), outcomes)
     return outcomes
+
+
+class MonitorIncomplete(OperationalError):
+    """The monitor could not fetch new candles; what was cached was applied (``outcomes``)."""
+
+    def __init__(self, message: str, outcomes: list[MonitorOutcome]):
+        super().__init__(message)
+        self.outcomes = outcomes
 
 
 def _post_update(session, row: ForexSignal, kind: str, channel: str, text: str, now: datetime) -> None:
