@@ -456,3 +456,19 @@ def test_monday_briefing_takes_pivots_from_friday_not_sundays_first_candles():
     p = (2030 + 1990 + 2020) / 3
     assert ctx["prev_day"].date() == friday.date()
     assert ctx["pivots"]["p"] == pytest.approx(p) and ctx["pivots"]["r1"] == pytest.approx(2 * p - 1990)
+
+
+def test_tick_prunes_one_minute_candles_older_than_three_days(db, tenant_id, box, settings, td):
+    from jobs.forex_tick import run
+    from promostack_cli.forex.market import store
+    from promostack_cli.forex.twelvedata import Bar
+
+    connect_signal_bot(db, box, tenant_id)
+    gold_market(td, NOW)
+    old, recent = NOW - timedelta(days=3, minutes=5), NOW - timedelta(days=2)
+    with db.transaction() as s:
+        store(s, tenant_id, "XAU/USD", "1min", [Bar(old, 1, 2, 0.5, 1.5), Bar(recent, 1, 2, 0.5, 1.5)], NOW)
+    run(db, settings, datetime(2025, 3, 4, 17, 0, 20, tzinfo=UTC), box=box)
+    with db.session() as s:
+        kept = list(s.exec(select(ForexCandle.ts).where(ForexCandle.interval == "1min")))
+    assert kept == [recent]
