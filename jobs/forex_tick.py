@@ -130,7 +130,7 @@ def _monitor(runtime, tenant, cfg, market, now, dry_run, report) -> None:
 
 
 def _checks(runtime, tenant, cfg, market, now, dry_run, report) -> None:
-    from promostack_cli.forex.candles import INTERVAL_SECONDS
+    from promostack_cli.forex.intervals import INTERVAL_SECONDS
     from promostack_cli.forex.service import check
 
     from promostack_cli.forex.strategy_loader import run_guarded

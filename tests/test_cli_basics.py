@@ -22,6 +22,12 @@ def _modules_loaded_by(args: list[str], env: dict) -> set[str]:
     return {m for m in marker[-1].removeprefix("HEAVY=").split(",") if m}
 
 
+def test_forex_listing_and_config_commands_do_not_need_pandas(tmp_path):
+    env = base_env(tmp_path)
+    loaded = _modules_loaded_by(["forex", "strategies"], env)
+    assert not loaded & {"pandas", "pandas_ta", "numba", "matplotlib"}, loaded
+
+
 def test_help_and_tick_do_not_import_heavy_libraries(tmp_path):
     env = base_env(tmp_path)
     assert _modules_loaded_by(["--help"], env) == set()

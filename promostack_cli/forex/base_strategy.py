@@ -164,7 +164,7 @@ def truncate(frames: Mapping[str, Any], timeframe: str, i: int) -> dict[str, Any
     """Every frame cut to the bars closed by the close of bar ``i`` of ``frames[timeframe]``."""
     import pandas as pd
 
-    from promostack_cli.forex.candles import INTERVAL_SECONDS
+    from promostack_cli.forex.intervals import INTERVAL_SECONDS
 
     signal = frames[timeframe]
     close = signal.index[i] + pd.Timedelta(seconds=INTERVAL_SECONDS[timeframe])

@@ -4,7 +4,7 @@ open, high, low, close."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Iterable
 
@@ -13,23 +13,14 @@ import pandas as pd
 
 from promostack_cli.core.errors import ValidationError
 
-INTERVAL_SECONDS = {
-    "1min": 60, "5min": 300, "15min": 900, "30min": 1800, "45min": 2700,
-    "1h": 3600, "2h": 7200, "4h": 14400, "1day": 86400,
-}
+from promostack_cli.forex.intervals import INTERVAL_SECONDS, interval_delta  # noqa: F401 (re-exported)
+
 COLUMNS = ("open", "high", "low", "close")
 
 
 def epoch_seconds(index) -> "np.ndarray":
     """Bar times as int64 seconds since 1970 (independent of the index's storage unit)."""
     return pd.DatetimeIndex(index).as_unit("s").asi8
-
-
-def interval_delta(interval: str) -> timedelta:
-    try:
-        return timedelta(seconds=INTERVAL_SECONDS[interval])
-    except KeyError:
-        raise ValidationError(f"Unknown interval '{interval}'; use one of {', '.join(INTERVAL_SECONDS)}.") from None
 
 
 def empty_frame() -> pd.DataFrame:

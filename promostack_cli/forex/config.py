@@ -116,7 +116,7 @@ def resolve(stored: dict[str, Any]) -> ForexConfig:
         parse_hhmm(key, values[key])
     parse_session("asian_session", values["asian_session"])
     cfg = ForexConfig(values, {}, dict(stored))
-    from promostack_cli.forex.candles import INTERVAL_SECONDS
+    from promostack_cli.forex.intervals import INTERVAL_SECONDS
 
     tfs = cfg.timeframe_list
     if not tfs or any(t not in INTERVAL_SECONDS for t in tfs):

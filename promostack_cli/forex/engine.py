@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Callable, Mapping
 
 from promostack_cli.forex.base_strategy import SignalIntent, truncate, validated
-from promostack_cli.forex.candles import INTERVAL_SECONDS
+from promostack_cli.forex.intervals import INTERVAL_SECONDS
 from promostack_cli.forex.lifecycle import Trade, price_decimals, round_price
 
 

@@ -20,7 +20,7 @@ ONE_MINUTE_RETENTION = timedelta(days=3)
 
 
 def step_of(interval: str) -> timedelta:
-    from promostack_cli.forex.candles import interval_delta
+    from promostack_cli.forex.intervals import interval_delta
 
     return interval_delta(interval)
 
@@ -115,7 +115,7 @@ def last_cached(session, tenant_id: int, symbol: str, interval: str) -> datetime
 
 def store(session, tenant_id: int, symbol: str, interval: str, bars: Iterable, now: datetime) -> int:
     """Insert the closed bars among ``bars`` that the cache lacks; returns how many were new."""
-    from promostack_cli.forex.candles import interval_delta
+    from promostack_cli.forex.intervals import interval_delta
 
     step = interval_delta(interval)
     rows = [{"tenant_id": tenant_id, "symbol": symbol, "interval": interval, "ts": b.ts, "open": b.open,
@@ -190,7 +190,7 @@ class LiveMarket(Market):
         self.fetched: dict[str, int] = {}
 
     def plan(self, intervals: Iterable[str], now: datetime, bars: int, since: dict | None = None) -> list[Fetch]:
-        from promostack_cli.forex.candles import interval_delta
+        from promostack_cli.forex.intervals import interval_delta
 
         plans = []
         with self.db.session() as session:
@@ -274,7 +274,7 @@ class FileMarket(Market):
 
     @property
     def end(self) -> datetime:
-        from promostack_cli.forex.candles import interval_delta
+        from promostack_cli.forex.intervals import interval_delta
 
         return self.frame.index[-1].to_pydatetime() + interval_delta(self.interval)
 

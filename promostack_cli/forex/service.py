@@ -14,7 +14,7 @@ from promostack_cli.core.errors import OperationalError, PromoStackError, Valida
 from promostack_cli.db import for_claim
 from promostack_cli.forex import messages
 from promostack_cli.forex.base_strategy import validated
-from promostack_cli.forex.candles import interval_delta
+from promostack_cli.forex.intervals import interval_delta
 from promostack_cli.forex.engine import GuardConfig, Guardrails, open_trade
 from promostack_cli.forex.lifecycle import Event, Trade
 from promostack_cli.forex.models import ForexSignal, ForexSignalEvent

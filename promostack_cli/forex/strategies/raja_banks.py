@@ -7,16 +7,19 @@ arrays. Both are causal, so a backtest and a live check decide a bar the same wa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Mapping
-
-import numpy as np
+from typing import TYPE_CHECKING, Mapping
 
 from promostack_cli.core.errors import ValidationError
 from promostack_cli.forex.base_strategy import BUY, SELL, Param, SignalIntent, Strategy, TakeProfit
-from promostack_cli.forex.candles import INTERVAL_SECONDS, epoch_seconds
 from promostack_cli.forex.config import parse_session
+from promostack_cli.forex.intervals import INTERVAL_SECONDS
 from promostack_cli.forex.lifecycle import round_price
+
+if TYPE_CHECKING:
+    import numpy as np
+
 
 def _fmt(price: float) -> str:
     """Prices in reasons, rounded as the posted levels are: cents for gold-sized quotes, five
@@ -87,7 +90,10 @@ class RajaBanksGold(Strategy):
         return max(self.params["atr_length"] + 1, self.params["wick_lookback"] + 1)
 
     def prepare(self, frames: Mapping, timeframe: str) -> Prepared:
+        import numpy as np
         import pandas_ta as ta
+
+        from promostack_cli.forex.candles import epoch_seconds
 
         p = self.params
         sig, h1 = frames[timeframe], frames["1h"]
@@ -145,10 +151,10 @@ class RajaBanksGold(Strategy):
         else:
             return None
         atr, j = d.atr[i], d.h1_index[i]
-        if not np.isfinite(atr) or atr <= 0 or j < 0:
+        if not math.isfinite(atr) or atr <= 0 or j < 0:
             return None
         fast, slow = d.ema_fast[j], d.ema_slow[j]
-        if not (np.isfinite(fast) and np.isfinite(slow)):
+        if not (math.isfinite(fast) and math.isfinite(slow)):
             return None
         trend = "bullish" if fast > slow else "bearish" if fast < slow else "flat"
         with_trend = (trend == "bullish" and direction == BUY) or (trend == "bearish" and direction == SELL)
