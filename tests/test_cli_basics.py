@@ -22,9 +22,20 @@ def _modules_loaded_by(args: list[str], env: dict) -> set[str]:
     return {m for m in marker[-1].removeprefix("HEAVY=").split(",") if m}
 
 
-def test_forex_listing_and_config_commands_do_not_need_pandas(tmp_path):
+def test_forex_listing_and_an_idle_forex_tick_do_not_need_pandas(tmp_path):
     env = base_env(tmp_path)
     loaded = _modules_loaded_by(["forex", "strategies"], env)
+    assert not loaded & {"pandas", "pandas_ta", "numba", "matplotlib"}, loaded
+    cli = Cli(env, tmp_path)
+    assert cli("tenants", "add", "entrylab").code == 0
+    assert cli("-t", "entrylab", "connections", "set", "signal_bot", "--no-validate", "--username", "signals_bot",
+               "--token", "7000000001:AAFsignalsignalsignalsignalsignal001", "--vip-channel", "-1001000000001",
+               "--free-channel", "@entrylab_free").code == 0
+    # a Saturday: no check, monitor or report is due, so cron's minute costs no pandas import
+    idle = {**env, "PROMOSTACK_TWELVEDATA_API_KEY": "unused-key", "PROMOSTACK_TWELVEDATA_API_URL": "http://127.0.0.1:9"}
+    r = cli("forex", "tick", "--now", "2025-03-08T11:00:20", env=idle)
+    assert r.code == 0 and r.stderr == "", r.stderr
+    loaded = _modules_loaded_by(["forex", "tick", "--now", "2025-03-08T11:00:20"], idle)
     assert not loaded & {"pandas", "pandas_ta", "numba", "matplotlib"}, loaded
 
 
