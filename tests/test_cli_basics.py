@@ -33,9 +33,9 @@ def test_forex_listing_and_an_idle_forex_tick_do_not_need_pandas(tmp_path):
                "--free-channel", "@entrylab_free").code == 0
     # a Saturday: no check, monitor or report is due, so cron's minute costs no pandas import
     idle = {**env, "PROMOSTACK_TWELVEDATA_API_KEY": "unused-key", "PROMOSTACK_TWELVEDATA_API_URL": "http://127.0.0.1:9"}
-    r = cli("forex", "tick", "--now", "2025-03-08T11:00:20", env=idle)
+    r = cli("forex", "tick", "--now", "2025-03-08T14:00:20", env=idle)
     assert r.code == 0 and r.stderr == "", r.stderr
-    loaded = _modules_loaded_by(["forex", "tick", "--now", "2025-03-08T11:00:20"], idle)
+    loaded = _modules_loaded_by(["forex", "tick", "--now", "2025-03-08T14:00:20"], idle)
     assert not loaded & {"pandas", "pandas_ta", "numba", "matplotlib"}, loaded
 
 
