@@ -82,7 +82,7 @@ def check(tenants: int = 5, runs: int = 5) -> None:
     import tempfile
 
     from tests.fakes.twelvedata import FakeTwelveData
-    from tests.forex_fixtures import START, gold_market
+    from tests.forex_fixtures import gold_market
 
     now = datetime(2025, 3, 4, 8, 0, 30, tzinfo=UTC)
     exe = str(Path(sys.executable).with_name("promostack"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from tests.conftest import SIGNAL_TOKEN, Cli, base_env
 from tests.fakes.twelvedata import FakeTwelveData
-from tests.forex_fixtures import VIP, START, gold_market, hourly_from, uptrend
+from tests.forex_fixtures import VIP, START, gold_market, uptrend
 
 NOW = datetime(2025, 3, 4, 8, 0, 30, tzinfo=UTC)
 

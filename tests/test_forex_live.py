@@ -84,7 +84,7 @@ def test_check_fetches_caches_posts_and_then_fetches_only_new_bars(db, tenant_id
     with db.session() as ses:
         posts = list(ses.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == f"forex:signal:{s.id}:open")))
         assert len(posts) == 1 and posts[0].chat_id == VIP and posts[0].bot_role == "signal_bot"
-        assert f"BUY XAU/USD" in posts[0].payload["text"] and f"{entry:,.2f}" in posts[0].payload["text"]
+        assert "BUY XAU/USD" in posts[0].payload["text"] and f"{entry:,.2f}" in posts[0].payload["text"]
         assert [e.kind for e in ses.exec(select(ForexSignalEvent))] == ["opened"]
 
     # the same candle again: nothing fetched (no newer candle can have closed), nothing posted

@@ -382,7 +382,6 @@ def analytics(
     from sqlmodel import select
 
     from promostack_cli.core.clock import utcnow
-    from promostack_cli.forex import metrics
     from promostack_cli.forex.models import ForexSignal as S
     from promostack_cli.forex.reports import closed_of
 

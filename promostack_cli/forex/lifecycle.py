@@ -85,8 +85,8 @@ class Trade:
         self.remaining = round(self.remaining - percent, 9)
         return round(pips, 2)
 
-    def _close(self, result: str, price: float, at: datetime) -> Event:
-        kind = "tp3" if result == "tp3" else "expired" if result == "expired" else "stop"
+    def _close(self, kind: str, result: str, price: float, at: datetime) -> Event:
+        """Close the rest of the position at ``price``; ``kind`` is the event (stop, expired, tpN)."""
         leg = self._leg(price, self.remaining) if self.remaining > 0 else 0.0
         self.status, self.result, self.closed_at, self.close_price = "closed", result, at, price
         self.pips = round(self.pips, 2)
@@ -101,7 +101,7 @@ class Trade:
         adverse = low if s > 0 else high
         favourable = high if s > 0 else low
         if s * (adverse - self.stop) <= 0:
-            events.append(self._close(STOP_RESULT.get(self.stage, "locked"), self.stop, at))
+            events.append(self._close("stop", STOP_RESULT.get(self.stage, "locked"), self.stop, at))
             return events
         new_stop = None
         while self.stage < len(self.targets) and s * (favourable - self.targets[self.stage]) >= 0:
@@ -109,14 +109,13 @@ class Trade:
             target = self.targets[k]
             self.stage += 1
             if self.stage == len(self.targets):
-                events.append(self._close("tp3" if self.stage == 3 else f"tp{self.stage}", target, at))
-                events[-1].kind = f"tp{self.stage}"
+                events.append(self._close(f"tp{self.stage}", f"tp{self.stage}", target, at))
                 return events
             leg = self._leg(target, self.close_percents[k])
             new_stop = self.entry if k == 0 else self.targets[k - 1]
             events.append(Event(f"tp{k + 1}", at, target, leg, {"new_stop": new_stop, "total_pips": round(self.pips, 2)}))
         if at >= self.expires_at:
-            events.append(self._close("expired", close, at))
+            events.append(self._close("expired", "expired", close, at))
             return events
         if new_stop is not None:
             self.stop = new_stop
@@ -128,7 +127,7 @@ class Trade:
         """Close at market ``price`` (expiry when no candle reached ``expires_at``)."""
         if self.status != "open":
             raise ValueError("only an open trade can expire")
-        return self._close("expired", price, at)
+        return self._close("expired", "expired", price, at)
 
     def _guidance(self, at: datetime, favourable: float, adverse: float, hit_this_candle: bool) -> list[Event]:
         out = []

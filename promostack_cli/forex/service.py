@@ -20,7 +20,6 @@ from promostack_cli.forex.lifecycle import Event, Trade
 from promostack_cli.forex.models import ForexSignal, ForexSignalEvent
 from promostack_cli.forex.strategy_loader import run_guarded
 
-TERMINAL = ("tp3", "stop", "expired")
 EXPIRY_GRACE = timedelta(minutes=15)
 
 
