@@ -177,3 +177,40 @@ def for_update(stmt, session: Session):
     if session.get_bind().dialect.name == "postgresql":
         return stmt.with_for_update()
     return stmt
+
+
+def lock_key(session: Session, *parts: object) -> None:
+    """Serialise this transaction with every other one that locks the same key, until it ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of ``parts`` (waits for it;
+    taking it twice in one transaction is fine). SQLite: nothing to do, every transaction already
+    holds the database's write lock (``BEGIN IMMEDIATE``).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    import hashlib
+
+    from sqlalchemy import text
+
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest, "big", signed=True)})
+
+
+# SQLSTATE classes and codes after which the same transaction may well succeed if run again.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57")   # connection, rollback (serialization, deadlock), resources, operator
+_TRANSIENT_SQLSTATES = ("55P03",)                         # lock_not_available
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for database errors worth retrying: a lost or killed connection, a serialization
+    failure or deadlock, a lock timeout, SQLite's "database is locked"."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, (sa_exc.PendingRollbackError, sa_exc.DisconnectionError)):
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return state[:2] in _TRANSIENT_SQLSTATE_CLASSES or state in _TRANSIENT_SQLSTATES
