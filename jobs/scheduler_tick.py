@@ -7,12 +7,15 @@ once, on several machines against PostgreSQL: every piece of work is claimed bef
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
 from promostack_cli.core.clock import epoch
 from promostack_cli.journeys.sessions import end_inactive, run_due
 from promostack_cli.outbox.sender import DeliveryReport, Sender, SenderConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,10 +31,21 @@ class TickReport:
                 "sessions_ended_inactive": self.sessions_ended_inactive, **self.delivery.as_dict()}
 
 
-def _merge(total: DeliveryReport, part: DeliveryReport) -> None:
-    for key in ("sent", "failed", "dry_run", "retrying", "rate_limited", "released", "late_slots"):
-        setattr(total, key, getattr(total, key) + getattr(part, key))
-    total.errors.extend(e for e in part.errors if e not in total.errors)
+def _step(report: TickReport, what: str, work) -> int:
+    """Run one step; a transient database error skips it for this tick (the next tick does it)."""
+    from promostack_cli.db import is_transient
+
+    try:
+        return work()
+    except Exception as exc:  # noqa: BLE001
+        if not is_transient(exc):
+            raise
+        line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        log.warning("database error while %s: %s", what, line)
+        report.delivery.db_errors += 1
+        if f"database error while {what}: {line}" not in report.delivery.errors:
+            report.delivery.errors.append(f"database error while {what}: {line}")
+        return 0
 
 
 def run(db, box, settings, *, dry_run: bool, budget: float, loop: float | None = None,
@@ -47,11 +61,13 @@ def run(db, box, settings, *, dry_run: bool, budget: float, loop: float | None =
             tick_started = epoch()
             # with --loop each tick drains until the next one is due, so timers run on cadence
             tick_deadline = min(end, tick_started + loop) if loop else end
-            report.sessions_advanced += run_due(db, tenant_id=tenant_id, deadline=tick_deadline)
-            report.sessions_ended_inactive += end_inactive(db, tenant_id=tenant_id)
+            report.sessions_advanced += _step(report, "advancing journey timers",
+                                              lambda: run_due(db, tenant_id=tenant_id, deadline=tick_deadline))
+            report.sessions_ended_inactive += _step(report, "ending inactive sessions",
+                                                    lambda: end_inactive(db, tenant_id=tenant_id))
             part = sender.run(tick_deadline, tenant_id=tenant_id)
             report.ticks += 1
-            _merge(report.delivery, part)
+            report.delivery.merge(part)
             sender.report = DeliveryReport()
             if loop is None:
                 break

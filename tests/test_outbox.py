@@ -172,7 +172,7 @@ def test_dry_run_prints_and_records_without_credentials(db, tenant_id, fake_tg):
 
 
 def test_expired_lease_is_claimed_again(db, box, tenant_id, bots, fake_tg):
-    from promostack_cli.outbox.sender import claim
+    from promostack_cli.outbox.claims import claim
 
     mid = enqueue(db, tenant_id, 5550009, "survives a crash")
     assert [c.id for c in claim(db, "crashed-worker", 10, lease_seconds=-1)] == [mid]

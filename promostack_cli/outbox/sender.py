@@ -2,56 +2,61 @@
 
 How it stays correct under concurrency (see DESIGN.md, "Data and concurrency"):
 
-* **Claim** — a short transaction selects due messages that are the *head of their lane* (no earlier
-  unfinished message to the same chat through the same bot) and whose chat is not being paced, with
-  ``FOR UPDATE SKIP LOCKED`` on PostgreSQL or under ``BEGIN IMMEDIATE`` on SQLite, marks them
-  ``sending`` with ``claimed_by`` and a lease, and commits. A crashed sender's lease expires and the
-  message is claimed again (at-least-once: Telegram has no idempotency key).
-* **Pace** — each bot has one row holding the next free send slot (GCRA). A sender reserves a slot
-  in a tiny transaction, sleeps until it, then sends: every process sending for the bot shares one
-  schedule, so the bot never exceeds its rate however many ticks run. A 429 pauses the bot for
-  ``retry_after`` for everyone. Each lane records when it may next receive a message (1/s per user,
-  20/min per group or channel), set from the real send time when the message completes.
-* **Finish** — ``UPDATE ... WHERE id = ? AND claimed_by = me``; HTTP happens outside transactions.
-  Every message ends ``sent``, ``failed`` (with the error), ``cancelled`` or ``dry_run``.
+* **Claim** (:mod:`.claims`) — lane heads that are due, taken with a lease in a short transaction.
+* **Pace** (:mod:`.pacing`) — every process sending for a bot shares one schedule of send slots.
+  The dispatcher asks for slots for the messages it is about to hand to worker threads; a slot is
+  granted only within a second of real time and before this sender's deadline, so the schedule
+  never runs ahead of the clock and no slot is reserved that will not be used. Messages refused a
+  slot wait in this process's queue and are offered again as the schedule frees up. A 429 pauses
+  the bot for ``retry_after`` for everyone. Each lane records when it may next receive a message
+  (1/s per user, 20/min per group or channel), set from the real send time.
+* **Finish** (:mod:`.recorder`) — ``UPDATE ... WHERE id = ? AND claimed_by = me``, batched; HTTP
+  happens outside transactions. Every message ends ``sent``, ``failed`` (with the error),
+  ``cancelled`` or ``dry_run``. Only Telegram's answers count as attempts: a database error before
+  the call hands the message back untouched.
+* **Deadline** — claimed messages without a slot are handed back at once (due now, for any other
+  sender); only sends already scheduled before the deadline go out after it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-import queue
 import random
 import socket
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable
 
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
-from promostack_cli.core.clock import epoch, from_epoch, to_epoch
+from promostack_cli.core.clock import epoch
 from promostack_cli.core.errors import BotNotConfiguredError, PromoStackError
 from promostack_cli.core.secrets import redact
-from promostack_cli.core.upsert import upsert
-from promostack_cli.db import Database, for_claim, get_engine
-from promostack_cli.outbox.models import REPLY_TO_DEDUPE, BotRateLimit, ChatState, OutboxMessage, OutboxStatus
+from promostack_cli.db import Database
+from promostack_cli.outbox.claims import LEASE_SECONDS, Claimed, claim, next_due_head
+from promostack_cli.outbox.models import REPLY_TO_DEDUPE, BotRateLimit, OutboxMessage, OutboxStatus
+from promostack_cli.outbox.pacing import Grant, Pacer
+from promostack_cli.outbox.recorder import Outcome, Recorder
 from promostack_cli.telegram import errors as tg
 from promostack_cli.telegram.chats import api_chat_id
 from promostack_cli.telegram.client import TelegramClient
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 120
 IDLE_POLL_SECONDS = 0.1
 LATE_TOLERANCE_SECONDS = 0.025
+MAX_LATE_WAKEUPS = 20
 LEASE_MARGIN_SECONDS = 5.0
 PAUSE_REFRESH_SECONDS = 0.25
-RECORD_RETRY_SECONDS = 60.0
+HAND_BACK_IF_WAITING = 5.0     # a bot paused longer than this: hand its queued messages back meanwhile
+DB_RETRY_SECONDS = 2.0         # after a database error, wait this long before claiming again
 
 
 @dataclass
@@ -61,32 +66,20 @@ class DeliveryReport:
     dry_run: int = 0
     retrying: int = 0        # transient failure, back in the queue with a backoff
     rate_limited: int = 0    # 429s received (waited out)
-    released: int = 0        # claimed but handed back (deadline, credentials unreadable)
+    released: int = 0        # claimed but handed back (deadline, pause, database error, credentials)
     late_slots: int = 0      # send slots given up because the sender woke too late (CPU contention)
+    db_errors: int = 0       # database errors met (work was handed back or retried, never lost)
     errors: list[str] = field(default_factory=list)
 
+    FIELDS = ("sent", "failed", "dry_run", "retrying", "rate_limited", "released", "late_slots", "db_errors")
+
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("sent", "failed", "dry_run", "retrying", "rate_limited", "released",
-                                              "late_slots", "errors")}
+        return {**{k: getattr(self, k) for k in self.FIELDS}, "errors": list(self.errors)}
 
-
-@dataclass
-class Claimed:
-    id: int
-    tenant_id: int
-    bot_role: str
-    chat_id: str
-    chat_kind: str
-    method: str
-    payload: dict
-    attempts: int
-    blocked: bool
-    claim_token: str = ""     # claimed_by value of this claim: unique per claim, not per process
-    lease_until: float = 0.0  # epoch; past it another sender may take the message
-
-    @property
-    def lane_key(self) -> tuple[int, str]:
-        return (self.tenant_id, self.bot_role)
+    def merge(self, part: "DeliveryReport") -> None:
+        for key in self.FIELDS:
+            setattr(self, key, getattr(self, key) + getattr(part, key))
+        self.errors.extend(e for e in part.errors if e not in self.errors)
 
 
 @dataclass
@@ -125,172 +118,34 @@ def backoff_seconds(attempt: int) -> float:
     return base * random.uniform(0.8, 1.2)
 
 
-# -- claiming --------------------------------------------------------------------------------
-
-def _lane_heads():
-    """Ids of the oldest unfinished message of every lane.
-
-    A GROUP BY is linear whatever the planner believes about the table (a correlated NOT EXISTS
-    became a quadratic nested loop on a freshly filled outbox with stale statistics).
-    """
-    from sqlalchemy import func
-
-    o = OutboxMessage
-    return (
-        select(func.min(o.id).label("id"))
-        .where(o.status.in_([OutboxStatus.pending, OutboxStatus.sending]))
-        .group_by(o.tenant_id, o.bot_role, o.chat_id)
-        .subquery("lane_heads")
-    )
-
-
-def _due(now):
-    o = OutboxMessage
-    return or_(
-        and_(o.status == OutboxStatus.pending, o.not_before <= now),
-        and_(o.status == OutboxStatus.sending, o.lease_expires_at < now),
-    )
-
-
-def claim(db: Database, worker: str, limit: int, *, tenant_id: int | None = None,
-          lease_seconds: float = LEASE_SECONDS, per_bot: int | None = None) -> list[Claimed]:
-    """Claim up to ``limit`` due lane heads whose chat may receive a message now.
-
-    Fair across bots: at most ``per_bot`` messages per (tenant, bot role) are taken, interleaved
-    (the 1st of every bot, then the 2nd...), so one tenant's backlog cannot starve the others.
-    """
-    from sqlalchemy import func
-
-    now_ts = epoch()
-    now = from_epoch(now_ts)
-    o, cs = OutboxMessage, ChatState
-    lane_join = and_(cs.tenant_id == o.tenant_id, cs.bot_role == o.bot_role, cs.chat_id == o.chat_id)
-    rank = func.row_number().over(partition_by=(o.tenant_id, o.bot_role), order_by=o.id).label("rank")
-    heads = _lane_heads()
-    candidates = (
-        select(o.id, rank)
-        .join(heads, heads.c.id == o.id)
-        .outerjoin(cs, lane_join)
-        .where(_due(now), or_(cs.id.is_(None), cs.next_send_at <= now_ts, cs.blocked_at.is_not(None)))
-    )
-    if tenant_id is not None:
-        candidates = candidates.where(o.tenant_id == tenant_id)
-    ranked = candidates.subquery()
-    picked = select(ranked.c.id, ranked.c.rank).where(ranked.c.rank <= (per_bot or limit)).order_by(ranked.c.rank, ranked.c.id).limit(limit).subquery()
-    q = (
-        select(o.id, o.tenant_id, o.bot_role, o.chat_id, o.chat_kind, o.method, o.payload, o.attempts, cs.blocked_at)
-        .outerjoin(cs, lane_join)
-        .join(picked, picked.c.id == o.id)
-        # re-checked on the latest row version after the lock: a row another sender claimed
-        # and committed meanwhile is no longer due and drops out
-        .where(_due(now))
-        .order_by(picked.c.rank, o.id)
-    )
-    token = f"{worker}/{uuid.uuid4().hex[:10]}"
-    with db.transaction() as session:
-        _linear_plans(session)
-        rows = session.execute(for_claim(q, session, o)).all()
-        if not rows:
-            return []
-        claimed_at = epoch()  # after the select: a slow query must not shorten the lease we rely on
-        session.execute(
-            update(o)
-            .where(o.id.in_([r.id for r in rows]))
-            .values(status=OutboxStatus.sending, claimed_by=token,
-                    lease_expires_at=from_epoch(claimed_at + lease_seconds), updated_at=from_epoch(claimed_at))
-        )
-    return [Claimed(r.id, r.tenant_id, r.bot_role, r.chat_id, r.chat_kind, r.method, dict(r.payload), r.attempts,
-                    r.blocked_at is not None, token, claimed_at + lease_seconds) for r in rows]
-
-
-def _linear_plans(session) -> None:
-    """On PostgreSQL, forbid nested-loop joins for this transaction's queries.
-
-    Right after a burst of enqueues the planner's statistics say the outbox is nearly empty and
-    it picks nested loops, which are quadratic over thousands of unfinished rows; hash joins over
-    them stay linear whatever the statistics say.
-    """
-    from sqlalchemy import text
-
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL enable_nestloop = off"))
-
-
-def next_due_head(db: Database, *, tenant_id: int | None = None) -> float | None:
-    """Epoch time at which the earliest pending lane head becomes due (None: no pending work).
-
-    A head that is due but not claimable is waiting for its chat's pacing or its bot's pause.
-    """
-    from sqlalchemy import func
-
-    o = OutboxMessage
-    heads = _lane_heads()
-    q = select(func.min(o.not_before)).join(heads, heads.c.id == o.id).where(o.status == OutboxStatus.pending)
-    if tenant_id is not None:
-        q = q.where(o.tenant_id == tenant_id)
-    with db.transaction() as session:
-        _linear_plans(session)
-        earliest = session.execute(q).scalar()
-    if earliest is None:
-        return None
-    return to_epoch(earliest)
-
-
-# -- the shared send schedule ----------------------------------------------------------------
-
-def reserve_bot_slot(db: Database, bot_id: int, tenant_id: int, interval: float, count: int = 1) -> float:
-    """Reserve the bot's next ``count`` send slots; returns the first one's epoch time (may be in
-    the future). The others follow at ``interval`` spacing.
-
-    One atomic ``UPDATE ... RETURNING`` (autocommitted on PostgreSQL): the row lock lives only inside
-    the statement, so senders of one bot never queue behind a thread waiting for the GIL.
-    """
-    from sqlalchemy import func
-
-    table = BotRateLimit.__table__
-    postgres = db.dialect == "postgresql"
-    latest = (func.greatest if postgres else func.max)(table.c.next_slot_at, table.c.paused_until, epoch())
-    span = interval * count
-    stmt = update(table).where(table.c.bot_id == bot_id).values(next_slot_at=latest + span).returning(table.c.next_slot_at)
-    for _ in range(2):
-        if postgres:
-            fast = get_engine(db.url, async_commit=True)
-            with fast.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                row = conn.execute(stmt).first()
-        else:
-            with db.engine.begin() as conn:
-                row = conn.execute(stmt).first()
-        if row is not None:
-            return row[0] - span
-        with db.transaction() as session:  # first send of this bot: create its row, then reserve
-            upsert(session, BotRateLimit, {"bot_id": bot_id, "tenant_id": tenant_id, "next_slot_at": 0.0,
-                                           "paused_until": 0.0}, ["bot_id"])
-    raise RuntimeError(f"cannot reserve a send slot for bot {bot_id}")
-
-
-def pause_bot(db: Database, bot_id: int, until: float) -> None:
-    with db.transaction() as session:
-        session.execute(
-            update(BotRateLimit).where(BotRateLimit.bot_id == bot_id, BotRateLimit.paused_until < until)
-            .values(paused_until=until)
-        )
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return redact(text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 class Sender:
-    """Delivers due outbox rows until none is due or the deadline passes."""
+    """Delivers due outbox rows until none is due or the deadline passes.
+
+    ``clock`` (epoch seconds) and ``sleep`` are injectable; the recorder and the pacer use the same
+    clock.
+    """
 
     def __init__(self, db: Database, box, config: SenderConfig, *, worker: str | None = None,
-                 printer: Callable[[Claimed], None] | None = None, http: httpx.Client | None = None):
+                 printer: Callable[[Claimed], None] | None = None, http: httpx.Client | None = None,
+                 clock: Callable[[], float] = epoch, sleep: Callable[[float], None] = time.sleep):
         self.db = db
         self.box = box
         self.config = config
         self.worker = worker or worker_identity()
         self.printer = printer
+        self.clock = clock
+        self.sleep = sleep
         self._owns_http = http is None
         self._http = http or httpx.Client(
             timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
             limits=httpx.Limits(max_connections=max(config.workers * 2, 20), max_keepalive_connections=max(config.workers, 10)),
         )
+        self.pacer = Pacer(db, 1.0 / config.rate_per_bot)
         self._creds: dict[tuple[int, str], object] = {}
         self._creds_lock = threading.Lock()
         self._pause_lock = threading.Lock()
@@ -299,7 +154,7 @@ class Sender:
         self._print_lock = threading.Lock()
         self.report = DeliveryReport()
         self._report_lock = threading.Lock()
-        self._recorder = Recorder(db)
+        self._recorder = Recorder(db, clock=clock)
 
     def close(self) -> None:
         self._recorder.close()
@@ -316,63 +171,17 @@ class Sender:
             self._creds.clear()
         if self.config.dry_run:
             return self._run_dry(deadline, tenant_id)
-        workers = self.config.workers
-        per_lane_cap = max(2, workers // 2)
-        per_bot_claim = max(4, int(self.config.rate_per_bot * 2))  # ~2 s of a bot's sending
-        queues: dict[tuple[int, str], deque[Claimed]] = defaultdict(deque)
-        inflight: dict[Future, Claimed] = {}
-        inflight_per_bot: Counter = Counter()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool:
-            while True:
-                queued = sum(len(q) for q in queues.values())
-                claimed_now = 0
-                if epoch() < deadline and queued + len(inflight) < workers * 2:
-                    batch = claim(self.db, self.worker, workers * 4 - queued - len(inflight), tenant_id=tenant_id,
-                                  per_bot=per_bot_claim, lease_seconds=self.config.lease_seconds)
-                    for msg in batch:
-                        queues[msg.lane_key].append(msg)
-                    claimed_now = len(batch)
-                # dispatch round-robin across bots, each bot capped so one busy bot cannot starve others
-                progressed = True
-                while len(inflight) < workers and progressed:
-                    progressed = False
-                    for key in list(queues):
-                        q = queues[key]
-                        room = min(per_lane_cap - inflight_per_bot[key], workers - len(inflight), len(q))
-                        if room > 0:
-                            msgs = [q.popleft() for _ in range(room)]
-                            for msg, slot in zip(msgs, self._reserve_for(msgs)):
-                                fut = pool.submit(self._deliver_safely, msg, deadline, slot)
-                                inflight[fut] = msg
-                                inflight_per_bot[key] += 1
-                            progressed = True
-                        if not q:
-                            queues.pop(key, None)
-                if inflight:
-                    done, _ = wait(list(inflight), timeout=IDLE_POLL_SECONDS, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        msg = inflight.pop(fut)
-                        inflight_per_bot[msg.lane_key] -= 1
-                    continue
-                if queues:
-                    continue
-                if epoch() >= deadline:
-                    break
-                if claimed_now == 0:
-                    self.flush()  # our own finished sends must be visible before judging what is due
-                    # Drain: wait for work that comes due before the deadline (paced chats, a bot's
-                    # 429 pause, retry backoffs); stop when the next due message lies beyond it.
-                    due = next_due_head(self.db, tenant_id=tenant_id)
-                    if due is None or due >= deadline:
-                        break
-                    time.sleep(min(max(due - epoch(), IDLE_POLL_SECONDS), 1.0))
+        loop = _Loop(self, deadline, tenant_id)
+        with ThreadPoolExecutor(max_workers=self.config.workers, thread_name_prefix="send") as pool:
+            loop.run(pool)
         self.flush()
         return self.report
 
     def _run_dry(self, deadline: float, tenant_id: int | None) -> DeliveryReport:
         """Dry run: no sends and no pacing, so one thread prints messages in queue order."""
-        while epoch() < deadline:
-            batch = claim(self.db, self.worker, 200, tenant_id=tenant_id, lease_seconds=self.config.lease_seconds)
+        while self.clock() < deadline:
+            batch = claim(self.db, self.worker, 200, tenant_id=tenant_id, lease_seconds=self.config.lease_seconds,
+                          clock=self.clock)
             if not batch:
                 break
             for msg in batch:
@@ -386,23 +195,39 @@ class Sender:
             for key, n in deltas.items():
                 setattr(self.report, key, getattr(self.report, key) + n)
 
-    def _reserve_for(self, msgs: list[Claimed]) -> list[float | None]:
-        """Send slots for messages of one bot, reserved in one statement (None: no slot needed/known)."""
-        needing = [m for m in msgs if not m.blocked]
-        if not needing:
-            return [None] * len(msgs)
+    def _note_error(self, error: str) -> None:
+        with self._report_lock:
+            if error not in self.report.errors:
+                self.report.errors.append(error)
+
+    def _db_error(self, where: str, exc: BaseException) -> None:
+        log.warning("database error while %s: %s", where, _first_line(exc))
+        self._count(db_errors=1)
+        self._note_error(f"database error while {where}: {_first_line(exc)}")
+
+    def send_by(self, msg: Claimed, deadline: float) -> float:
+        """The last moment this sender may start the HTTP call: it must end before the lease does,
+        or another sender could take the message and both would send it."""
+        margin = min(LEASE_MARGIN_SECONDS, self.config.lease_seconds / 4)
+        return min(deadline, msg.lease_until - self.config.timeout - margin)
+
+    def reserve(self, msg: Claimed, bot_id: int, want: int, until: float) -> Grant:
+        now = self.clock()
         try:
-            creds = self._credentials(needing[0])
-        except PromoStackError:
-            return [None] * len(msgs)  # the worker reports the problem
-        interval = 1.0 / self.config.rate_per_bot
-        first = reserve_bot_slot(self.db, creds.bot_id, needing[0].tenant_id, interval, count=len(needing))
-        slots = iter(first + i * interval for i in range(len(needing)))
-        return [None if m.blocked else next(slots) for m in msgs]
+            return self.pacer.reserve(bot_id, msg.tenant_id, want, now=now, until=until)
+        except SQLAlchemyError as exc:
+            self._db_error("reserving send slots", exc)
+            return Grant([], now + DB_RETRY_SECONDS)
 
     def _deliver_safely(self, msg: Claimed, deadline: float, slot: float | None = None) -> None:
         try:
             self._deliver(msg, deadline, slot)
+        except SQLAlchemyError as exc:
+            # The database, not Telegram: every database access in _deliver happens before the Bot
+            # API call, so nothing was sent. Hand the message back; it is not an attempt.
+            self._db_error(f"preparing message {msg.id}", exc)
+            self._release(msg, delay=DB_RETRY_SECONDS)
+            self._count(released=1)
         except Exception as exc:  # never lose a message to a bug: count an attempt, hand it back or fail it
             error = f"internal error: {redact(str(exc))[:200]}"
             log.exception("delivering outbox message %s failed unexpectedly", msg.id)
@@ -412,12 +237,10 @@ class Sender:
             else:
                 self._release(msg, delay=backoff_seconds(msg.attempts + 1), error=error, attempted=True)
                 self._count(retrying=1)
-            with self._report_lock:
-                if error not in self.report.errors:
-                    self.report.errors.append(f"message {msg.id}: {error}")
+            self._note_error(f"message {msg.id}: {error}")
 
     # -- one message --------------------------------------------------------------------------
-    def _credentials(self, msg: Claimed):
+    def credentials(self, msg: Claimed):
         key = msg.lane_key
         with self._creds_lock:
             if key not in self._creds:
@@ -446,30 +269,24 @@ class Sender:
             self._count(failed=1)
             return
         try:
-            creds = self._credentials(msg)
+            creds = self.credentials(msg)
         except BotNotConfiguredError as exc:
             self._finish(msg, OutboxStatus.failed, error=str(exc))
             self._count(failed=1)
             return
         except PromoStackError as exc:  # e.g. the secret key cannot decrypt the token: an operator problem
             self._release(msg, delay=60.0, error=str(exc))
-            with self._report_lock:
-                if str(exc) not in self.report.errors:
-                    self.report.errors.append(str(exc))
+            self._note_error(str(exc))
             self._count(released=1)
             return
 
-        # Send only while the claim is surely ours: the HTTP call must end before the lease does,
-        # or another sender could take the message and both would send it.
-        margin = min(LEASE_MARGIN_SECONDS, self.config.lease_seconds / 4)
-        send_by = min(deadline, msg.lease_until - self.config.timeout - margin)
-        slot = self._wait_for_slot(creds.bot_id, msg.tenant_id, send_by, slot)
+        slot = self._wait_for_slot(msg, creds.bot_id, self.send_by(msg, deadline), slot)
         if slot is None:
-            self._release(msg, not_before=min(epoch() + 1.0, deadline))
+            self._release(msg, delay=0.0)
             self._count(released=1)
             return
         paused = self._paused_until(creds.bot_id)
-        if paused > epoch():  # a 429 arrived after this slot was reserved: wait it out, don't send into it
+        if paused > self.clock():  # a 429 arrived after this slot was reserved: wait it out, don't send into it
             self._release(msg, not_before=paused)
             self._count(released=1)
             return
@@ -485,10 +302,13 @@ class Sender:
         try:
             result = client.call(msg.method, **params)
         except tg.RetryAfter as exc:
-            until = epoch() + max(exc.retry_after, 1.0)
+            until = self.clock() + max(exc.retry_after, 1.0)
             with self._pause_lock:
                 self._local_pause[creds.bot_id] = max(self._local_pause.get(creds.bot_id, 0.0), until)
-            pause_bot(self.db, creds.bot_id, until)
+            try:
+                self.pacer.pause(creds.bot_id, until)
+            except SQLAlchemyError as db_exc:  # this process still honours it; others will get their own 429
+                self._db_error("recording a 429 pause", db_exc)
             self._release(msg, not_before=until, rate_limited=True, error=str(exc))
             self._count(rate_limited=1)
             return
@@ -498,7 +318,7 @@ class Sender:
                     self._creds.pop(msg.lane_key, None)
             self._fail_or_retry(msg, exc)
             return
-        sent_at = epoch()
+        sent_at = self.clock()
         log.debug("sent outbox message %s to %s via %s", msg.id, msg.chat_id, msg.bot_role)
         message_id = result.get("message_id") if isinstance(result, dict) else None
         self._finish(msg, OutboxStatus.sent, message_id=message_id, sent_at=sent_at)
@@ -510,32 +330,39 @@ class Sender:
             return session.scalar(select(OutboxMessage.telegram_message_id).where(
                 OutboxMessage.tenant_id == tenant_id, OutboxMessage.dedupe_key == dedupe_key))
 
-    def _wait_for_slot(self, bot_id: int, tenant_id: int, deadline: float, reserved: float | None = None) -> float | None:
-        """Sleep until a reserved send slot of the bot; None if none is free before the deadline.
+    def _wait_for_slot(self, msg: Claimed, bot_id: int, send_by: float, reserved: float | None) -> float | None:
+        """Sleep until a send slot of the bot; None if none can be had before ``send_by``.
 
         A sender that wakes up late (CPU contention) gives its slot up and takes a new one: a late
         send would bunch with the on-time sends after it and break the per-second limit.
         """
-        interval = 1.0 / self.config.rate_per_bot
-        for _ in range(50):
-            slot = reserved if reserved is not None else reserve_bot_slot(self.db, bot_id, tenant_id, interval)
-            reserved = None
-            if slot > deadline:
-                return None
-            delay = slot - epoch()
+        late = 0
+        while True:
+            if reserved is None:
+                if self.clock() >= send_by:
+                    return None
+                grant = self.reserve(msg, bot_id, 1, send_by)
+                if not grant.slots:
+                    if grant.retry_at >= send_by:
+                        return None
+                    self.sleep(min(max(grant.retry_at - self.clock(), 0.001), IDLE_POLL_SECONDS))
+                    continue
+                reserved = grant.slots[0]
+            delay = reserved - self.clock()
             if delay > 0:
-                time.sleep(delay)
-            if epoch() - slot <= LATE_TOLERANCE_SECONDS:
-                return slot
+                self.sleep(delay)
+            if self.clock() - reserved <= LATE_TOLERANCE_SECONDS or late >= MAX_LATE_WAKEUPS:
+                return reserved  # after many late wake-ups, send anyway: 429 handling is the backstop
+            late += 1
             self._count(late_slots=1)
-        return epoch()  # pathological overload: proceed; the 429 handling is the backstop
+            reserved = None
 
     def _paused_until(self, bot_id: int) -> float:
         """The bot's 429 pause: this process's own at once, other processes' read at most every 0.25 s."""
-        now = epoch()
+        now = self.clock()
         with self._pause_lock:
             local = self._local_pause.get(bot_id, 0.0)
-            cached, read_at = self._shared_pause.get(bot_id, (0.0, 0.0))
+            cached, read_at = self._shared_pause.get(bot_id, (0.0, -1e18))
             fresh = now - read_at < PAUSE_REFRESH_SECONDS
         if not fresh:
             with self.db.session() as session:
@@ -551,7 +378,7 @@ class Sender:
         if exc.transient:
             attempts = msg.attempts + 1
             if attempts < self.config.max_attempts:
-                self._release(msg, not_before=epoch() + backoff_seconds(attempts), error=error, attempted=True)
+                self._release(msg, delay=backoff_seconds(attempts), error=error, attempted=True)
                 self._count(retrying=1)
                 return
             error = f"gave up after {attempts} attempts: {error}"
@@ -571,173 +398,159 @@ class Sender:
 
     def _release(self, msg: Claimed, *, not_before: float | None = None, delay: float | None = None,
                  error: str | None = None, rate_limited: bool = False, attempted: bool = False) -> None:
-        when = not_before if not_before is not None else epoch() + (delay or 0.0)
+        when = not_before if not_before is not None else self.clock() + (delay or 0.0)
         self._recorder.submit(Outcome(
             msg=msg, worker=self.worker, status=OutboxStatus.pending, error=error, not_before=when,
             rate_limited=rate_limited, attempted=attempted,
         ))
 
-
-@dataclass
-class Outcome:
-    """What happened to one claimed message; ``status == pending`` hands it back to the queue."""
-
-    msg: Claimed
-    worker: str
-    status: OutboxStatus
-    message_id: int | None = None
-    sent_at: float | None = None
-    error: str | None = None
-    code: int | None = None
-    blocked: bool = False
-    next_send_at: float | None = None
-    not_before: float | None = None
-    rate_limited: bool = False
-    attempted: bool = False
+    def hand_back(self, msgs, *, not_before: float | None = None) -> None:
+        """Return claimed messages that were never tried (deadline, a long pause): due again for anyone."""
+        for msg in msgs:
+            self._release(msg, not_before=not_before)
+            self._count(released=1)
 
 
-def _bulk_upsert(session, rows: list[dict], update_cols: list[str]) -> None:
-    table = ChatState.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "bot_role", "chat_id"],
-                                      set_={c: getattr(stmt.excluded, c) for c in update_cols})
-    session.execute(stmt, rows)
+class _Loop:
+    """One ``Sender.run``: claim, ask the pacer for slots, hand messages with a slot to the workers."""
 
+    def __init__(self, sender: Sender, deadline: float, tenant_id: int | None):
+        self.s = sender
+        self.deadline = deadline
+        self.tenant_id = tenant_id
+        cfg = sender.config
+        self.workers = cfg.workers
+        self.per_bot_inflight = max(2, cfg.workers // 2)
+        self.per_bot_claim = max(4, math.ceil(cfg.rate_per_bot))  # ~1 s of a bot's sending
+        self.queues: dict[tuple[int, str], deque[Claimed]] = defaultdict(deque)
+        self.retry_at: dict[tuple[int, str], float] = {}      # when the bot's schedule can grant again
+        self.inflight: dict[Future, Claimed] = {}
+        self.inflight_per_bot: Counter = Counter()
+        self.claim_after = 0.0                                 # after a database error
+        self.exhausted: set[tuple[int, str]] = set()           # bots with no slot left before the deadline
 
-def write_outcomes(session, outcomes: list[Outcome]) -> int:
-    """Record outcomes with one executemany per kind of write; returns rows updated."""
-    from sqlalchemy import bindparam, func
-
-    o = OutboxMessage.__table__
-    now = from_epoch(epoch())
-    mine = and_(o.c.id == bindparam("b_id"), o.c.claimed_by == bindparam("b_claim"))
-    done = [x for x in outcomes if x.status != OutboxStatus.pending]
-    back = [x for x in outcomes if x.status == OutboxStatus.pending]
-    updated = 0
-    if done:
-        stmt = update(o).where(mine).values(
-            status=bindparam("b_status"), claimed_by=None, lease_expires_at=None, updated_at=now,
-            attempts=o.c.attempts + bindparam("b_tries"), telegram_message_id=bindparam("b_mid"),
-            last_error=bindparam("b_error"), error_code=bindparam("b_code"), sent_at=bindparam("b_sent", type_=o.c.sent_at.type),
-        )
-        result = session.execute(stmt, [
-            {"b_id": x.msg.id, "b_claim": x.msg.claim_token, "b_status": str(x.status), "b_mid": x.message_id,
-             "b_tries": 0 if x.status == OutboxStatus.dry_run else 1, "b_error": x.error, "b_code": x.code,
-             "b_sent": from_epoch(x.sent_at) if x.sent_at else None} for x in done])
-        updated += result.rowcount if result.rowcount and result.rowcount > 0 else 0
-    if back:
-        stmt = update(o).where(mine).values(
-            status=OutboxStatus.pending, claimed_by=None, lease_expires_at=None, updated_at=now,
-            not_before=bindparam("b_when", type_=o.c.not_before.type),
-            last_error=func.coalesce(bindparam("b_error", type_=o.c.last_error.type), o.c.last_error),
-            rate_limited=o.c.rate_limited + bindparam("b_rl"), attempts=o.c.attempts + bindparam("b_tries"),
-        )
-        result = session.execute(stmt, [
-            {"b_id": x.msg.id, "b_claim": x.msg.claim_token, "b_when": from_epoch(x.not_before), "b_error": x.error,
-             "b_rl": int(x.rate_limited), "b_tries": int(x.attempted)} for x in back])
-        updated += result.rowcount if result.rowcount and result.rowcount > 0 else 0
-    paced = {}
-    for x in done:
-        if x.next_send_at is not None:
-            paced[(x.msg.tenant_id, x.msg.bot_role, x.msg.chat_id)] = x.next_send_at
-    if paced:
-        _bulk_upsert(session, [{"tenant_id": t, "bot_role": r, "chat_id": c, "next_send_at": at}
-                               for (t, r, c), at in paced.items()], ["next_send_at"])
-    blocked = {(x.msg.tenant_id, x.msg.bot_role, x.msg.chat_id): (x.error or "blocked")[:200] for x in done if x.blocked}
-    if blocked:
-        _bulk_upsert(session, [{"tenant_id": t, "bot_role": r, "chat_id": c, "next_send_at": 0.0, "blocked_at": now,
-                                "blocked_reason": why} for (t, r, c), why in blocked.items()], ["blocked_at", "blocked_reason"])
-    return updated
-
-
-class Recorder:
-    """Writes the outcomes of sends in batches: one transaction per ~20 ms instead of one per message.
-
-    Outcomes wait here only milliseconds; if the process dies first, the messages' leases expire
-    and they are sent again (delivery is at-least-once, as with any crash between send and record).
-    """
-
-    BATCH_WINDOW = 0.02
-    MAX_BATCH = 500
-
-    def __init__(self, db: Database):
-        self.db = db
-        self._queue: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._loop, name="outbox-recorder", daemon=True)
-        self._stopping = threading.Event()
-        self._thread.start()
-
-    def submit(self, outcome: Outcome) -> None:
-        self._queue.put(outcome)
-
-    def flush(self) -> None:
-        done = threading.Event()
-        self._queue.put(done)  # set by the writer once everything queued before it is committed
-        done.wait()
-
-    def close(self) -> None:
-        """Write everything submitted so far, then stop."""
-        self._stopping.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
+    def run(self, pool: ThreadPoolExecutor) -> None:
+        s = self.s
         while True:
-            try:
-                first = self._queue.get(timeout=self.BATCH_WINDOW)
-            except queue.Empty:
-                if self._stopping.is_set():
-                    return
+            now = s.clock()
+            claimed = self._claim(now) if now < self.deadline else 0
+            if now >= self.deadline:
+                for q in self.queues.values():  # no slot before the deadline: let any other sender have them
+                    s.hand_back(q)
+                self.queues.clear()
+            else:
+                self._dispatch(pool, now)
+            if self.inflight:
+                done, _ = wait(list(self.inflight), timeout=self._poll(now), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    msg = self.inflight.pop(fut)
+                    self.inflight_per_bot[msg.lane_key] -= 1
                 continue
-            items = [first]
-            deadline = time.monotonic() + self.BATCH_WINDOW
-            while len(items) < self.MAX_BATCH:
-                remaining = deadline - time.monotonic()
-                try:
-                    items.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._write(items)
-
-    def _write(self, items: list) -> None:
-        outcomes = [x for x in items if isinstance(x, Outcome)]
-        try:
-            if outcomes:
-                self._write_batch(outcomes)
-        finally:
-            for marker in items:
-                if isinstance(marker, threading.Event):
-                    marker.set()
-
-    def _write_batch(self, outcomes: list[Outcome]) -> None:
-        # A database blip (restart, failover) must not turn sent messages into resends: keep trying
-        # for most of the lease (120 s) before recording one by one and, failing that, giving up.
-        give_up_at = time.monotonic() + RECORD_RETRY_SECONDS
-        delay = 0.2
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                with self.db.transaction() as session:
-                    updated = write_outcomes(session, outcomes)
-                if 0 <= updated < len(outcomes):
-                    log.warning("%d outbox result(s) not recorded: their lease had expired and another sender "
-                                "claimed them", len(outcomes) - updated)
+            if self.queues:  # every queued bot is waiting for its schedule
+                s.sleep(self._poll(now))
+                continue
+            if now >= self.deadline:
                 return
-            except Exception:  # noqa: BLE001
-                log.warning("recording %d outbox results failed (attempt %d); retrying", len(outcomes), attempt,
-                            exc_info=attempt == 1)
-                if time.monotonic() + delay > give_up_at:
-                    break
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        for outcome in outcomes:
-            try:
-                with self.db.transaction() as session:
-                    write_outcomes(session, [outcome])
-            except Exception:  # noqa: BLE001
-                log.error("could not record the result of outbox message %s for %.0f s; its lease will expire "
-                          "and it will be sent again", outcome.msg.id, RECORD_RETRY_SECONDS)
+            if claimed == 0 and not self._drain_wait():
+                return
+
+    def _poll(self, now: float) -> float:
+        waits = [at - now for key, at in self.retry_at.items() if key in self.queues]
+        soonest = min(waits, default=IDLE_POLL_SECONDS)
+        return min(max(soonest, 0.005), IDLE_POLL_SECONDS)
+
+    def _claim(self, now: float) -> int:
+        queued = sum(len(q) for q in self.queues.values())
+        if now < self.claim_after or queued + len(self.inflight) >= self.workers:
+            return 0
+        try:
+            batch = claim(self.s.db, self.s.worker, self.workers * 2 - queued - len(self.inflight),
+                          tenant_id=self.tenant_id, per_bot=self.per_bot_claim,
+                          lease_seconds=self.s.config.lease_seconds, now=now, clock=self.s.clock,
+                          skip=self.exhausted)
+        except SQLAlchemyError as exc:
+            self.s._db_error("claiming messages", exc)
+            self.claim_after = now + DB_RETRY_SECONDS
+            return 0
+        for msg in batch:
+            self.queues[msg.lane_key].append(msg)
+        if batch:
+            log.debug("claimed %d (queued %d, in flight %d)", len(batch), queued + len(batch), len(self.inflight))
+        return len(batch)
+
+    def _dispatch(self, pool: ThreadPoolExecutor, now: float) -> None:
+        """Round-robin over bots, each capped so one busy bot cannot starve the others."""
+        for key in list(self.queues):
+            q = self.queues[key]
+            room = min(self.per_bot_inflight - self.inflight_per_bot[key], self.workers - len(self.inflight), len(q))
+            if room > 0 and self.retry_at.get(key, 0.0) <= now:
+                self._offer(pool, key, q, room, now)
+            if not q:
+                self.queues.pop(key, None)
+                self.retry_at.pop(key, None)
+
+    def _offer(self, pool: ThreadPoolExecutor, key, q: deque, room: int, now: float) -> None:
+        msgs = [q.popleft() for _ in range(room)]
+        needing = [m for m in msgs if not m.blocked]
+        for m in msgs:
+            if m.blocked:
+                self._submit(pool, m, None)  # fails at once, no slot needed
+        if not needing:
+            return
+        try:
+            creds = self.s.credentials(needing[0])
+        except PromoStackError:
+            for m in needing:  # the worker records the problem
+                self._submit(pool, m, None)
+            return
+        send_by = {m.id: self.s.send_by(m, self.deadline) for m in needing}
+        expired = [m for m in needing if send_by[m.id] <= now]
+        needing = [m for m in needing if send_by[m.id] > now]
+        self.s.hand_back(expired)  # their lease is nearly over: claimed afresh, by us or anyone
+        if not needing:
+            return
+        until = min(send_by[m.id] for m in needing)
+        grant = self.s.reserve(needing[0], creds.bot_id, len(needing), until)
+        for m, slot in zip(needing, grant.slots):
+            self._submit(pool, m, slot)
+        left = needing[len(grant.slots):]
+        log.debug("bot %s: %d of %d slots granted, next try %+.3f s", creds.bot_id, len(grant.slots), len(needing),
+                  grant.retry_at - now)
+        if not left:
+            self.retry_at.pop(key, None)
+            return
+        if grant.exhausted:  # no slot before our deadline (or these leases end): let anyone have them now
+            self.s.hand_back(left + list(q))
+            q.clear()
+            if until >= self.deadline:  # not just old leases: this bot is done for this run
+                self.exhausted.add(key)
+            self.retry_at.pop(key, None)
+            return
+        self.retry_at[key] = grant.retry_at
+        if grant.retry_at - now > HAND_BACK_IF_WAITING:  # a long 429 pause: let the queue go meanwhile
+            self.s.hand_back(left + list(q), not_before=grant.retry_at)
+            q.clear()
+            return
+        q.extendleft(reversed(left))
+
+    def _submit(self, pool: ThreadPoolExecutor, msg: Claimed, slot: float | None) -> None:
+        fut = pool.submit(self.s._deliver_safely, msg, self.deadline, slot)
+        self.inflight[fut] = msg
+        self.inflight_per_bot[msg.lane_key] += 1
+
+    def _drain_wait(self) -> bool:
+        """Nothing claimable now: wait for work that comes due before the deadline (paced chats, a
+        bot's 429 pause, retry backoffs). False when the next due message lies beyond it."""
+        s = self.s
+        s.flush()  # our own finished sends must be visible before judging what is due
+        try:
+            due = next_due_head(s.db, tenant_id=self.tenant_id)
+        except SQLAlchemyError as exc:
+            s._db_error("looking for due messages", exc)
+            s.sleep(min(DB_RETRY_SECONDS, max(self.deadline - s.clock(), 0.0)))
+            return s.clock() < self.deadline
+        if due is None or due >= self.deadline:
+            log.debug("nothing due before the deadline (next: %s)", None if due is None else f"{due - s.clock():+.1f} s")
+            return False
+        s.sleep(min(max(due - s.clock(), IDLE_POLL_SECONDS), 1.0))
+        return True

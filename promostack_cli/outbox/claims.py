@@ -1,0 +1,157 @@
+"""Claim queries of the outbox: which messages a sender may take now, taken atomically.
+
+A claim is a short transaction that selects due messages that are the *head of their lane* (no
+earlier unfinished message to the same chat through the same bot) and whose chat is not being
+paced, with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL or under ``BEGIN IMMEDIATE`` on SQLite, marks
+them ``sending`` with a claim token and a lease, and commits. A crashed sender's lease expires and
+the message is claimed again (at-least-once: Telegram has no idempotency key).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, tuple_, update
+
+from promostack_cli.core.clock import epoch, from_epoch, to_epoch
+from promostack_cli.db import Database, for_claim
+from promostack_cli.outbox.models import ChatState, OutboxMessage, OutboxStatus
+
+LEASE_SECONDS = 120
+
+
+@dataclass
+class Claimed:
+    id: int
+    tenant_id: int
+    bot_role: str
+    chat_id: str
+    chat_kind: str
+    method: str
+    payload: dict
+    attempts: int
+    blocked: bool
+    claim_token: str = ""     # claimed_by value of this claim: unique per claim, not per process
+    lease_until: float = 0.0  # epoch; past it another sender may take the message
+
+    @property
+    def lane_key(self) -> tuple[int, str]:
+        return (self.tenant_id, self.bot_role)
+
+
+def _lane_heads():
+    """Ids of the oldest unfinished message of every lane.
+
+    A GROUP BY is linear whatever the planner believes about the table (a correlated NOT EXISTS
+    became a quadratic nested loop on a freshly filled outbox with stale statistics).
+    """
+    from sqlalchemy import func
+
+    o = OutboxMessage
+    return (
+        select(func.min(o.id).label("id"))
+        .where(o.status.in_([OutboxStatus.pending, OutboxStatus.sending]))
+        .group_by(o.tenant_id, o.bot_role, o.chat_id)
+        .subquery("lane_heads")
+    )
+
+
+def _due(now):
+    o = OutboxMessage
+    return or_(
+        and_(o.status == OutboxStatus.pending, o.not_before <= now),
+        and_(o.status == OutboxStatus.sending, o.lease_expires_at < now),
+    )
+
+
+def claim(db: Database, worker: str, limit: int, *, tenant_id: int | None = None,
+          lease_seconds: float = LEASE_SECONDS, per_bot: int | None = None,
+          now: float | None = None, clock=epoch, skip: set[tuple[int, str]] | None = None) -> list[Claimed]:
+    """Claim up to ``limit`` due lane heads whose chat may receive a message now.
+
+    ``skip``: (tenant_id, bot_role) pairs not to claim for (their bot has no send slot left for
+    this sender before its deadline).
+
+    Fair across bots: at most ``per_bot`` messages per (tenant, bot role) are taken, interleaved
+    (the 1st of every bot, then the 2nd...), so one tenant's backlog cannot starve the others.
+    """
+    from sqlalchemy import func
+
+    now_ts = clock() if now is None else now
+    now = from_epoch(now_ts)
+    o, cs = OutboxMessage, ChatState
+    lane_join = and_(cs.tenant_id == o.tenant_id, cs.bot_role == o.bot_role, cs.chat_id == o.chat_id)
+    rank = func.row_number().over(partition_by=(o.tenant_id, o.bot_role), order_by=o.id).label("rank")
+    heads = _lane_heads()
+    candidates = (
+        select(o.id, rank)
+        .join(heads, heads.c.id == o.id)
+        .outerjoin(cs, lane_join)
+        .where(_due(now), or_(cs.id.is_(None), cs.next_send_at <= now_ts, cs.blocked_at.is_not(None)))
+    )
+    if tenant_id is not None:
+        candidates = candidates.where(o.tenant_id == tenant_id)
+    if skip:
+        candidates = candidates.where(tuple_(o.tenant_id, o.bot_role).not_in(sorted(skip)))
+    ranked = candidates.subquery()
+    picked = select(ranked.c.id, ranked.c.rank).where(ranked.c.rank <= (per_bot or limit)).order_by(ranked.c.rank, ranked.c.id).limit(limit).subquery()
+    q = (
+        select(o.id, o.tenant_id, o.bot_role, o.chat_id, o.chat_kind, o.method, o.payload, o.attempts, cs.blocked_at)
+        .outerjoin(cs, lane_join)
+        .join(picked, picked.c.id == o.id)
+        # re-checked on the latest row version after the lock: a row another sender claimed
+        # and committed meanwhile is no longer due and drops out
+        .where(_due(now))
+        .order_by(picked.c.rank, o.id)
+    )
+    token = f"{worker}/{uuid.uuid4().hex[:10]}"
+    with db.transaction() as session:
+        _linear_plans(session)
+        rows = session.execute(for_claim(q, session, o)).all()
+        if not rows:
+            return []
+        claimed_at = max(clock(), now_ts)  # after the select: a slow query must not shorten the lease we rely on
+        session.execute(
+            update(o)
+            .where(o.id.in_([r.id for r in rows]))
+            .values(status=OutboxStatus.sending, claimed_by=token,
+                    lease_expires_at=from_epoch(claimed_at + lease_seconds), updated_at=from_epoch(claimed_at))
+        )
+    return [Claimed(r.id, r.tenant_id, r.bot_role, r.chat_id, r.chat_kind, r.method, dict(r.payload), r.attempts,
+                    r.blocked_at is not None, token, claimed_at + lease_seconds) for r in rows]
+
+
+def _linear_plans(session) -> None:
+    """On PostgreSQL, forbid nested-loop joins for this transaction's queries.
+
+    Right after a burst of enqueues the planner's statistics say the outbox is nearly empty and
+    it picks nested loops, which are quadratic over thousands of unfinished rows; hash joins over
+    them stay linear whatever the statistics say.
+    """
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL enable_nestloop = off"))
+
+
+def next_due_head(db: Database, *, tenant_id: int | None = None) -> float | None:
+    """Epoch time at which the earliest pending lane head becomes due (None: no pending work).
+
+    A head that is due but not claimable is waiting for its chat's pacing or its bot's pause.
+    """
+    from sqlalchemy import func
+
+    o = OutboxMessage
+    heads = _lane_heads()
+    q = select(func.min(o.not_before)).join(heads, heads.c.id == o.id).where(o.status == OutboxStatus.pending)
+    if tenant_id is not None:
+        q = q.where(o.tenant_id == tenant_id)
+    with db.transaction() as session:
+        _linear_plans(session)
+        earliest = session.execute(q).scalar()
+    if earliest is None:
+        return None
+    return to_epoch(earliest)
+
+
