@@ -71,3 +71,39 @@ def test_unreachable_database_is_one_line_exit_1(tmp_path):
     assert r.code == 1
     assert "Cannot open the database" in r.stderr and "hunter2secret" not in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_upgrade_ends_duplicate_live_sessions_then_enforces_one(db_url):
+    """Sessions duplicated by concurrent updates before 0006: the newest stays live, the index holds."""
+    import json
+
+    import pytest
+
+    db = Database(db_url)
+    migrate.upgrade(db, "0005_forex")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO tenants (slug, name, created_at) VALUES ('entrylab', 'E', CURRENT_TIMESTAMP)"))
+        for slug, policy in (("welcome", "restart"), ("quiz", "allow")):
+            conn.execute(sa.text(
+                "INSERT INTO journeys (tenant_id, slug, name, status, definition, content_hash, created_at, updated_at) "
+                "VALUES (1, :slug, :slug, 'active', :d, 'h', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                {"slug": slug, "d": json.dumps({"journey": slug, "re_entry": policy, "steps": []})})
+        ids = dict(conn.execute(sa.text("SELECT slug, id FROM journeys")).all())
+        for journey in ("welcome", "welcome", "welcome", "quiz", "quiz"):
+            conn.execute(sa.text(
+                "INSERT INTO journey_sessions (tenant_id, journey_id, journey_slug, chat_id, status, step_id, variables, "
+                "started_at, last_activity_at) VALUES (1, :j, :slug, '42', 'awaiting_reply', 's', '{}', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"j": ids[journey], "slug": journey})
+    migrate.upgrade(db)
+    with db.engine.begin() as conn:
+        rows = conn.execute(sa.text("SELECT id, journey_slug, status, exclusive, end_reason FROM journey_sessions "
+                                    "ORDER BY id")).all()
+    assert [(r.journey_slug, r.status, bool(r.exclusive)) for r in rows] == [
+        ("welcome", "cancelled", True), ("welcome", "cancelled", True), ("welcome", "awaiting_reply", True),
+        ("quiz", "awaiting_reply", False), ("quiz", "awaiting_reply", False)]  # allow: parallel on purpose
+    assert rows[0].end_reason == "duplicate session, ended by an upgrade"
+    with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO journey_sessions (tenant_id, journey_id, journey_slug, chat_id, status, variables, started_at, "
+            "last_activity_at, exclusive) VALUES (1, :j, 'welcome', '42', 'active', '{}', CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP, :yes)"), {"j": ids["welcome"], "yes": True})

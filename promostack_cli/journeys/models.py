@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint, text
+from sqlalchemy import Boolean, Column, Index, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from promostack_cli.core.clock import utcnow
@@ -49,17 +49,26 @@ class JourneyTrigger(SQLModel, table=True):
     active: bool = False
 
 
+LIVE_SQL = "status IN ('active', 'waiting_delay', 'awaiting_reply')"  # journeys.states.LIVE
+
+
 class JourneySession(SQLModel, table=True):
     """One user's run through one journey: the engine's SessionState, persisted.
 
     ``journey_id`` is cleared (not cascaded) when a journey is deleted, so the history stays for
     stats; live sessions of a removed journey are cancelled first.
+
+    ``exclusive``: started under ``re_entry: block`` or ``restart``. A partial unique index makes
+    "one live exclusive session per (tenant, journey, chat)" a fact of the database, whatever
+    races the code might have; ``allow`` sessions run in parallel deliberately.
     """
 
     __tablename__ = "journey_sessions"
     __table_args__ = (
         Index("ix_journey_sessions_due", "status", "wake_at"),
         Index("ix_journey_sessions_user", "tenant_id", "chat_id", "status"),
+        Index("uq_journey_sessions_one_live", "tenant_id", "journey_id", "chat_id", unique=True,
+              sqlite_where=text(f"exclusive AND {LIVE_SQL}"), postgresql_where=text(f"exclusive AND {LIVE_SQL}")),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
@@ -75,3 +84,4 @@ class JourneySession(SQLModel, table=True):
     last_activity_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
     end_reason: str | None = Field(default=None, max_length=200)
+    exclusive: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))

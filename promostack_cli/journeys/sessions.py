@@ -4,6 +4,12 @@ Every function here works inside the caller's transaction, and every message a t
 is enqueued in that same transaction: a session never advances past a message that was not queued.
 Session work touches only the database, so the tick processes due sessions inside the short claim
 transaction (``FOR UPDATE SKIP LOCKED`` / ``BEGIN IMMEDIATE``) instead of leasing them.
+
+One user's inputs are processed one at a time: every entry point that acts on a user's sessions
+(a message, a button, /stop, a block, an event) first takes a lock on (tenant, chat) — an advisory
+lock on PostgreSQL, the write lock on SQLite — and reads the live sessions ``FOR UPDATE``, so a
+timer the tick is advancing and a reply arriving at the same moment cannot both move a session.
+A partial unique index backs "one live session per journey" for ``block`` and ``restart``.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from promostack_cli.core.clock import epoch, from_epoch, parse_duration, to_epoch
-from promostack_cli.db import Database, for_claim
+from promostack_cli.db import Database, for_claim, for_update, lock_key
 from promostack_cli.journeys.models import Journey, JourneySession, JourneyTrigger
 from promostack_cli.journeys.states import ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, LIVE, WAITING_DELAY
 from promostack_cli.outbox.service import enqueue
@@ -61,12 +68,18 @@ def _apply(session: Session, js: JourneySession, transition: "Transition", now: 
     return js
 
 
+def serialise_user(session: Session, tenant_id: int, chat_id: str) -> None:
+    """Wait until no other transaction is acting on this user's sessions; hold that until commit."""
+    lock_key(session, "journey-user", tenant_id, chat_id)
+
+
 def _live_sessions(session: Session, tenant_id: int, chat_id: str, journey_id: int | None = None):
+    """The user's live sessions, row-locked (the tick skips locked sessions and we wait for its)."""
     q = select(JourneySession).where(JourneySession.tenant_id == tenant_id, JourneySession.chat_id == chat_id,
                                      JourneySession.status.in_(LIVE))
     if journey_id is not None:
         q = q.where(JourneySession.journey_id == journey_id)
-    return list(session.exec(q.order_by(JourneySession.id)))
+    return list(session.exec(for_update(q.order_by(JourneySession.id), session)))
 
 
 def _end(session: Session, js: JourneySession, status: str, reason: str, now: datetime) -> None:
@@ -76,17 +89,27 @@ def _end(session: Session, js: JourneySession, status: str, reason: str, now: da
 
 def start_journey(session: Session, journey: Journey, chat_id: str, variables: dict[str, str],
                   now: datetime) -> JourneySession | None:
-    """Start ``journey`` for a user under its re-entry policy; None when 'block' keeps a running one."""
+    """Start ``journey`` for a user under its re-entry policy; None when 'block' keeps a running one.
+
+    The caller holds the user's lock (:func:`serialise_user`)."""
     runner = runner_for(journey)
+    policy = runner.spec.re_entry
     live = _live_sessions(session, journey.tenant_id, chat_id, journey.id)
-    if live and runner.spec.re_entry == "block":
+    if live and policy == "block":
         return None
-    if runner.spec.re_entry == "restart":
+    if policy == "restart":
         for js in live:
             _end(session, js, CANCELLED, "restarted", now)
+        session.flush()  # the old session is no longer live before the new one is inserted
     js = JourneySession(tenant_id=journey.tenant_id, journey_id=journey.id, journey_slug=journey.slug, chat_id=chat_id,
-                        status=ACTIVE, started_at=now, last_activity_at=now)
-    return _apply(session, js, runner.start(variables, to_epoch(now)), now)
+                        status=ACTIVE, started_at=now, last_activity_at=now, exclusive=policy != "allow")
+    try:
+        with session.begin_nested():  # the unique index is the backstop if two starts ever race
+            _apply(session, js, runner.start(variables, to_epoch(now)), now)
+            session.flush()
+    except IntegrityError:
+        return None
+    return js
 
 
 def _active_journey_by_trigger(session: Session, tenant_id: int, kind: str, value: str) -> Journey | None:
@@ -112,6 +135,7 @@ def _keyword_journey(session: Session, tenant_id: int, text: str) -> Journey | N
 def handle_message(session: Session, tenant_id: int, chat_id: str, variables: dict[str, str], text: str,
                    now: datetime) -> str:
     """A private message from a user; returns what happened, in words (for logs and tests)."""
+    serialise_user(session, tenant_id, chat_id)
     text = (text or "").strip()
     if text.startswith("/start"):
         payload = text[len("/start"):].strip()
@@ -139,6 +163,7 @@ def handle_message(session: Session, tenant_id: int, chat_id: str, variables: di
 
 def handle_callback(session: Session, tenant_id: int, chat_id: str, data: str, now: datetime) -> bool:
     """An inline button press; True if a waiting session took it."""
+    serialise_user(session, tenant_id, chat_id)
     for js in reversed(_live_sessions(session, tenant_id, chat_id)):
         if js.status == AWAITING_REPLY and js.journey_id:
             journey = session.get(Journey, js.journey_id)
@@ -151,6 +176,7 @@ def handle_callback(session: Session, tenant_id: int, chat_id: str, data: str, n
 
 def stop_user(session: Session, tenant_id: int, chat_id: str, now: datetime, *, status: str = CANCELLED,
               reason: str = "stopped by the user (/stop)") -> int:
+    serialise_user(session, tenant_id, chat_id)
     live = _live_sessions(session, tenant_id, chat_id)
     for js in live:
         _end(session, js, status, reason, now)
@@ -165,8 +191,8 @@ def block_user(session: Session, tenant_id: int, chat_id: str, now: datetime) ->
 def end_for_import(session: Session, journey: Journey, kept_step_ids: set[str] | None, now: datetime) -> int:
     """After a re-import, end live sessions whose step is gone (all of them when the journey is removed)."""
     ended = 0
-    for js in session.exec(select(JourneySession).where(JourneySession.journey_id == journey.id,
-                                                        JourneySession.status.in_(LIVE))):
+    for js in session.exec(for_update(select(JourneySession).where(JourneySession.journey_id == journey.id,
+                                                                   JourneySession.status.in_(LIVE)), session)):
         if kept_step_ids is None:
             _end(session, js, CANCELLED, "journey removed", now)
         elif js.step_id not in kept_step_ids:
@@ -215,10 +241,13 @@ def end_inactive(db: Database, *, tenant_id: int | None = None) -> int:
             if not timeout:
                 continue
             cutoff = now - timedelta(seconds=parse_duration(timeout))
+            # sessions a user's update holds are skipped (their activity is being renewed anyway)
+            idle = for_claim(select(JourneySession.id).where(
+                JourneySession.journey_id == journey.id, JourneySession.status.in_(LIVE),
+                JourneySession.last_activity_at < cutoff), session, JourneySession)
             result = session.exec(
                 update(JourneySession)
-                .where(JourneySession.journey_id == journey.id, JourneySession.status.in_(LIVE),
-                       JourneySession.last_activity_at < cutoff)
+                .where(JourneySession.id.in_(idle.scalar_subquery()))
                 .values(status=CANCELLED, step_id=None, wake_at=None, ended_at=now,
                         end_reason=f"inactive for {timeout}")
             )
@@ -233,6 +262,7 @@ def start_by_event(session: Session, tenant_id: int, event: str, chat_id: str, v
 
     ``variables`` carries the user's names and what the event provides (``vip_link``, ``plan``...).
     """
+    serialise_user(session, tenant_id, chat_id)
     journeys = session.exec(
         select(Journey).join(JourneyTrigger, JourneyTrigger.journey_id == Journey.id)
         .where(JourneyTrigger.tenant_id == tenant_id, JourneyTrigger.kind == "event", JourneyTrigger.value == event,
