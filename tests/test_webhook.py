@@ -219,8 +219,12 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def test_unexpected_error_is_recorded_and_answered_200(receiver, monkeypatch):
+def test_unexpected_error_is_recorded_with_its_payload_and_retry_processes_it(receiver, monkeypatch):
+    """A bug outside the processing savepoint: answered 200 (Telegram would hold later updates
+    back otherwise), stored with update_id and payload, so ``webhook retry`` processes it later."""
     import promostack_cli.webhooks.service as service
+
+    real_ingest = service.ingest
 
     def explode(*args, **kwargs):
         raise RuntimeError("bug outside the processing savepoint")
@@ -229,8 +233,23 @@ def test_unexpected_error_is_recorded_and_answered_200(receiver, monkeypatch):
     r = receiver.post(message(600, "/start welcome"))
     assert r.status_code == 200 and r.json()["status"] == "failed"
     stored = receiver.updates()
-    assert len(stored) == 1 and stored[0].kind == "unprocessed" and "bug outside" in stored[0].error
-    assert '"update_id": 600' in stored[0].raw
+    assert len(stored) == 1 and "bug outside" in stored[0].error
+    assert stored[0].update_id == 600 and stored[0].kind == "message" and stored[0].payload["message"]["text"] == "/start welcome"
+    monkeypatch.setattr(service, "ingest", real_ingest)
+    assert receiver.post(message(600, "/start welcome")).json()["status"] == "duplicate"  # Telegram's repeat
+    with receiver.db.transaction() as s:
+        outcomes = service.retry(s, stored[0].tenant_id, None, utcnow())
+    assert [o.status for o in outcomes] == ["processed"]
+    assert [js.journey_slug for js in receiver.sessions()] == ["welcome"]
+
+
+def test_update_id_must_be_a_real_integer(receiver):
+    for i, bad in enumerate([True, "12", 1.5, -3, None]):
+        r = receiver.post({"update_id": bad, "message": {"text": "/start welcome", "chat": {"id": 5 + i, "type": "private"}}})
+        assert r.status_code == 200 and r.json()["status"] == "failed"
+    stored = receiver.updates()
+    assert [u.kind for u in stored] == ["malformed"] * 5 and all(u.update_id is None for u in stored)
+    assert receiver.sessions() == []
 
 
 def test_models_resolve_in_a_fresh_process(db, db_url):

@@ -4,7 +4,10 @@
   ``X-Telegram-Bot-Api-Secret-Token`` header must equal the bot's second secret (constant-time
   compare). Otherwise 401 and nothing is stored. Bodies over 1 MiB get 413.
 * The update is stored once per (bot, update_id) and processed in the same transaction; repeats,
-  malformed and failing updates all get 200 (failures are recorded for ``webhook failures``).
+  malformed and failing updates all get 200 (failures are recorded, with their payload, for
+  ``webhook failures`` and ``webhook retry``). A database failure (connection lost, serialization
+  failure, lock timeout) is retried at once a few times; if it persists the answer is 503 and
+  nothing is stored, so Telegram sends the update again: an update is never acknowledged unstored.
 * Right after the commit a per-process deliverer sends what the update queued (the first message
   of a journey reaches the Bot API well within a second); ``scheduler tick`` is the safety net.
 """
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 CACHE_SECONDS = 30.0
 DELIVERY_WINDOW = 5.0
+DB_ATTEMPTS = 3           # a transaction hit by a transient database error is run again this many times
+DB_RETRY_DELAY = 0.05     # seconds before the first rerun, doubled each time
 
 
 class Deliverer:
@@ -99,22 +104,34 @@ def create_app(db=None, box=None, settings=None) -> Starlette:
             cache[key] = (time.monotonic() + CACHE_SECONDS, conn, header)
         return conn, header
 
+    def in_transaction(work):
+        """Run ``work(session)`` in a transaction, again if the database failed transiently."""
+        from promostack_cli.db import is_transient
+
+        for attempt in range(DB_ATTEMPTS):
+            try:
+                with db.transaction() as session:
+                    return work(session)
+            except Exception as exc:  # noqa: BLE001
+                if not is_transient(exc) or attempt == DB_ATTEMPTS - 1:
+                    raise
+                log.warning("database error, running the update's transaction again: %s",
+                            str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200] if str(exc) else type(exc).__name__)
+                time.sleep(DB_RETRY_DELAY * 2 ** attempt)
+
     def handle(conn, body: bytes):
         from promostack_cli.webhooks.service import ingest
 
-        with db.transaction() as session:
-            return ingest(session, conn, body, utcnow())
+        return in_transaction(lambda session: ingest(session, conn, body, utcnow()))
 
     def record_failure(conn, body: bytes, exc: Exception) -> bool:
-        from promostack_cli.core.secrets import redact
-        from promostack_cli.webhooks.models import TelegramUpdate
+        from promostack_cli.db import is_transient
+        from promostack_cli.webhooks.service import store_failed
 
+        if is_transient(exc):  # the database is failing: nothing stored, Telegram will resend
+            return False
         try:
-            with db.transaction() as session:
-                session.add(TelegramUpdate(tenant_id=conn.tenant_id, bot_id=conn.bot_id, bot_role=conn.role,
-                                           kind="unprocessed", raw=body[:65536].decode("utf-8", "replace"),
-                                           status="failed", error=redact(f"{type(exc).__name__}: {exc}")[:2000],
-                                           received_at=utcnow()))
+            in_transaction(lambda session: store_failed(session, conn, body, f"{type(exc).__name__}: {exc}", utcnow()))
             return True
         except Exception:  # noqa: BLE001
             log.exception("could not record the failed update either")
@@ -136,7 +153,11 @@ def create_app(db=None, box=None, settings=None) -> Starlette:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY:
             return JSONResponse({"ok": False, "error": "body too large"}, status_code=413)
-        found = await run_in_threadpool(lookup, request.path_params["secret"])
+        try:
+            found = await run_in_threadpool(lookup, request.path_params["secret"])
+        except Exception as exc:  # noqa: BLE001 - the database (or the key) is failing: Telegram will resend
+            log.warning("cannot look the bot up: %s", str(exc).strip().splitlines()[0][:200] if str(exc) else type(exc).__name__)
+            return JSONResponse({"ok": False, "error": "temporarily unavailable"}, status_code=503)
         given = request.headers.get("x-telegram-bot-api-secret-token", "")
         if found is None or not hmac.compare_digest(given.encode(), found[1].encode()):
             return JSONResponse({"ok": False, "error": "unauthorized"}, status_code=401)
@@ -149,14 +170,19 @@ def create_app(db=None, box=None, settings=None) -> Starlette:
         try:
             outcome = await run_in_threadpool(handle, conn, bytes(body))
         except Exception as exc:  # noqa: BLE001 - never a 500 for an update we could store
-            log.exception("update for bot %s could not be processed", conn.bot_id)
+            from promostack_cli.db import is_transient
+
+            if not is_transient(exc):
+                log.exception("update for bot %s could not be processed", conn.bot_id)
             stored = await run_in_threadpool(record_failure, conn, bytes(body), exc)
-            if not stored:  # the database is unreachable: let Telegram retry later, nothing is lost
+            if not stored:  # the database is failing: let Telegram send it again, nothing is lost
+                log.warning("update for bot %s not stored (database unavailable); answered 503 so Telegram "
+                            "sends it again", conn.bot_id)
                 return JSONResponse({"ok": False, "error": "temporarily unavailable"}, status_code=503)
             return JSONResponse({"ok": True, "status": "failed"})
         if outcome.callback_query_id:
             await run_in_threadpool(answer_callback, conn, outcome.callback_query_id)
-        if outcome.enqueued and not settings.dry_run:
+        if (outcome.enqueued or not outcome.stored) and not settings.dry_run:  # a repeat: its first try may have queued
             deliverer.kick()
         return JSONResponse({"ok": True, "status": outcome.status})
 

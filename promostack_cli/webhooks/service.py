@@ -1,8 +1,11 @@
 """Telegram updates: store once per (bot, update_id), act on them in the same transaction.
 
-The receiver and ``webhook retry`` both call :func:`ingest` / :func:`process`. Whatever happens, an
-update that reached us is stored and answered 2xx: Telegram holds a bot's later updates back while
-one keeps failing, so a bad update must never block the good ones behind it.
+The receiver and ``webhook retry`` both call :func:`ingest` / :func:`process`. An update that
+reached us is either stored and answered 2xx — processed, or recorded as failed with its payload so
+``webhook retry`` can process it later (Telegram holds a bot's later updates back while one keeps
+failing, so a bad update must never block the good ones behind it) — or, when the database itself
+failed (a lost connection, a serialization failure: :func:`promostack_cli.db.is_transient`), not
+stored at all and answered 5xx so that Telegram sends it again. Nothing is acknowledged unstored.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlmodel import Session, select
 from promostack_cli.connections.models import BotConnection
 from promostack_cli.core.errors import NotFoundError
 from promostack_cli.core.secrets import redact
+from promostack_cli.db import is_transient
 from promostack_cli.outbox.service import clear_chat_block, mark_chat_blocked
 from promostack_cli.webhooks.models import TelegramUpdate
 
@@ -45,15 +49,27 @@ def _user_vars(user: dict) -> dict[str, str]:
             "username": str(user.get("username") or "")}
 
 
-def ingest(session: Session, conn: BotConnection, body: bytes, now: datetime) -> Outcome:
-    """Store the raw update (deduplicated) and process it in a savepoint; never raises for bad input."""
+def parse_update(body: bytes) -> dict:
+    """The update as a dict; ValueError when the body is not a Telegram update."""
     import json
 
     try:
         update = json.loads(body)
-        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
-            raise ValueError("not a Telegram update (no integer update_id)")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    update_id = update.get("update_id") if isinstance(update, dict) else None
+    if type(update_id) is not int or update_id < 0:  # bool is an int subclass: true is not an update id
+        raise ValueError("not a Telegram update (no integer update_id)")
+    return update
+
+
+def ingest(session: Session, conn: BotConnection, body: bytes, now: datetime) -> Outcome:
+    """Store the raw update (deduplicated) and process it in a savepoint; never raises for bad input.
+
+    Raises only database errors (the caller retries the transaction or answers 5xx)."""
+    try:
+        update = parse_update(body)
+    except ValueError as exc:
         row = TelegramUpdate(tenant_id=conn.tenant_id, bot_id=conn.bot_id, bot_role=conn.role, kind="malformed",
                              raw=body[:65536].decode("utf-8", "replace"), status="failed", error=str(exc)[:500],
                              received_at=now)
@@ -79,6 +95,8 @@ def process(session: Session, conn: BotConnection, row: TelegramUpdate, now: dat
         with session.begin_nested():
             outcome = _dispatch(session, conn, row.payload or {}, now)
     except Exception as exc:  # noqa: BLE001 - recorded for `webhook failures`, answered 2xx
+        if is_transient(exc):  # the database, not the update: roll back and let it be sent again
+            raise
         log.exception("update %s of bot %s failed", row.update_id, conn.bot_id)
         outcome = Outcome(stored=True, status="failed", result=None)
         row.error = redact(f"{type(exc).__name__}: {exc}")[:2000]
@@ -88,6 +106,32 @@ def process(session: Session, conn: BotConnection, row: TelegramUpdate, now: dat
     session.add(row)
     session.flush()
     return outcome
+
+
+def store_failed(session: Session, conn: BotConnection, body: bytes, error: str, now: datetime) -> TelegramUpdate:
+    """Record an update whose processing failed outside the savepoint, with its payload when it has
+    one, so that ``webhook retry`` can process it. A repeat of a stored update stays as it is."""
+    try:
+        update = parse_update(body)
+    except ValueError:
+        update = None
+    row = TelegramUpdate(tenant_id=conn.tenant_id, bot_id=conn.bot_id, bot_role=conn.role, status="failed",
+                         update_id=update["update_id"] if update else None,
+                         kind=_kind(update) if update else "unprocessed", payload=update,
+                         raw=None if update else body[:65536].decode("utf-8", "replace"),
+                         error=redact(error)[:2000], received_at=now)
+    if update is None:
+        session.add(row)
+        session.flush()
+        return row
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return session.exec(select(TelegramUpdate).where(TelegramUpdate.bot_id == conn.bot_id,
+                                                         TelegramUpdate.update_id == update["update_id"])).one()
+    return row
 
 
 def _dispatch(session: Session, conn: BotConnection, update: dict, now: datetime) -> Outcome:
