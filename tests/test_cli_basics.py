@@ -156,3 +156,28 @@ def test_dotenv_in_working_directory_is_read_and_environment_wins(tmp_path):
     assert shown["telegram_api_url"] == "http://127.0.0.1:9" and shown["tenant"] == "from-dotenv"
     shown = cli("config", "show", "--json", env={"PROMOSTACK_TENANT": "from-env"}).json()
     assert shown["tenant"] == "from-env"
+
+
+def test_sqlite_database_and_its_wal_files_are_private(tmp_path):
+    """The database holds encrypted tokens and users' answers: owner-only, like the key file."""
+    import stat
+
+    env = base_env(tmp_path)
+    db_path = tmp_path / "private" / "promostack.db"
+    env["PROMOSTACK_DATABASE_URL"] = f"sqlite:///{db_path}"
+    cli = Cli(env, tmp_path)
+    assert cli("db", "upgrade").code == 0
+    assert cli("tenants", "add", "entrylab").code == 0
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)  # keep it open so the -wal and -shm files exist
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS probe (x)")
+    conn.execute("INSERT INTO probe VALUES (1)")
+    conn.commit()
+    try:
+        files = [db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")]
+        assert all(f.exists() for f in files)
+        assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: "0o600" for f in files}
+    finally:
+        conn.close()
