@@ -280,3 +280,26 @@ def test_unexpected_errors_count_as_attempts_and_end_failed(db, box, tenant_id, 
     m = rows(db)[mid]
     assert m.status == "failed" and m.attempts == 3 and "internal error: unexpected" in m.last_error
     assert report.errors
+
+
+def test_a_database_error_before_the_send_is_not_an_attempt(db, box, tenant_id, bots, fake_tg, monkeypatch):
+    """Only Telegram's answers count: a lost connection while preparing a send hands the message
+    back untouched (it used to count an attempt with 'internal error: OperationalError')."""
+    import sqlalchemy.exc
+
+    real = Sender._paused_until
+    calls = []
+
+    def flaky(self, bot_id):
+        calls.append(bot_id)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.OperationalError("SELECT paused_until", {}, Exception("server closed the connection"))
+        return real(self, bot_id)
+
+    monkeypatch.setattr(Sender, "_paused_until", flaky)
+    mid = enqueue(db, tenant_id, 5550300, "survives a database blip")
+    report = send_all(db, box, fake_tg, deadline=10)
+    assert report.sent == 1 and report.db_errors == 1 and report.failed == 0
+    msg = rows(db)[mid]
+    assert msg.status == "sent" and msg.attempts == 1, (msg.attempts, msg.last_error)
+    assert [m["text"] for m in fake_tg.sent(chat_id=5550300)] == ["survives a database blip"]

@@ -499,6 +499,10 @@ class _Loop:
             return
         try:
             creds = self.s.credentials(needing[0])
+        except SQLAlchemyError as exc:  # could not read the connection: try these again shortly
+            self.s._db_error("reading a bot connection", exc)
+            self.s.hand_back(needing, not_before=now + DB_RETRY_SECONDS)
+            return
         except PromoStackError:
             for m in needing:  # the worker records the problem
                 self._submit(pool, m, None)
