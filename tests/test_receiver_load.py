@@ -172,10 +172,11 @@ def test_killed_database_connections_lose_no_start(deployed, fake_tg):
     stop = threading.Event()
     killed = []
 
-    def kill_receiver_connections():
+    def kill_receiver_connections():  # every connection of the receiver, twice a second, for the first 10 s
         raw = deployed.db_url.split("?")[0].replace("postgresql+psycopg", "postgresql")
+        until = time.time() + 10
         with psycopg.connect(raw, autocommit=True) as conn:
-            while not stop.wait(0.4):
+            while not stop.wait(0.5) and time.time() < until:
                 rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                     "WHERE application_name = %s AND pid <> pg_backend_pid()", (APP_NAME,)).fetchall()
                 killed.append(len(rows))
