@@ -135,10 +135,12 @@ def _linear_plans(session) -> None:
         session.execute(text("SET LOCAL enable_nestloop = off"))
 
 
-def next_due_head(db: Database, *, tenant_id: int | None = None) -> float | None:
+def next_due_head(db: Database, *, tenant_id: int | None = None,
+                  skip: set[tuple[int, str]] | None = None) -> float | None:
     """Epoch time at which the earliest pending lane head becomes due (None: no pending work).
 
     A head that is due but not claimable is waiting for its chat's pacing or its bot's pause.
+    ``skip`` as for :func:`claim`.
     """
     from sqlalchemy import func
 
@@ -147,6 +149,8 @@ def next_due_head(db: Database, *, tenant_id: int | None = None) -> float | None
     q = select(func.min(o.not_before)).join(heads, heads.c.id == o.id).where(o.status == OutboxStatus.pending)
     if tenant_id is not None:
         q = q.where(o.tenant_id == tenant_id)
+    if skip:
+        q = q.where(tuple_(o.tenant_id, o.bot_role).not_in(sorted(skip)))
     with db.transaction() as session:
         _linear_plans(session)
         earliest = session.execute(q).scalar()
