@@ -11,6 +11,7 @@ import math
 import statistics
 
 from bench.cron_setup import parse_backlog_text
+from promostack_cli.core.clock import parse_duration
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
@@ -32,27 +33,30 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def rate_figures(times: list[float], rate: float, pause: tuple[float, float] | None, until: float) -> dict:
+def rate_figures(times: list[float], rate: float, pause: tuple[float, float] | None, until: float,
+                 gap: tuple[float, float] | None = None) -> dict:
     """Rate share first->last send (pause excluded); longest gap and idle seconds (outside the pause)
     from the first send to ``until``: the last send of a finished run, the end of a stalled one (whose
-    bot sat idle with messages waiting)."""
+    bot sat idle with messages waiting). ``gap`` = (cron start, --for): idle seconds in the part of each
+    cron minute after --for, when no tick is running, are counted separately."""
     if len(times) < 2:
-        return {"achieved_rate": None, "share": None, "longest_gap": None, "idle_seconds": None}
+        return {"achieved_rate": None, "share": None, "longest_gap": None, "idle_seconds": None, "idle_no_tick": None}
     first, last = times[0], times[-1]
     excluded = _overlap(first, last, *pause) if pause else 0.0
     span = last - first - excluded
     achieved = (len(times) - 1) / span if span > 0 else None
     edges = times + ([until] if until > last else [])
     longest = max(b - a - (_overlap(a, b, *pause) if pause else 0.0) for a, b in zip(edges, edges[1:]))
-    idle = 0
+    idle = idle_no_tick = 0
     for k in range(int(max(until, last) - first)):  # whole 1 s buckets from the first send
         lo = first + k
         if pause and pause[0] <= lo + 0.5 < pause[1]:
             continue
         if bisect.bisect_left(times, lo + 1) - bisect.bisect_left(times, lo) == 0:
             idle += 1
+            idle_no_tick += bool(gap and (lo + 0.5 - gap[0]) % 60 >= gap[1])
     return {"achieved_rate": achieved, "share": achieved / rate if achieved else None, "longest_gap": longest,
-            "idle_seconds": idle}
+            "idle_seconds": idle, "idle_no_tick": idle_no_tick if gap and gap[1] < 60 else None}
 
 
 def resume_latency(times: list[float], pause_end: float, rate: float) -> float | None:
@@ -105,7 +109,7 @@ def analyse(run: dict) -> dict:
     window_end = backlog_times[-1] if run["finished"] and backlog_times else end
     times = [m["at"] for m in in_run if m["at"] <= window_end]
     pause = pause_window(run["scripted"])
-    figures = rate_figures(times, rate, pause, window_end)
+    figures = rate_figures(times, rate, pause, window_end, (t0, parse_duration(run["for"])))
     posted = {p["user"]: p for p in run["posts"] if p["status"] == 200}
     first_to_chat: dict[str, float] = {}
     for m in sends:
@@ -186,6 +190,7 @@ ROWS = [
     ("max schedule run-ahead (s)", lambda r: _f(r["max_run_ahead"], "{:.1f}")),
     ("longest send gap (s)", lambda r: _f(r["longest_gap"], "{:.1f}")),
     ("idle seconds", lambda r: _f(r["idle_seconds"], "{}")),
+    ("  of which no tick ran (after --for)", lambda r: _f(r["idle_no_tick"], "{}", "n/a")),
     ("429 resume latency (s, <=2)", lambda r: _pause_cell(r)),
     ("  run-ahead after the pause (s)", lambda r: "-" if not r["pause"] else _f(r["pause"]["run_ahead_after"], "{:.1f}")),
     ("  sends into the pause", lambda r: "-" if not r["pause"] else str(r["pause"]["sends_into_pause"])),
