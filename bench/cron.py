@@ -209,7 +209,8 @@ def run(*, processes: list[int], minutes: float = 3, db: str = "postgres", for_:
     def on_term(*_):
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too: a shell without job control starts background jobs with SIGINT ignored
+    previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     results = []
     try:
         for n in processes:
@@ -221,6 +222,9 @@ def run(*, processes: list[int], minutes: float = 3, db: str = "postgres", for_:
             if save:
                 with open(save, "w") as f:
                     json.dump(results, f, indent=1)
+    except KeyboardInterrupt:
+        say("interrupted: every process of the run stopped and its schema dropped")
+        raise SystemExit(130) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -183,6 +183,7 @@ ROWS = [
     ("delivered / expected", lambda r: f"{r['delivered']} / {r['expected']}"),
     ("rate share, pause excluded (>=0.90)", lambda r: _f(r["share"])),
     ("  msg/s first->last", lambda r: _f(r["achieved_rate"], "{:.1f}")),
+    ("  share over the whole run", lambda r: _f(whole_run_share(r))),
     ("duplicates (0)", lambda r: str(r["duplicates"])),
     ("order-per-chat violations (0)", lambda r: str(r["order_violations"])),
     ("429s from the limiter (0)", lambda r: _f(r["limiter_429"], "{}")),
@@ -202,6 +203,12 @@ ROWS = [
     ("CPU % of a core: fake / receiver", lambda r: f"{_f(r['cpu'].get('fake'), '{:.0f}')} / {_f(r['cpu'].get('receiver'), '{:.0f}')}"),
     ("  ticks / machine busy (of 100 x cores)", lambda r: f"{_f(r['cpu'].get('ticks'), '{:.0f}')} / {_f(r['cpu'].get('machine'), '{:.0f}')}"),
 ]
+
+
+def whole_run_share(r: dict) -> float | None:
+    """Delivered / (wall time - pause) / rate: unlike first->last, a stall after the last send counts."""
+    busy = r["wall_seconds"] - (r["pause"]["seconds"] if r["pause"] else 0)
+    return r["delivered"] / busy / r["configured_rate"] if busy > 0 else None
 
 
 def _pause_cell(r: dict) -> str:
@@ -225,6 +232,7 @@ def table(results: list[dict]) -> str:
     for i, label in enumerate(labels, start=1):
         lines.append(label.ljust(width) + "".join(c[i].rjust(w) for c, w in zip(cols, colw)))
     lines += ["rate share: (sends - 1) / (last - first send - the scripted 429 pause), as a share of the configured rate;",
+              "share over the whole run: delivered / (wall time - pause) / rate, from the first cron start;",
               "gap and idle seconds: outside the pause, from the first send to the last one (finished run) or to the run's end",
               "(stalled run); stuck = pending or sending at the end; hand-backs = 'released' summed over the ticks' --json reports;",
               "429 resume latency: pause end -> first 1 s window with >= 0.9 x rate sends; run-ahead = max(next_slot_at, paused_until) - now."]
@@ -237,3 +245,10 @@ def table(results: list[dict]) -> str:
         if problems:
             lines.append(f"N={r['processes']} tick problems: " + "; ".join(problems))
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m bench.cron_report results.json ...: the table again, from --save files
+    import json
+    import sys
+
+    print(table([r for path in sys.argv[1:] for r in json.load(open(path))]))
