@@ -191,7 +191,7 @@ ROWS = [
     ("max schedule run-ahead (s)", lambda r: _f(r["max_run_ahead"], "{:.1f}")),
     ("longest send gap (s)", lambda r: _f(r["longest_gap"], "{:.1f}")),
     ("idle seconds", lambda r: _f(r["idle_seconds"], "{}")),
-    ("  of which no tick ran (after --for)", lambda r: _f(r["idle_no_tick"], "{}", "n/a")),
+    ("  of which no tick ran (after --for)", lambda r: _f(r.get("idle_no_tick"), "{}", "n/a")),
     ("429 resume latency (s, <=2)", lambda r: _pause_cell(r)),
     ("  run-ahead after the pause (s)", lambda r: "-" if not r["pause"] else _f(r["pause"]["run_ahead_after"], "{:.1f}")),
     ("  sends into the pause", lambda r: "-" if not r["pause"] else str(r["pause"]["sends_into_pause"])),
