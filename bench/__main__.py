@@ -1,15 +1,19 @@
-"""Benchmarks: ``./dev bench`` (all) or ``./dev bench startup | delivery [--db sqlite] | ingest | drain | backtest | check``."""
+"""Benchmarks: ``./dev bench`` (all but cron) or ``./dev bench startup | delivery [--db sqlite] | ingest | drain | backtest |
+check | cron [--processes 1,2,4,8] [--minutes 3] [--for 55s] [--loop 30s] [--pause 10] [--json]``.
+
+``cron`` (delivery as deployed: N ticks started every minute, the receiver busy too) takes about
+5 minutes per N, so it runs only when named."""
 
 import argparse
 import sys
 
-from bench import delivery, forex, journeys, startup
+from bench import cron, delivery, forex, journeys, startup
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("which", nargs="*", help="startup, delivery, ingest, drain (default: all)")
-    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres", help="delivery: database")
+    parser.add_argument("which", nargs="*", help="startup, delivery, ingest, drain, backtest, check, cron (default: all but cron)")
+    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres", help="delivery, cron: database")
     parser.add_argument("--bots", type=int, default=10, help="delivery: bots")
     parser.add_argument("--per-bot", type=int, default=840, help="delivery: messages per bot")
     parser.add_argument("--chats", type=int, default=2000, help="delivery: distinct chats")
@@ -18,9 +22,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--bars", type=int, default=100_000, help="backtest: 15min candles")
     parser.add_argument("--naive-bars", type=int, default=None, help="backtest: candles for the naive replay (default: all; quadratic)")
     parser.add_argument("--tenants", type=int, default=5, help="check: tenants")
+    parser.add_argument("--processes", default="1,2,4,8", help="cron: tick processes started each minute, one run per value")
+    parser.add_argument("--minutes", type=float, default=3, help="cron: backlog for this many minutes at the send rate")
+    parser.add_argument("--for", dest="for_", default="55s", help="cron: the ticks' --for (README cron line: 55s)")
+    parser.add_argument("--loop", default="30s", help="cron: the ticks' --loop (README cron line: 30s)")
+    parser.add_argument("--pause", type=int, default=10, help="cron: mid-run 429 retry_after seconds (0: none)")
+    parser.add_argument("--starts", type=float, default=3.0, help="cron: /start updates per second to the receiver (0: none)")
+    parser.add_argument("--json", action="store_true", help="cron: JSON on stdout instead of the table")
+    parser.add_argument("--save", default=None, help="cron: also write the JSON results to this file")
     args = parser.parse_args(argv)
-    known = ["startup", "delivery", "ingest", "drain", "backtest", "check"]
-    args.which = args.which or known
+    known = ["startup", "delivery", "ingest", "drain", "backtest", "check", "cron"]
+    args.which = args.which or [k for k in known if k != "cron"]
     unknown = set(args.which) - set(known)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
@@ -36,6 +48,15 @@ def main(argv: list[str]) -> int:
         forex.backtest(args.bars, args.naive_bars)
     if "check" in args.which:
         forex.check(args.tenants)
+    if "cron" in args.which:
+        try:
+            processes = [int(n) for n in args.processes.split(",") if n.strip()]
+        except ValueError:
+            parser.error("--processes takes a comma-separated list of counts, e.g. 1,2,4,8")
+        if not processes or min(processes) < 1:
+            parser.error("--processes needs counts of at least 1")
+        cron.run(processes=processes, minutes=args.minutes, db=args.db, for_=args.for_, loop=args.loop,
+                 pause=args.pause, starts=args.starts, as_json=args.json, save=args.save)
     return 0
 
 

@@ -35,7 +35,15 @@ Simplified / invented:
     chat's ``admins`` (``None`` = every bot); positive ids are private chats that
     exist implicitly; message ids count per chat, starting at 1;
   * ``/_fake/stats``, ``/_fake/bots``, ``/_fake/chats``, ``/_fake/reset`` are control
-    endpoints for out-of-process use.
+    endpoints for out-of-process use, and two more for benchmarks:
+      - ``POST /_fake/fail_next`` with ``{"method": "sendMessage", "error_code": 429,
+        "retry_after": 10, "count": 1, "token": "...", "description": "..."}`` (all but
+        ``method`` and ``error_code`` optional) scripts failures like :meth:`fail_next`;
+      - ``GET /_fake/sent[?since=N]`` returns every successful sendMessage from the N-th on
+        (``token``, ``bot_id``, ``chat_id``, ``text``, ``at``), the scripted failures that
+        fired (``method``, ``token``, ``error_code``, ``retry_after``, ``at``), and ``now``
+        (the fake's clock) with ``wall`` (``time.time()``) read together, so a client in
+        another process can map ``at`` onto its own wall clock.
 """
 
 from __future__ import annotations
@@ -553,6 +561,7 @@ class FakeTelegram:
             self._hangs: dict[str, list[list]] = collections.defaultdict(list)
             self._limiter = _Limiter(*self._limits)
             self._count_429 = self._count_scripted = self._count_scripted_429 = 0
+            self._scripted_fired: list[dict] = []  # scripted failures as they fired (for /_fake/sent)
             self._webhooks: dict[str, dict] = {}
             self._invite_links: dict[str, tuple[int, dict]] = {}
             self._message_ids: dict[int, int] = collections.defaultdict(int)
@@ -620,7 +629,7 @@ class FakeTelegram:
     def _handle_http(self, path: str, content_type: str, body: bytes) -> tuple[int, dict]:
         url = urllib.parse.urlsplit(path)
         if url.path.startswith("/_fake/"):
-            return self._control(url.path, body)
+            return self._control(url.path, body, url.query)
         m = re.fullmatch(r"/bot([^/]*)/([^/]*)", url.path)
         if not m:
             return 404, ApiError(404, "Not Found").envelope()
@@ -675,6 +684,8 @@ class FakeTelegram:
         if failure:
             self._count_scripted += 1
             self._count_scripted_429 += failure[1].code == 429
+            self._scripted_fired.append({"method": method, "token": token, "error_code": failure[1].code,
+                                         "retry_after": failure[1].retry_after, "at": now})
             raise failure[1]
         handler = self._handlers.get(method)
         if handler is None:
@@ -908,11 +919,30 @@ class FakeTelegram:
         return True
 
     # ------------------------------------------------------------ control endpoints
-    def _control(self, path: str, body: bytes) -> tuple[int, dict]:
+    def sent_log(self, since: int = 0) -> dict:
+        """Every successful sendMessage from the ``since``-th on, the scripted failures that fired,
+        and the fake's clock next to the wall clock (served as GET /_fake/sent)."""
+        with self._lock:
+            sent = [{"token": m["token"], "bot_id": m["bot_id"], "chat_id": m["chat_id"], "text": m["text"],
+                     "at": m["at"]} for m in self._sent[since:]]
+            scripted = [dict(f) for f in self._scripted_fired]
+            now, wall = self._clock(), time.time()
+        return {"ok": True, "now": now, "wall": wall, "since": since, "result": sent, "scripted": scripted}
+
+    def _control(self, path: str, body: bytes, query: str = "") -> tuple[int, dict]:
         try:
             data = json.loads(body) if body else {}
             if path == "/_fake/stats":
                 return 200, self.stats()
+            if path == "/_fake/sent":
+                since = int(dict(urllib.parse.parse_qsl(query)).get("since", 0))
+                return 200, self.sent_log(max(0, since))
+            if path == "/_fake/fail_next":
+                self.fail_next(str(data["method"]), int(data["error_code"]), data.get("description"),
+                               count=int(data.get("count", 1)),
+                               retry_after=int(data["retry_after"]) if data.get("retry_after") is not None else None,
+                               token=data.get("token"))
+                return 200, {"ok": True}
             if path == "/_fake/reset":
                 self.reset()
                 return 200, {"ok": True}

@@ -262,6 +262,30 @@ def test_fail_next(fake, client):
     assert_error(api(client, fake, "getMe"), 400, "Bad Request: custom")
 
 
+def test_fail_next_and_sent_log_over_http(fake, client):
+    """The control endpoints a benchmark in another process uses: script a 429, read every send."""
+    control = fake.base_url + "/_fake"
+    assert client.post(control + "/fail_next", json={"method": "sendMessage", "error_code": 429,
+                                                     "retry_after": 10, "token": TOKEN}).json() == {"ok": True}
+    assert send(client, fake, token=TOKEN2, text="other bot")["ok"]  # scoped to TOKEN
+    body = send(client, fake, text="refused")
+    assert body["error_code"] == 429 and body["parameters"] == {"retry_after": 10}
+    assert send(client, fake, text="first")["ok"] and send(client, fake, chat_id=USER + 1, text="second")["ok"]
+    log = client.get(control + "/sent").json()
+    assert [(m["token"], m["chat_id"], m["text"]) for m in log["result"]] == [
+        (TOKEN2, USER, "other bot"), (TOKEN, USER, "first"), (TOKEN, USER + 1, "second")]
+    assert all(m["bot_id"] == int(m["token"].split(":")[0]) for m in log["result"])
+    assert [(f["method"], f["token"], f["error_code"], f["retry_after"]) for f in log["scripted"]] == [
+        ("sendMessage", TOKEN, 429, 10)]
+    assert log["scripted"][0]["at"] <= log["result"][1]["at"] <= log["result"][2]["at"] <= log["now"]
+    assert log["wall"] > 0
+    assert [m["text"] for m in client.get(control + "/sent", params={"since": 2}).json()["result"]] == ["second"]
+    assert fake.count_429 == 0 and fake.count_scripted_429 == 1  # scripted 429s are not the limiter's
+    assert client.post(control + "/fail_next", json={"error_code": 500}).status_code == 400  # method missing
+    fake.reset()
+    assert client.get(control + "/sent").json()["scripted"] == []
+
+
 def test_hang_next_and_latency(fake):
     fake.hang_next("getMe", 0.5)
     with httpx.Client(timeout=0.1) as short:
