@@ -25,6 +25,8 @@ from promostack_cli.core.errors import DatabaseNotMigratedError, OperationalErro
 HEAD_REVISION = "0006_one_live_session"
 
 SQLITE_BUSY_TIMEOUT_S = 30
+PG_POOL_SIZE = 4          # connections kept open per process and engine
+PG_MAX_OVERFLOW = 8       # more, opened for a burst and closed after
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -87,7 +89,10 @@ def create_db_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # Plain postgresql:// would pick psycopg2, which we do not ship; psycopg 3 is the driver.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+    # PostgreSQL's connections are a budget every machine shares (max_connections, 100 by default):
+    # a tick or receiver process holds few at once (claims, the recorder, reservations; the
+    # receiver's transactions last milliseconds), so keep its pool small and let bursts queue.
+    return create_engine(url, pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
 
 
 def get_engine(url: str, *, async_commit: bool = False) -> Engine:

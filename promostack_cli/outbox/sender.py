@@ -148,6 +148,7 @@ class Sender:
         self._pause_lock = threading.Lock()
         self._local_pause: dict[int, float] = {}
         self._shared_pause: dict[int, tuple[float, float]] = {}
+        self._pause_reading: set[int] = set()
         self._print_lock = threading.Lock()
         self.report = DeliveryReport()
         self._report_lock = threading.Lock()
@@ -357,18 +358,25 @@ class Sender:
             reserved = None
 
     def _paused_until(self, bot_id: int) -> float:
-        """The bot's 429 pause: this process's own at once, other processes' read at most every 0.25 s."""
+        """The bot's 429 pause: this process's own at once, other processes' read at most every
+        0.25 s, by one thread at a time (the others use the value read last)."""
         now = self.clock()
         with self._pause_lock:
             local = self._local_pause.get(bot_id, 0.0)
             cached, read_at = self._shared_pause.get(bot_id, (0.0, -1e18))
-            fresh = now - read_at < PAUSE_REFRESH_SECONDS
-        if not fresh:
-            with self.db.session() as session:
-                cached = session.execute(
-                    select(BotRateLimit.paused_until).where(BotRateLimit.bot_id == bot_id)).scalar() or 0.0
-            with self._pause_lock:
-                self._shared_pause[bot_id] = (cached, now)
+            refresh = now - read_at >= PAUSE_REFRESH_SECONDS and bot_id not in self._pause_reading
+            if refresh:
+                self._pause_reading.add(bot_id)
+        if refresh:
+            try:
+                with self.db.session() as session:
+                    cached = session.execute(
+                        select(BotRateLimit.paused_until).where(BotRateLimit.bot_id == bot_id)).scalar() or 0.0
+                with self._pause_lock:
+                    self._shared_pause[bot_id] = (cached, now)
+            finally:
+                with self._pause_lock:
+                    self._pause_reading.discard(bot_id)
         return max(local, cached)
 
     def _fail_or_retry(self, msg: Claimed, exc: tg.TelegramError) -> None:
