@@ -75,6 +75,8 @@ def claim(db: Database, worker: str, limit: int, *, tenant_id: int | None = None
 
     Fair across bots: at most ``per_bot`` messages per (tenant, bot role) are taken, interleaved
     (the 1st of every bot, then the 2nd...), so one tenant's backlog cannot starve the others.
+    Within a bot, interactive messages (``priority`` 0: the answer to a user's /start, reply or
+    button) come before the rest, oldest first: a new user is not kept waiting behind a broadcast.
     """
     from sqlalchemy import func
 
@@ -82,7 +84,8 @@ def claim(db: Database, worker: str, limit: int, *, tenant_id: int | None = None
     now = from_epoch(now_ts)
     o, cs = OutboxMessage, ChatState
     lane_join = and_(cs.tenant_id == o.tenant_id, cs.bot_role == o.bot_role, cs.chat_id == o.chat_id)
-    rank = func.row_number().over(partition_by=(o.tenant_id, o.bot_role), order_by=o.id).label("rank")
+    # replies to what a user just did go before bulk sends of the same bot; per chat, order is by id
+    rank = func.row_number().over(partition_by=(o.tenant_id, o.bot_role), order_by=(o.priority, o.id)).label("rank")
     heads = _lane_heads()
     candidates = (
         select(o.id, rank)

@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Float, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Float, Index, SmallInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from promostack_cli.core.clock import utcnow
@@ -25,6 +25,9 @@ class OutboxStatus(StrEnum):
     @classmethod
     def final(cls) -> tuple["OutboxStatus", ...]:
         return (cls.sent, cls.failed, cls.cancelled, cls.dry_run)
+
+
+INTERACTIVE, NORMAL = 0, 1  # OutboxMessage.priority
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -59,6 +62,8 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     dedupe_key: str | None = Field(default=None, max_length=200)
     source: str | None = Field(default=None, max_length=120)
+    # 0: answers a user's action (claimed first); 1: everything else (timers, broadcasts, signals)
+    priority: int = Field(default=1, sa_column=Column(SmallInteger, nullable=False, server_default="1"))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
