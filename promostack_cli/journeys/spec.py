@@ -51,9 +51,11 @@ Texts (``text``, ``retry_text``, ``timeout_text``) are Jinja2 templates rendered
 autoescape (messages use ``parse_mode=HTML``) and strict undefined variables. The variables are
 ``first_name``, ``last_name``, ``username`` (BASE_VARIABLES), every ``save_as`` in the journey, and
 the variables of the journey's event triggers (EVENTS). Validation rejects: syntax errors, undefined
-variables, ``{% include %}``/``{% import %}``/``{% from %}``/``{% extends %}``, anything that
-reaches Python internals (``__class__`` and friends), templates that fail to render with every
-variable set to ``"x"``, and texts longer than 4096 characters when rendered that way.
+variables, whatever :mod:`promostack_cli.journeys.templates` refuses (the same rules and limits
+apply at run time: other files, macros, call blocks, blocks, recursive loops, autoescape off, Python
+internals, filters and methods outside its lists), constant operations over its size limits even
+in a branch that is never taken, templates that fail or hit a limit when rendered with every
+variable set to ``"x"``, and texts longer than 4096 characters (as Telegram counts) rendered that way.
 
 Errors
 ======
@@ -77,20 +79,16 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import jinja2.meta
-import jinja2.nodes
 import yaml
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from promostack_cli.core.clock import parse_duration
+from promostack_cli.journeys import templates
+from promostack_cli.telegram import html
 
 __all__ = [
     "BASE_VARIABLES",
@@ -247,74 +245,6 @@ def _ordered_step(step: dict) -> dict:
     known = {k: copy.deepcopy(step[k]) for k in STEP_KEYS if k in step}
     extra = {k: copy.deepcopy(v) for k, v in step.items() if k not in known}
     return {**known, **extra}
-
-
-# --------------------------------------------------------------------------------------------------
-# Templates
-
-
-class _TemplateTooBig(Exception):
-    pass
-
-
-class _Sandbox(SandboxedEnvironment):
-    """The journeys' sandbox, plus caps on ``*`` and ``**`` so a trial render cannot exhaust memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context, operator, left, right):  # type: ignore[override]
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > 100_000:
-                    raise _TemplateTooBig("repeats a value too many times")
-        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 256:
-            raise _TemplateTooBig("raises a number to too large a power")
-        return super().call_binop(context, operator, left, right)
-
-
-_ENV = _Sandbox(autoescape=True, undefined=jinja2.StrictUndefined)
-_RENDER_TIMEOUT = 2.0  # seconds for one trial render
-_LOADER_NODES = (jinja2.nodes.Include, jinja2.nodes.Import, jinja2.nodes.FromImport, jinja2.nodes.Extends)
-
-
-def _reaches_internals(ast: jinja2.nodes.Template) -> bool:
-    for node in ast.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem, jinja2.nodes.Filter)):
-        if isinstance(node, jinja2.nodes.Getattr) and node.attr.startswith("_"):
-            return True
-        if isinstance(node, jinja2.nodes.Getitem):
-            arg = node.arg
-            if isinstance(arg, jinja2.nodes.Const) and isinstance(arg.value, str) and arg.value.startswith("_"):
-                return True
-        if isinstance(node, jinja2.nodes.Filter) and node.name == "attr":
-            for arg in node.args:
-                if isinstance(arg, jinja2.nodes.Const) and isinstance(arg.value, str) and arg.value.startswith("_"):
-                    return True
-    return False
-
-
-def _trial_render(text: str, variables: dict[str, str]) -> tuple[str | None, BaseException | None]:
-    """Render in a worker thread with a time limit. Returns (output, error); output is cut short
-    just past MAX_TEXT_CHARS. A render that runs out of time is reported and left to finish."""
-    result: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            parts, size = [], 0
-            for chunk in _ENV.from_string(text).generate(**variables):
-                parts.append(chunk)
-                size += len(chunk)
-                if size > MAX_TEXT_CHARS:
-                    break
-            result["out"] = "".join(parts)
-        except BaseException as exc:  # noqa: BLE001 - reported as a validation error
-            result["error"] = exc
-
-    worker = threading.Thread(target=work, name="journey-template-trial", daemon=True)
-    worker.start()
-    worker.join(_RENDER_TIMEOUT)
-    if worker.is_alive():
-        return None, TimeoutError(f"takes longer than {_RENDER_TIMEOUT:g}s to render")
-    return result.get("out"), result.get("error")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -700,20 +630,20 @@ def _parse_step(
 
 
 def _check_template(ctx: _Ctx, tpl: _Template, allowed: set[str], event_only: dict[str, list[str]]) -> None:
+    """The template rules and limits of :mod:`promostack_cli.journeys.templates` (the same at run time),
+    the variables this journey has, and a trial render with every variable set to "x"."""
     node, what = tpl.node, tpl.field
     try:
-        ast = _ENV.parse(tpl.text)
-    except jinja2.TemplateSyntaxError as exc:
-        where = f" (template line {exc.lineno})" if "\n" in tpl.text.strip() and exc.lineno else ""
-        ctx.error(node, f"{what}: template syntax error{where}: {exc.message}")
+        ast = templates.parse(tpl.text)
+    except templates.TemplateProblem as exc:
+        message = exc.message
+        if "\n" in tpl.text.strip() and exc.lineno:  # "... (template line 2): detail" or "...(template line 2); allowed"
+            cut = message.find(": " if message.startswith("template syntax error") else "; ")
+            cut = len(message) if cut < 0 else cut
+            message = f"{message[:cut]} (template line {exc.lineno}){message[cut:]}"
+        ctx.error(node, f"{what}: {message}")
         return
-    if any(True for _ in ast.find_all(_LOADER_NODES)):
-        ctx.error(node, f"{what}: templates cannot include other files (include, import, from, extends)")
-        return
-    if _reaches_internals(ast):
-        ctx.error(node, f"{what}: template reaches Python internals")
-        return
-    undefined = sorted(jinja2.meta.find_undeclared_variables(ast) - allowed)
+    undefined = sorted(templates.variables(ast) - allowed)
     for var in undefined:
         if var in event_only:
             events = " or ".join(f"'{e}'" for e in event_only[var])
@@ -723,15 +653,17 @@ def _check_template(ctx: _Ctx, tpl: _Template, allowed: set[str], event_only: di
             ctx.error(node, f"{what}: undefined variable '{var}'{hint}; available: {', '.join(sorted(allowed))}")
     if undefined:
         return
-    out, exc = _trial_render(tpl.text, dict.fromkeys(allowed, "x"))
-    if isinstance(exc, SecurityError):
-        ctx.error(node, f"{what}: template reaches Python internals")
-    elif isinstance(exc, _TemplateTooBig):
-        ctx.error(node, f"{what}: template {exc}")
-    elif exc is not None:
+    try:
+        templates.constant_limits(ast)
+        out = templates.render(templates.compile_template(ast), dict.fromkeys(allowed, "x"))
+    except templates.TemplateProblem as exc:
+        ctx.error(node, f"{what}: {exc.message}")
+        return
+    except Exception as exc:  # noqa: BLE001 - reported as a validation error
         detail = str(exc) or type(exc).__name__
         ctx.error(node, f"{what}: template fails to render with sample values: {detail}")
-    elif out is not None and len(out) > MAX_TEXT_CHARS:
+        return
+    if html.visible_length(out) > MAX_TEXT_CHARS:
         ctx.error(
             node,
             f"{what}: longer than {MAX_TEXT_CHARS} characters when rendered with sample values "
