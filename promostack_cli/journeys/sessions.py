@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from promostack_cli.core.clock import epoch, from_epoch, parse_duration, to_epoch
+from promostack_cli.core.errors import ValidationError
 from promostack_cli.db import Database, for_claim
 from promostack_cli.journeys.models import Journey, JourneySession, JourneyTrigger
 from promostack_cli.journeys.states import ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, LIVE, WAITING_DELAY
@@ -56,8 +57,16 @@ def _apply(session: Session, js: JourneySession, transition: "Transition", now: 
         js.ended_at = now
     session.add(js)
     for msg in transition.messages:  # written with the session's row at the next flush, in one batch
+        source, failed = f"journey:{js.journey_slug}/{msg.step_id}", msg.error
+        if failed is None:
+            try:
+                enqueue(session, js.tenant_id, "message_bot", js.chat_id, msg.text, now=now,
+                        reply_markup=msg.reply_markup, source=source, flush=False)
+                continue
+            except ValidationError as exc:  # one bad message must not stall the session: record it
+                failed = f"step '{msg.step_id}' not sent: {exc.message}"
         enqueue(session, js.tenant_id, "message_bot", js.chat_id, msg.text, now=now, reply_markup=msg.reply_markup,
-                source=f"journey:{js.journey_slug}/{msg.step_id}", flush=False)
+                source=source, flush=False, failed=failed)
     return js
 
 
