@@ -7,6 +7,7 @@ what arrives at Telegram fits its limit, and a bad file is one line and exit 2."
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -16,7 +17,7 @@ from promostack_cli.journeys.service import apply_import, load_specs, plan_impor
 from promostack_cli.outbox import service as outbox
 from promostack_cli.outbox.models import OutboxMessage
 from promostack_cli.telegram import html
-from tests.conftest import MESSAGE_TOKEN
+from tests.conftest import MESSAGE_TOKEN, Cli, base_env
 from tests.fakes.telegram import parse_html
 from tests.test_webhook import message, receiver, wait_for  # noqa: F401 - receiver is a fixture
 
@@ -127,13 +128,15 @@ def test_a_text_too_long_by_itself_is_split_with_the_buttons_on_the_last_part(
 
 def test_a_message_that_cannot_be_built_is_recorded_as_failed_and_the_session_goes_on(cli):
     assert cli("tenants", "add", "entrylab").code == 0
-    assert cli("-t", "entrylab", "connections", "set", "message_bot", "--no-validate", "--token", MESSAGE_TOKEN).code == 0
+    r = cli("-t", "entrylab", "connections", "set", "message_bot", "--no-validate", "--token", MESSAGE_TOKEN)
+    assert r.code == 0, r.stderr
     path = cli.cwd / "hostile.yaml"
     # validates (the sample value "x" has length 1); a five-letter answer divides by zero at run time
     path.write_text(HOSTILE.replace("Nice to meet you, {{ nick }}!", "{{ 100 // (nick|length - 5) }} points"))
     assert cli("-t", "entrylab", "journeys", "import", str(path)).code == 0
     for update_id, text in ((1, "/start hostile"), (2, "hello")):
-        r = cli("-t", "entrylab", "webhook", "inject", "--json", input=json.dumps(message(update_id, text, user_id=USER)))
+        update = json.dumps(message(update_id, text, user_id=USER))
+        r = cli("-t", "entrylab", "webhook", "inject", "--json", input=update)
         assert r.code == 0 and r.json()["status"] == "processed", r.stderr
     [session] = cli("-t", "entrylab", "journeys", "sessions", "hostile", "--json").json()
     assert (session["status"], session["step"]) == ("awaiting_reply", "next")
@@ -193,3 +196,70 @@ def test_split_prefers_a_newline_then_a_space():
     text = "a" * 3000 + " " + "b" * 2000
     assert html.split_message(text) == ["a" * 3000, "b" * 2000]
     assert html.split_message("short <b>text</b>") == ["short <b>text</b>"]
+
+
+# --------------------------------------------------------------------------------------------------
+# C. Journey files: deep nesting, too many steps, too large
+
+
+HEAD = "journey: deep\nname: Deep\ntriggers:\n  - deep_link: deep\nsteps:\n  - {id: a, type: message, text: hi}\n"
+
+
+def steps_file(n: int) -> str:
+    return "journey: many\nname: Many\ntriggers:\n  - deep_link: many\nsteps:\n" + "".join(
+        f"  - {{id: s{i}, type: message, text: hi}}\n" for i in range(n))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("block.yaml", HEAD + "extra:\n " + "- " * 3000 + "x\n",  # block sequences, 3,000 levels
+         "block.yaml:8: the YAML is nested more than 20 levels deep"),
+        ("flow.yaml", HEAD + "extra: " + "[" * 50_000 + "]" * 50_000 + "\n",
+         "flow.yaml:7: the YAML is nested more than 20 levels deep"),
+        ("many.yaml", steps_file(501), "many.yaml:506: more than 500 steps; a journey may have at most 500"),
+        ("huge.yaml", steps_file(150_000), "huge.yaml:1: the file is 6,"),
+    ],
+    ids=["3000 levels block style", "50000 levels flow style", "501 steps", "150000 steps"],
+)
+def test_oversized_journey_files_are_refused_in_one_line(tmp_path, name, content, expected):
+    cli = Cli(base_env(tmp_path), tmp_path)  # validate needs no database
+    (tmp_path / name).write_text(content)
+    started = time.perf_counter()
+    r = cli("journeys", "validate", name, timeout=60)
+    assert time.perf_counter() - started < 20
+    assert r.code == 2 and r.stderr.startswith(expected) and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert r.stderr.count("\n") == 2, r.stderr  # the problem, then the summary
+
+
+@pytest.mark.parametrize("content", [HEAD + "extra: " + "[" * 50_000 + "]" * 50_000 + "\n", steps_file(501)],
+                         ids=["nested", "501 steps"])
+def test_a_refused_file_leaves_the_database_unchanged(cli, content):
+    (cli.cwd / "bad.yaml").write_text(content)
+    assert cli("tenants", "add", "entrylab").code == 0
+    r = cli("-t", "entrylab", "journeys", "import", "bad.yaml", timeout=60)
+    assert r.code == 2 and r.stderr.startswith("bad.yaml:") and "Nothing was imported" in r.stderr, r.stderr[-3000:]
+    assert cli("-t", "entrylab", "journeys", "list", "--json").json() == []
+
+
+def test_a_journey_has_at_most_500_steps():
+    from promostack_cli.journeys.spec import parse_text
+
+    spec, errors = parse_text(steps_file(500), "many.yaml")
+    assert errors == [] and len(spec.steps) == 500
+    # a steps list reached through an alias is counted once composed
+    aliased = steps_file(0).replace("steps:\n", "x-steps: &s [" + ", ".join(["{id: a, type: message, text: hi}"] * 501)
+                                    + "]\nsteps: *s\n")
+    assert [str(e) for e in parse_text(aliased, "many.yaml")[1]] == [
+        "many.yaml:5: more than 500 steps; a journey may have at most 500 (split it into several)"]
+
+
+def test_a_large_file_is_refused_before_it_is_read(tmp_path):
+    from promostack_cli.journeys.spec import parse_file
+
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"#" * (1024 * 1024 + 1))
+    assert [str(e) for e in parse_file(path)[1]] == [
+        f"{path}:1: the file is 1,048,577 bytes; a journey file may be at most 1 MiB (1,048,576 bytes)"]
+    path.write_bytes(b"#" * (1024 * 1024 - 1) + b"\n")
+    assert "the file is empty" in str(parse_file(path)[1][0])

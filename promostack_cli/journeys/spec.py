@@ -62,7 +62,9 @@ Errors
 
 Every problem is a :class:`SpecError` printed as ``path:line: message``, where ``line`` is the
 1-based line of the offending YAML node (the key for unknown keys, the value for bad values, the
-step for a missing step field). All problems in a file are reported, sorted by line.
+step for a missing step field). All problems in a file are reported, sorted by line. A file over
+MAX_FILE_BYTES, nested deeper than MAX_DEPTH or with more than MAX_STEPS steps is refused with one
+problem, found before the YAML is composed (so the check costs no stack and little time).
 :func:`validate_paths` adds cross-file problems: a journey slug used by two files (reported on the
 second) and a deep-link code used by two *active* journeys (reported on the later one).
 
@@ -94,6 +96,9 @@ __all__ = [
     "BASE_VARIABLES",
     "EVENTS",
     "JOURNEY_STATUSES",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_STEPS",
     "MAX_TEXT_CHARS",
     "RE_ENTRY",
     "STEP_TYPES",
@@ -124,6 +129,11 @@ MAX_TEXT_CHARS = 4096  # Telegram's limit for one message
 MAX_CHOICES = 12
 MAX_CHOICE_BYTES = 64
 MAX_KEYWORD_CHARS = 64
+MAX_FILE_BYTES = 1024 * 1024  # a journey file; checked before it is read
+MAX_STEPS = 500  # per journey; counted while the YAML is scanned, before anything is built
+MAX_DEPTH = 20  # YAML nesting (a journey needs 5); deeper files are refused before they are composed
+_TOO_MANY_STEPS = f"more than {MAX_STEPS} steps; a journey may have at most {MAX_STEPS} (split it into several)"
+_TOO_DEEP = f"the YAML is nested more than {MAX_DEPTH} levels deep (a journey needs 5)"
 
 TOP_KEYS = ("journey", "name", "status", "re_entry", "inactivity_timeout", "triggers", "steps")
 STEP_KEYS = (
@@ -630,16 +640,15 @@ def _parse_step(
 
 
 def _check_template(ctx: _Ctx, tpl: _Template, allowed: set[str], event_only: dict[str, list[str]]) -> None:
-    """The template rules and limits of :mod:`promostack_cli.journeys.templates` (the same at run time),
-    the variables this journey has, and a trial render with every variable set to "x"."""
+    """The rules and limits of :mod:`.templates` (as at run time), the variables, a render with "x" for each."""
     node, what = tpl.node, tpl.field
     try:
         ast = templates.parse(tpl.text)
     except templates.TemplateProblem as exc:
         message = exc.message
-        if "\n" in tpl.text.strip() and exc.lineno:  # "... (template line 2): detail" or "...(template line 2); allowed"
+        if "\n" in tpl.text.strip() and exc.lineno:  # "... (template line 2): detail" or "... (template line 2); ..."
             cut = message.find(": " if message.startswith("template syntax error") else "; ")
-            cut = len(message) if cut < 0 else cut
+            cut = cut if cut >= 0 else len(message)
             message = f"{message[:cut]} (template line {exc.lineno}){message[cut:]}"
         ctx.error(node, f"{what}: {message}")
         return
@@ -660,25 +669,76 @@ def _check_template(ctx: _Ctx, tpl: _Template, allowed: set[str], event_only: di
         ctx.error(node, f"{what}: {exc.message}")
         return
     except Exception as exc:  # noqa: BLE001 - reported as a validation error
-        detail = str(exc) or type(exc).__name__
-        ctx.error(node, f"{what}: template fails to render with sample values: {detail}")
+        ctx.error(node, f"{what}: template fails to render with sample values: {str(exc) or type(exc).__name__}")
         return
     if html.visible_length(out) > MAX_TEXT_CHARS:
-        ctx.error(
-            node,
-            f"{what}: longer than {MAX_TEXT_CHARS} characters when rendered with sample values "
-            "(Telegram's limit for one message)",
-        )
+        ctx.error(node, f"{what}: longer than {MAX_TEXT_CHARS} characters when rendered with sample values "
+                  "(Telegram's limit for one message)")
+
+
+class _TooBig(Exception):
+    """(line, message): a file refused while it is scanned."""
+
+
+class _Replay(yaml.composer.Composer, yaml.resolver.Resolver):
+    """PyYAML's composer (and SafeLoader's tag resolver) fed from events already scanned."""
+
+    def __init__(self, events: list[yaml.Event]):
+        yaml.composer.Composer.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self._events, self._next = events, 0
+
+    def check_event(self, *choices: type) -> bool:
+        return self._next < len(self._events) and (not choices or isinstance(self._events[self._next], choices))
+
+    def peek_event(self) -> yaml.Event:
+        return self._events[self._next]
+
+    def get_event(self) -> yaml.Event:
+        self._next += 1
+        return self._events[self._next - 1]
+
+
+def _scan(text: str) -> list[yaml.Event]:
+    """The YAML's events, refused past MAX_DEPTH levels or MAX_STEPS steps. PyYAML's parser is a
+    state machine (its composer recurses), so this costs no stack however deep the file is."""
+    loader = yaml.SafeLoader(text)
+    events: list[yaml.Event] = []
+    frames: list[list] = []  # per open collection: [is_mapping, children seen, last key, is the steps list]
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            events.append(event)
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                frames.pop()
+                continue
+            starts_steps = False
+            if isinstance(event, yaml.NodeEvent) and frames:
+                frame = frames[-1]
+                frame[1] += 1
+                if frame[0] and frame[1] % 2 == 1:
+                    frame[2] = event.value if isinstance(event, yaml.ScalarEvent) else None
+                if frame[3] and frame[1] > MAX_STEPS:
+                    raise _TooBig(event.start_mark.line + 1, _TOO_MANY_STEPS)
+                starts_steps = len(frames) == 1 and frame[0] and frame[1] % 2 == 0 and frame[2] == "steps"
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(frames) >= MAX_DEPTH:
+                    raise _TooBig(event.start_mark.line + 1, _TOO_DEEP)
+                frames.append([isinstance(event, yaml.MappingStartEvent), 0, None, starts_steps])
+    finally:
+        loader.dispose()
+    return events
 
 
 def _parse(text: str, path: str, default_slug: str | None) -> _Parsed:
     ctx = _Ctx(path)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        return _Parsed(None, [SpecError(path, 1, _too_large(size))])
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
+        root = _Replay(_scan(text)).get_single_node()
+    except _TooBig as exc:
+        return _Parsed(None, [SpecError(path, *exc.args)])
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "syntax error"
@@ -743,6 +803,8 @@ def _parse(text: str, path: str, default_slug: str | None) -> _Parsed:
     elif (items := _list(ctx, top["steps"][1], "steps")) is not None:
         if not items:
             ctx.error(top["steps"][1], "steps must list at least one step")
+        if len(items) > MAX_STEPS:  # a steps list reached through an alias escapes the scan's count
+            return _Parsed(None, [SpecError(path, _line(items[MAX_STEPS]), _TOO_MANY_STEPS)])
         id_lines: dict[str, int] = {}
         for item in items:
             step, id_node = _parse_step(ctx, item, templates, gotos)
@@ -796,8 +858,14 @@ def parse_text(text: str, path: str, default_slug: str | None = None) -> tuple[J
     return parsed.spec, parsed.errors
 
 
+def _too_large(size: int) -> str:
+    return f"the file is {size:,} bytes; a journey file may be at most 1 MiB ({MAX_FILE_BYTES:,} bytes)"
+
+
 def _read(path: str | Path) -> tuple[str | None, SpecError | None]:
     try:
+        if (size := Path(path).stat().st_size) > MAX_FILE_BYTES:
+            return None, SpecError(str(path), 1, _too_large(size))
         return Path(path).read_text(encoding="utf-8-sig"), None
     except UnicodeDecodeError as exc:
         return None, SpecError(str(path), 1, f"cannot read the file: not UTF-8 ({exc.reason} at byte {exc.start})")
@@ -934,7 +1002,7 @@ def json_schema() -> dict:
             "re_entry": {"enum": list(RE_ENTRY), "default": "block"},
             "inactivity_timeout": {"$ref": "#/$defs/duration"},
             "triggers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/trigger"}},
-            "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
+            "steps": {"type": "array", "minItems": 1, "maxItems": MAX_STEPS, "items": {"$ref": "#/$defs/step"}},
         },
         "required": ["name", "triggers", "steps"],
         "additionalProperties": False,
