@@ -93,6 +93,22 @@ def test_hostile_template_renders_in_bounded_memory_and_time(name):
     assert text == "" and error.startswith("text of step 'a' not sent: template "), error
 
 
+def test_simulate_is_bounded_too_and_shows_the_failed_message(tmp_path):
+    from tests.conftest import Cli, base_env
+
+    path = tmp_path / "t.yaml"
+    path.write_text(journey(HOSTILE["replace"]))
+    cli = Cli(base_env(tmp_path), tmp_path)
+    started = time.perf_counter()
+    r = cli("journeys", "simulate", str(path), "--var", "first_name=never-zz", input="", timeout=60)
+    assert r.code == 0, r.stderr
+    assert time.perf_counter() - started < 15  # was minutes and gigabytes
+    assert "bot ✗ text of step 'a' not sent: template builds a text or list longer than 100000" in r.stdout
+    assert "bot › Next?" in r.stdout
+    r = cli("journeys", "simulate", str(path), "--var", "first_name=Sam", input="")
+    assert "bot › Hello" in r.stdout.splitlines()
+
+
 def test_a_failing_message_does_not_stop_the_session():
     runner = runner_for(HOSTILE["repeat"])
     transition = runner.start({"first_name": "never-zz"}, 0.0)

@@ -36,7 +36,7 @@ def _say(text: str, style: str | None = None) -> None:
 def _show(transition: Transition) -> None:
     for msg in transition.messages:
         if msg.error:
-            _say(f"bot ✗ {msg.error} (recorded as a failed message)", style="red")
+            _say(f"bot ✗ {msg.error} (a live session records it as a failed message)", style="red")
             continue
         _say(f"bot › {msg.text}")
         if msg.reply_markup:
