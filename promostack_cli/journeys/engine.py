@@ -30,15 +30,16 @@ from dataclasses import dataclass, field, replace
 
 from promostack_cli.core.clock import parse_duration
 from promostack_cli.journeys import templates
-from promostack_cli.telegram.html import split_message
 from promostack_cli.journeys.spec import BASE_VARIABLES, EVENTS, JourneySpec
 from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, COMPLETED, FINAL,  # noqa: F401
                                             WAITING_DELAY)
+from promostack_cli.telegram.html import MAX_MESSAGE_LENGTH, fits, split_message, visible_length
 
 CHOICE_PREFIX = "choice:"  # callback_data of a choice button: "choice:<index>" (well under 64 bytes)
 MAX_STEPS_PER_INPUT = 200  # a safety net; gotos need an input, so a journey cannot loop on its own
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_CUT = 64  # a value this short (a name, a choice) is never cut: that could change what the template says
+FIT_SECONDS = 1.0  # at most this long looking for the best cut; the best found so far is used after that
 DEFAULT_RETRY_TEXT = "Sorry, I didn't get that. Please answer again."
 
 
@@ -219,7 +220,7 @@ class JourneyRunner:
                 for i, text in enumerate(parts)]
 
     def render(self, template: str, variables: dict[str, str]) -> list[str]:
-        """The message(s) for one template (see :func:`templates.render_message`); raises when it fails."""
+        """The message(s) for one template (see :func:`fit_message`); raises when it fails."""
         compiled = self._templates.get(template)
         if compiled is None:
             try:
@@ -249,26 +250,45 @@ def fit_message(template, variables: dict[str, str]) -> list[str]:
     (:func:`~promostack_cli.telegram.html.split_message`). Raises TemplateProblem when the template
     fails or renders nothing visible."""
     started = time.monotonic()
-    parts = split_message(templates.render(template, variables))
-    longest = max((len(v) for v in variables.values() if isinstance(v, str)), default=0)
-    if len(parts) > 1 and longest > MIN_CUT:
-
-        def attempt(cut: int) -> list[str] | None:
-            try:
-                return split_message(templates.render(template, variables, cut=cut))
-            except Exception:  # noqa: BLE001 - a cut value the template cannot use: try another
-                return None
-
-        floor = attempt(MIN_CUT)
-        if floor and len(floor) < len(parts):
-            parts, low, high = floor, MIN_CUT + 1, min(longest, templates.MAX_VALUE) - 1
-            while low <= high and time.monotonic() - started < templates.RENDER_SECONDS:
-                mid = (low + high) // 2
-                got = attempt(mid)
-                if got and len(got) <= len(floor):
-                    parts, low = got, mid + 1
-                else:
-                    high = mid - 1
+    text = templates.render(template, variables)
+    if fits(text):
+        parts = split_message(text)  # [text], or [] when nothing is visible
+    else:
+        parts = _cut_to_fit(template, variables, text, started) or split_message(text)
     if not parts:
         raise templates.TemplateProblem("template renders an empty message")
     return parts
+
+
+def _cut_to_fit(template, variables: dict[str, str], text: str, started: float) -> list[str] | None:
+    """The parts with the variables cut as little as possible, or None when cutting does not help."""
+    longest = min(max((len(v) for v in variables.values() if isinstance(v, str)), default=0), templates.MAX_VALUE)
+
+    def attempt(cut: int) -> str | None:
+        try:
+            return templates.render(template, variables, cut=cut)
+        except Exception:  # noqa: BLE001 - a cut value the template cannot use: try another
+            return None
+
+    def within(text: str, target: int) -> bool:  # one message is the usual target: no need to split
+        return fits(text) if target == 1 else len(split_message(text)) <= target
+
+    best = attempt(MIN_CUT) if longest > MIN_CUT else None
+    if best is None:
+        return None
+    target = 1 if fits(best) else len(split_message(best))
+    if target > 1 and within(text, target):
+        return None
+    # bisect for the longest cut that still needs only `target` messages; the first guess (the
+    # longest value shortened by what the text is over) is usually right at once
+    low, high = MIN_CUT + 1, longest - 1
+    mid = longest - 1 - (visible_length(text) - MAX_MESSAGE_LENGTH * target)
+    mid = mid if low <= mid <= high else (low + high) // 2
+    while low <= high and time.monotonic() - started < FIT_SECONDS:
+        got = attempt(mid)
+        if got is not None and within(got, target):
+            best, low = got, mid + 1
+        else:
+            high = mid - 1
+        mid = (low + high) // 2
+    return split_message(best)

@@ -35,10 +35,13 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
+_NAMED = {"&lt;": "<", "&gt;": ">", "&amp;": "&", "&quot;": '"'}
+
+
 def _decode_entity(entity: str) -> str:
     """The character an entity stands for; an invalid code point stays as written (as in TDLib)."""
-    if entity[1] != "#":
-        return html.unescape(entity)
+    if entity in _NAMED:
+        return _NAMED[entity]
     code = int(entity[3:-1], 16) if entity[2] in "xX" else int(entity[2:-1])
     if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
         return entity
@@ -47,7 +50,11 @@ def _decode_entity(entity: str) -> str:
 
 def visible_text(text: str) -> str:
     """What Telegram shows for an HTML text: tags removed, entities decoded."""
-    return _ENTITY_RE.sub(lambda m: _decode_entity(m.group()), _TAG_RE.sub("", text))
+    text = _TAG_RE.sub("", text) if "<" in text else text
+    if "&#" in text:
+        return _ENTITY_RE.sub(lambda m: _decode_entity(m.group()), text)
+    # named entities only (the usual case, fast): '&amp;' last, so '&amp;lt;' stays '&lt;'
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
 
 
 def visible_length(text: str, parse_mode: str | None = "HTML") -> int:
@@ -69,7 +76,7 @@ def _atoms(text: str) -> list[tuple[str, int, str | None]]:
     atoms: list[tuple[str, int, str | None]] = []
     pos = 0
     for m in _TOKEN_RE.finditer(text):
-        atoms.extend((c, utf16_length(c), None) for c in text[pos:m.start()])
+        atoms.extend((c, 2 if c > "\uffff" else 1, None) for c in text[pos:m.start()])
         raw = m.group()
         if raw[0] == "&":
             atoms.append((raw, utf16_length(_decode_entity(raw)), None))
@@ -78,7 +85,7 @@ def _atoms(text: str) -> list[tuple[str, int, str | None]]:
             tag = ("/" if raw[1:].lstrip().startswith("/") else "<") + (name.group(1).lower() if name else "")
             atoms.append((raw, 0, tag))
         pos = m.end()
-    atoms.extend((c, utf16_length(c), None) for c in text[pos:])
+    atoms.extend((c, 2 if c > "\uffff" else 1, None) for c in text[pos:])
     return atoms
 
 
