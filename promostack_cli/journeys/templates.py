@@ -199,10 +199,11 @@ def _precheck(name: str, args: list, kwargs: dict) -> None:
     def arg(i: int, key: str, default: Any = None) -> Any:
         return args[i] if len(args) > i else kwargs.get(key, default)
 
-    text = str(args[0])
     if name in ("center", "ljust", "rjust", "zfill"):
         _need(_int(arg(1, "width", 80)), "pads a text to more than")
-    elif name == "wordwrap":
+        return
+    text = str(args[0]) if name in ("wordwrap", "indent", "format") else ""
+    if name == "wordwrap":
         lines = len(text) // max(_int(arg(1, "width", 79)), 1) + 1
         _need(len(text) + lines * len(str(arg(3, "wrapstring") or "\n")))
     elif name == "indent":
