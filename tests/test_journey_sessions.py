@@ -190,3 +190,15 @@ def test_event_trigger_starts_with_event_variables(journeys, tenant_id):
         assert [j.journey_slug for j in started] == ["vip-welcome"]
         assert js_service.start_by_event(s, tenant_id, "stripe_subscription_canceled", "5550201", USER, utcnow()) == []
     assert outbox_texts(db, chat="5550201") == ["Thank you, Sam! Your VIP access is ready: https://t.me/+abc&amp;def"]
+
+
+def test_answers_to_the_user_are_interactive_timers_are_not(journeys, tenant_id):
+    """What answers the user's own /start, reply or button is sent before the bot's backlog."""
+    db = journeys
+    say(db, tenant_id, "/start welcome")
+    fast_forward(db)
+    js_service.run_due(db)
+    press(db, tenant_id, "choice:0")
+    with db.session() as s:
+        rows = [(m.payload["text"][:20], m.priority) for m in s.exec(select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert [p for _, p in rows] == [0, 1, 1, 0], rows  # welcome; delay text + question (timer); answer (button)

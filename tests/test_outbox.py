@@ -303,3 +303,18 @@ def test_a_database_error_before_the_send_is_not_an_attempt(db, box, tenant_id, 
     msg = rows(db)[mid]
     assert msg.status == "sent" and msg.attempts == 1, (msg.attempts, msg.last_error)
     assert [m["text"] for m in fake_tg.sent(chat_id=5550300)] == ["survives a database blip"]
+
+
+def test_an_interactive_message_goes_before_the_bots_backlog_but_not_before_its_own_chat(db, tenant_id):
+    """A new user's welcome is not kept waiting behind a broadcast of the same bot; per chat,
+    messages still go in the order they were queued."""
+    from promostack_cli.outbox.claims import claim
+    from promostack_cli.outbox.models import INTERACTIVE
+
+    backlog = [enqueue(db, tenant_id, 5560000 + i, f"broadcast {i}") for i in range(50)]
+    earlier = enqueue(db, tenant_id, 5569999, "queued before, same chat")
+    welcome = enqueue(db, tenant_id, 5569998, "welcome!", priority=INTERACTIVE)
+    same_chat = enqueue(db, tenant_id, 5569999, "answer in a busy chat", priority=INTERACTIVE)
+    first = [c.id for c in claim(db, "w1", 3)]
+    assert first[0] == welcome and same_chat not in first
+    assert backlog[0] in first or earlier in first

@@ -15,25 +15,31 @@ Step semantics (the YAML contract is in :mod:`promostack_cli.journeys.spec`):
   appears in the reply as a whole word (case-insensitive) jumps to its ``goto``; no match goes on
   with the next step. On timeout it sends ``timeout_text``, if any, then ends, continues, or jumps.
 * Running past the last step completes the session.
+
+A text is rendered by :mod:`promostack_cli.journeys.templates` and always fits Telegram: long
+variables are cut, and a text too long by itself becomes several messages (buttons on the last).
+A text that cannot be built (a template error or limit at run time) becomes an :class:`Outgoing`
+with ``error`` set, recorded as a failed message, and the session goes on to its next step.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field, replace
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
-
 from promostack_cli.core.clock import parse_duration
+from promostack_cli.journeys import templates
 from promostack_cli.journeys.spec import BASE_VARIABLES, EVENTS, JourneySpec
 from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, COMPLETED, FINAL,  # noqa: F401
                                             WAITING_DELAY)
+from promostack_cli.telegram.html import MAX_MESSAGE_LENGTH, fits, split_message, visible_length
 
 CHOICE_PREFIX = "choice:"  # callback_data of a choice button: "choice:<index>" (well under 64 bytes)
 MAX_STEPS_PER_INPUT = 200  # a safety net; gotos need an input, so a journey cannot loop on its own
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_ENV = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined)
+MIN_CUT = 64  # a value this short (a name, a choice) is never cut: that could change what the template says
+FIT_SECONDS = 1.0  # at most this long looking for the best cut; the best found so far is used after that
 DEFAULT_RETRY_TEXT = "Sorry, I didn't get that. Please answer again."
 
 
@@ -56,6 +62,7 @@ class Outgoing:
     text: str                      # HTML (parse_mode=HTML); variables are escaped
     reply_markup: dict | None = None
     kind: str = "step"             # step | retry | timeout
+    error: str | None = None       # the message could not be built: why (it is recorded as failed)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ class JourneyRunner:
         self.spec = spec
         self.steps = spec.steps
         self.index = {s["id"]: i for i, s in enumerate(self.steps)}
-        self._templates: dict[str, jinja2.Template] = {}
+        self._templates: dict[str, object] = {}  # a compiled template, or the TemplateProblem it raised
         # Every variable the journey may use renders as "" until known: a user without a username,
         # or a goto that skipped the question behind a save_as, must never break a message.
         known = set(BASE_VARIABLES) | {s["save_as"] for s in self.steps if s.get("save_as")}
@@ -116,10 +123,10 @@ class JourneyRunner:
         step = self._step(state.step_id)
         i = self.index[step["id"]]
         if state.status == WAITING_DELAY:
-            messages = [self._message(step, "text", state)] if step.get("text") else []
+            messages = self._message(step, "text", state) if step.get("text") else []
             return self._run(self._clear(state), i + 1, now, messages)
         if state.status == AWAITING_REPLY and step["type"] == "wait_for_reply":
-            messages = [self._message(step, "timeout_text", state, kind="timeout")] if step.get("timeout_text") else []
+            messages = self._message(step, "timeout_text", state, kind="timeout") if step.get("timeout_text") else []
             action = step.get("on_timeout", "end")
             if action == "end":
                 return Transition(self._final(state, COMPLETED, "no reply before the timeout"), messages)
@@ -139,16 +146,16 @@ class JourneyRunner:
             state = replace(state, step_id=step["id"])
             kind = step["type"]
             if kind == "message":
-                messages.append(self._message(step, "text", state))
+                messages.extend(self._message(step, "text", state))
                 i += 1
             elif kind == "delay":
                 return Transition(replace(state, status=WAITING_DELAY,
                                           wake_at=now + parse_duration(step["duration"])), messages)
             elif kind == "question":
-                messages.append(self._message(step, "text", state, markup=self._buttons(step)))
+                messages.extend(self._message(step, "text", state, markup=self._buttons(step)))
                 return Transition(replace(state, status=AWAITING_REPLY, wake_at=None), messages)
             else:  # wait_for_reply
-                messages.append(self._message(step, "text", state))
+                messages.extend(self._message(step, "text", state))
                 return Transition(replace(state, status=AWAITING_REPLY,
                                           wake_at=now + parse_duration(step["timeout"])), messages)
         return Transition(self._final(state, CANCELLED, "too many steps without an input"), messages)
@@ -157,8 +164,8 @@ class JourneyRunner:
         value = self._valid_answer(step, answer)
         if value is None:
             retry = self._message(step, "retry_text", state, kind="retry", markup=self._buttons(step)) \
-                if step.get("retry_text") else Outgoing(step["id"], DEFAULT_RETRY_TEXT, self._buttons(step), "retry")
-            return Transition(state, [retry])
+                if step.get("retry_text") else [Outgoing(step["id"], DEFAULT_RETRY_TEXT, self._buttons(step), "retry")]
+            return Transition(state, retry)
         variables = dict(state.variables)
         if step.get("save_as"):
             variables[step["save_as"]] = value
@@ -201,14 +208,29 @@ class JourneyRunner:
         return {"inline_keyboard": [[{"text": c, "callback_data": f"{CHOICE_PREFIX}{i}"}] for i, c in enumerate(choices)]}
 
     def _message(self, step: dict, key: str, state: SessionState, *, kind: str = "step",
-                 markup: dict | None = None) -> Outgoing:
-        return Outgoing(step["id"], self.render(step[key], state.variables), markup, kind)
+                 markup: dict | None = None) -> list[Outgoing]:
+        """The step's text as Telegram message(s) (buttons on the last), or one failed message saying
+        why it could not be built: a template error never stops the session."""
+        try:
+            parts = self.render(step[key], state.variables)
+        except Exception as exc:  # noqa: BLE001 - recorded on the failed message
+            detail = exc.message if isinstance(exc, templates.TemplateProblem) else f"{type(exc).__name__}: {exc}"
+            return [Outgoing(step["id"], "", None, kind, error=f"{key} of step '{step['id']}' not sent: {detail}")]
+        return [Outgoing(step["id"], text, markup if i == len(parts) - 1 else None, kind)
+                for i, text in enumerate(parts)]
 
-    def render(self, template: str, variables: dict[str, str]) -> str:
+    def render(self, template: str, variables: dict[str, str]) -> list[str]:
+        """The message(s) for one template (see :func:`fit_message`); raises when it fails."""
         compiled = self._templates.get(template)
         if compiled is None:
-            compiled = self._templates[template] = _ENV.from_string(template)
-        return compiled.render(**{**self.defaults, **variables})
+            try:
+                compiled = templates.compile_template(template)
+            except templates.TemplateProblem as exc:
+                compiled = exc
+            self._templates[template] = compiled
+        if isinstance(compiled, templates.TemplateProblem):
+            raise compiled
+        return fit_message(compiled, {**self.defaults, **variables})
 
     @staticmethod
     def _clear(state: SessionState) -> SessionState:
@@ -217,3 +239,56 @@ class JourneyRunner:
     @staticmethod
     def _final(state: SessionState, status: str, reason: str | None) -> SessionState:
         return replace(state, status=status, step_id=None, wake_at=None, end_reason=reason)
+
+
+def fit_message(template, variables: dict[str, str]) -> list[str]:
+    """The message(s) Telegram gets for a compiled template, each within its 4096-character limit.
+
+    When the text is too long, the variables longer than MIN_CUT are cut (each to the same length,
+    with an ellipsis, so the longest are cut first) just enough that the template's own text fits
+    in as few messages as it can; only a text too long by itself is split into consecutive messages
+    (:func:`~promostack_cli.telegram.html.split_message`). Raises TemplateProblem when the template
+    fails or renders nothing visible."""
+    started = time.monotonic()
+    text = templates.render(template, variables)
+    if fits(text):
+        parts = split_message(text)  # [text], or [] when nothing is visible
+    else:
+        parts = _cut_to_fit(template, variables, text, started) or split_message(text)
+    if not parts:
+        raise templates.TemplateProblem("template renders an empty message")
+    return parts
+
+
+def _cut_to_fit(template, variables: dict[str, str], text: str, started: float) -> list[str] | None:
+    """The parts with the variables cut as little as possible, or None when cutting does not help."""
+    longest = min(max((len(v) for v in variables.values() if isinstance(v, str)), default=0), templates.MAX_VALUE)
+
+    def attempt(cut: int) -> str | None:
+        try:
+            return templates.render(template, variables, cut=cut)
+        except Exception:  # noqa: BLE001 - a cut value the template cannot use: try another
+            return None
+
+    def within(text: str, target: int) -> bool:  # one message is the usual target: no need to split
+        return fits(text) if target == 1 else len(split_message(text)) <= target
+
+    best = attempt(MIN_CUT) if longest > MIN_CUT else None
+    if best is None:
+        return None
+    target = 1 if fits(best) else len(split_message(best))
+    if target > 1 and within(text, target):
+        return None
+    # bisect for the longest cut that still needs only `target` messages; the first guess (the
+    # longest value shortened by what the text is over) is usually right at once
+    low, high = MIN_CUT + 1, longest - 1
+    mid = longest - 1 - (visible_length(text) - MAX_MESSAGE_LENGTH * target)
+    mid = mid if low <= mid <= high else (low + high) // 2
+    while low <= high and time.monotonic() - started < FIT_SECONDS:
+        got = attempt(mid)
+        if got is not None and within(got, target):
+            best, low = got, mid + 1
+        else:
+            high = mid - 1
+        mid = (low + high) // 2
+    return split_message(best)

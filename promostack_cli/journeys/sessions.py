@@ -23,9 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from promostack_cli.core.clock import epoch, from_epoch, parse_duration, to_epoch
+from promostack_cli.core.errors import ValidationError
 from promostack_cli.db import Database, for_claim, for_update, lock_key
 from promostack_cli.journeys.models import Journey, JourneySession, JourneyTrigger
 from promostack_cli.journeys.states import ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, LIVE, WAITING_DELAY
+from promostack_cli.outbox.models import INTERACTIVE, NORMAL
 from promostack_cli.outbox.service import enqueue
 
 if TYPE_CHECKING:
@@ -53,7 +55,10 @@ def _state(js: JourneySession) -> "SessionState":
                         wake_at=to_epoch(js.wake_at) if js.wake_at else None, end_reason=js.end_reason)
 
 
-def _apply(session: Session, js: JourneySession, transition: "Transition", now: datetime) -> JourneySession:
+def _apply(session: Session, js: JourneySession, transition: "Transition", now: datetime, *,
+           interactive: bool = False) -> JourneySession:
+    """Persist a transition; ``interactive``: it answers the user's own message or button (its
+    messages go before the bot's bulk sends)."""
     state = transition.state
     js.status, js.step_id, js.variables = state.status, state.step_id, dict(state.variables)
     js.wake_at = from_epoch(state.wake_at) if state.wake_at is not None else None
@@ -62,9 +67,18 @@ def _apply(session: Session, js: JourneySession, transition: "Transition", now: 
     if state.is_final and js.ended_at is None:
         js.ended_at = now
     session.add(js)
+    priority = INTERACTIVE if interactive else NORMAL
     for msg in transition.messages:  # written with the session's row at the next flush, in one batch
+        source, failed = f"journey:{js.journey_slug}/{msg.step_id}", msg.error
+        if failed is None:
+            try:
+                enqueue(session, js.tenant_id, "message_bot", js.chat_id, msg.text, now=now,
+                        reply_markup=msg.reply_markup, source=source, flush=False, priority=priority)
+                continue
+            except ValidationError as exc:  # one bad message must not stall the session: record it
+                failed = f"step '{msg.step_id}' not sent: {exc.message}"
         enqueue(session, js.tenant_id, "message_bot", js.chat_id, msg.text, now=now, reply_markup=msg.reply_markup,
-                source=f"journey:{js.journey_slug}/{msg.step_id}", flush=False)
+                source=source, flush=False, failed=failed)
     return js
 
 
@@ -88,7 +102,7 @@ def _end(session: Session, js: JourneySession, status: str, reason: str, now: da
 
 
 def start_journey(session: Session, journey: Journey, chat_id: str, variables: dict[str, str],
-                  now: datetime) -> JourneySession | None:
+                  now: datetime, *, interactive: bool = False) -> JourneySession | None:
     """Start ``journey`` for a user under its re-entry policy; None when 'block' keeps a running one.
 
     The caller holds the user's lock (:func:`serialise_user`)."""
@@ -105,7 +119,7 @@ def start_journey(session: Session, journey: Journey, chat_id: str, variables: d
                         status=ACTIVE, started_at=now, last_activity_at=now, exclusive=policy != "allow")
     try:
         with session.begin_nested():  # the unique index is the backstop if two starts ever race
-            _apply(session, js, runner.start(variables, to_epoch(now)), now)
+            _apply(session, js, runner.start(variables, to_epoch(now)), now, interactive=interactive)
             session.flush()
     except IntegrityError:
         return None
@@ -142,7 +156,7 @@ def handle_message(session: Session, tenant_id: int, chat_id: str, variables: di
         journey = _active_journey_by_trigger(session, tenant_id, "deep_link", payload) if payload else None
         if journey is None:
             return "start: no active journey for that link"
-        js = start_journey(session, journey, chat_id, variables, now)
+        js = start_journey(session, journey, chat_id, variables, now, interactive=True)
         return f"started {journey.slug}" if js else f"{journey.slug} already running (re_entry: block)"
     if text == "/stop":
         n = stop_user(session, tenant_id, chat_id, now)
@@ -152,11 +166,11 @@ def handle_message(session: Session, tenant_id: int, chat_id: str, variables: di
         js = waiting[-1]  # the most recent question wins
         journey = session.get(Journey, js.journey_id) if js.journey_id else None
         if journey is not None:
-            _apply(session, js, runner_for(journey).on_reply(_state(js), text, to_epoch(now)), now)
+            _apply(session, js, runner_for(journey).on_reply(_state(js), text, to_epoch(now)), now, interactive=True)
             return f"reply to {journey.slug}/{_state(js).step_id or 'end'}"
     journey = _keyword_journey(session, tenant_id, text)
     if journey is not None:
-        js = start_journey(session, journey, chat_id, variables, now)
+        js = start_journey(session, journey, chat_id, variables, now, interactive=True)
         return f"started {journey.slug} by keyword" if js else f"{journey.slug} already running (re_entry: block)"
     return "ignored"
 
@@ -169,7 +183,7 @@ def handle_callback(session: Session, tenant_id: int, chat_id: str, data: str, n
             journey = session.get(Journey, js.journey_id)
             transition = runner_for(journey).on_callback(_state(js), data, to_epoch(now))
             if transition.state != _state(js) or transition.messages:
-                _apply(session, js, transition, now)
+                _apply(session, js, transition, now, interactive=True)
                 return True
     return False
 

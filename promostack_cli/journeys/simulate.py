@@ -35,6 +35,9 @@ def _say(text: str, style: str | None = None) -> None:
 
 def _show(transition: Transition) -> None:
     for msg in transition.messages:
+        if msg.error:
+            _say(f"bot ✗ {msg.error} (a live session records it as a failed message)", style="red")
+            continue
         _say(f"bot › {msg.text}")
         if msg.reply_markup:
             buttons = [b["text"] for row in msg.reply_markup["inline_keyboard"] for b in row]

@@ -51,16 +51,20 @@ Texts (``text``, ``retry_text``, ``timeout_text``) are Jinja2 templates rendered
 autoescape (messages use ``parse_mode=HTML``) and strict undefined variables. The variables are
 ``first_name``, ``last_name``, ``username`` (BASE_VARIABLES), every ``save_as`` in the journey, and
 the variables of the journey's event triggers (EVENTS). Validation rejects: syntax errors, undefined
-variables, ``{% include %}``/``{% import %}``/``{% from %}``/``{% extends %}``, anything that
-reaches Python internals (``__class__`` and friends), templates that fail to render with every
-variable set to ``"x"``, and texts longer than 4096 characters when rendered that way.
+variables, whatever :mod:`promostack_cli.journeys.templates` refuses (the same rules and limits
+apply at run time: other files, macros, call blocks, blocks, recursive loops, autoescape off, Python
+internals, filters and methods outside its lists), constant operations over its size limits even
+in a branch that is never taken, templates that fail or hit a limit when rendered with every
+variable set to ``"x"``, and texts longer than 4096 characters (as Telegram counts) rendered that way.
 
 Errors
 ======
 
 Every problem is a :class:`SpecError` printed as ``path:line: message``, where ``line`` is the
 1-based line of the offending YAML node (the key for unknown keys, the value for bad values, the
-step for a missing step field). All problems in a file are reported, sorted by line.
+step for a missing step field). All problems in a file are reported, sorted by line. A file over
+MAX_FILE_BYTES, nested deeper than MAX_DEPTH or with more than MAX_STEPS steps is refused with one
+problem, found before the YAML is composed (so the check costs no stack and little time).
 :func:`validate_paths` adds cross-file problems: a journey slug used by two files (reported on the
 second) and a deep-link code used by two *active* journeys (reported on the later one).
 
@@ -77,25 +81,24 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import jinja2.meta
-import jinja2.nodes
 import yaml
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from promostack_cli.core.clock import parse_duration
+from promostack_cli.journeys import templates
+from promostack_cli.telegram import html
 
 __all__ = [
     "BASE_VARIABLES",
     "EVENTS",
     "JOURNEY_STATUSES",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_STEPS",
     "MAX_TEXT_CHARS",
     "RE_ENTRY",
     "STEP_TYPES",
@@ -126,6 +129,11 @@ MAX_TEXT_CHARS = 4096  # Telegram's limit for one message
 MAX_CHOICES = 12
 MAX_CHOICE_BYTES = 64
 MAX_KEYWORD_CHARS = 64
+MAX_FILE_BYTES = 1024 * 1024  # a journey file; checked before it is read
+MAX_STEPS = 500  # per journey; counted while the YAML is scanned, before anything is built
+MAX_DEPTH = 20  # YAML nesting (a journey needs 5); deeper files are refused before they are composed
+_TOO_MANY_STEPS = f"more than {MAX_STEPS} steps; a journey may have at most {MAX_STEPS} (split it into several)"
+_TOO_DEEP = f"the YAML is nested more than {MAX_DEPTH} levels deep (a journey needs 5)"
 
 TOP_KEYS = ("journey", "name", "status", "re_entry", "inactivity_timeout", "triggers", "steps")
 STEP_KEYS = (
@@ -247,74 +255,6 @@ def _ordered_step(step: dict) -> dict:
     known = {k: copy.deepcopy(step[k]) for k in STEP_KEYS if k in step}
     extra = {k: copy.deepcopy(v) for k, v in step.items() if k not in known}
     return {**known, **extra}
-
-
-# --------------------------------------------------------------------------------------------------
-# Templates
-
-
-class _TemplateTooBig(Exception):
-    pass
-
-
-class _Sandbox(SandboxedEnvironment):
-    """The journeys' sandbox, plus caps on ``*`` and ``**`` so a trial render cannot exhaust memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context, operator, left, right):  # type: ignore[override]
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > 100_000:
-                    raise _TemplateTooBig("repeats a value too many times")
-        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 256:
-            raise _TemplateTooBig("raises a number to too large a power")
-        return super().call_binop(context, operator, left, right)
-
-
-_ENV = _Sandbox(autoescape=True, undefined=jinja2.StrictUndefined)
-_RENDER_TIMEOUT = 2.0  # seconds for one trial render
-_LOADER_NODES = (jinja2.nodes.Include, jinja2.nodes.Import, jinja2.nodes.FromImport, jinja2.nodes.Extends)
-
-
-def _reaches_internals(ast: jinja2.nodes.Template) -> bool:
-    for node in ast.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem, jinja2.nodes.Filter)):
-        if isinstance(node, jinja2.nodes.Getattr) and node.attr.startswith("_"):
-            return True
-        if isinstance(node, jinja2.nodes.Getitem):
-            arg = node.arg
-            if isinstance(arg, jinja2.nodes.Const) and isinstance(arg.value, str) and arg.value.startswith("_"):
-                return True
-        if isinstance(node, jinja2.nodes.Filter) and node.name == "attr":
-            for arg in node.args:
-                if isinstance(arg, jinja2.nodes.Const) and isinstance(arg.value, str) and arg.value.startswith("_"):
-                    return True
-    return False
-
-
-def _trial_render(text: str, variables: dict[str, str]) -> tuple[str | None, BaseException | None]:
-    """Render in a worker thread with a time limit. Returns (output, error); output is cut short
-    just past MAX_TEXT_CHARS. A render that runs out of time is reported and left to finish."""
-    result: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            parts, size = [], 0
-            for chunk in _ENV.from_string(text).generate(**variables):
-                parts.append(chunk)
-                size += len(chunk)
-                if size > MAX_TEXT_CHARS:
-                    break
-            result["out"] = "".join(parts)
-        except BaseException as exc:  # noqa: BLE001 - reported as a validation error
-            result["error"] = exc
-
-    worker = threading.Thread(target=work, name="journey-template-trial", daemon=True)
-    worker.start()
-    worker.join(_RENDER_TIMEOUT)
-    if worker.is_alive():
-        return None, TimeoutError(f"takes longer than {_RENDER_TIMEOUT:g}s to render")
-    return result.get("out"), result.get("error")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -700,20 +640,19 @@ def _parse_step(
 
 
 def _check_template(ctx: _Ctx, tpl: _Template, allowed: set[str], event_only: dict[str, list[str]]) -> None:
+    """The rules and limits of :mod:`.templates` (as at run time), the variables, a render with "x" for each."""
     node, what = tpl.node, tpl.field
     try:
-        ast = _ENV.parse(tpl.text)
-    except jinja2.TemplateSyntaxError as exc:
-        where = f" (template line {exc.lineno})" if "\n" in tpl.text.strip() and exc.lineno else ""
-        ctx.error(node, f"{what}: template syntax error{where}: {exc.message}")
+        ast = templates.parse(tpl.text)
+    except templates.TemplateProblem as exc:
+        message = exc.message
+        if "\n" in tpl.text.strip() and exc.lineno:  # "... (template line 2): detail" or "... (template line 2); ..."
+            cut = message.find(": " if message.startswith("template syntax error") else "; ")
+            cut = cut if cut >= 0 else len(message)
+            message = f"{message[:cut]} (template line {exc.lineno}){message[cut:]}"
+        ctx.error(node, f"{what}: {message}")
         return
-    if any(True for _ in ast.find_all(_LOADER_NODES)):
-        ctx.error(node, f"{what}: templates cannot include other files (include, import, from, extends)")
-        return
-    if _reaches_internals(ast):
-        ctx.error(node, f"{what}: template reaches Python internals")
-        return
-    undefined = sorted(jinja2.meta.find_undeclared_variables(ast) - allowed)
+    undefined = sorted(templates.variables(ast) - allowed)
     for var in undefined:
         if var in event_only:
             events = " or ".join(f"'{e}'" for e in event_only[var])
@@ -723,30 +662,83 @@ def _check_template(ctx: _Ctx, tpl: _Template, allowed: set[str], event_only: di
             ctx.error(node, f"{what}: undefined variable '{var}'{hint}; available: {', '.join(sorted(allowed))}")
     if undefined:
         return
-    out, exc = _trial_render(tpl.text, dict.fromkeys(allowed, "x"))
-    if isinstance(exc, SecurityError):
-        ctx.error(node, f"{what}: template reaches Python internals")
-    elif isinstance(exc, _TemplateTooBig):
-        ctx.error(node, f"{what}: template {exc}")
-    elif exc is not None:
-        detail = str(exc) or type(exc).__name__
-        ctx.error(node, f"{what}: template fails to render with sample values: {detail}")
-    elif out is not None and len(out) > MAX_TEXT_CHARS:
-        ctx.error(
-            node,
-            f"{what}: longer than {MAX_TEXT_CHARS} characters when rendered with sample values "
-            "(Telegram's limit for one message)",
-        )
+    try:
+        templates.constant_limits(ast)
+        out = templates.render(templates.compile_template(ast), dict.fromkeys(allowed, "x"))
+    except templates.TemplateProblem as exc:
+        ctx.error(node, f"{what}: {exc.message}")
+        return
+    except Exception as exc:  # noqa: BLE001 - reported as a validation error
+        ctx.error(node, f"{what}: template fails to render with sample values: {str(exc) or type(exc).__name__}")
+        return
+    if html.visible_length(out) > MAX_TEXT_CHARS:
+        ctx.error(node, f"{what}: longer than {MAX_TEXT_CHARS} characters when rendered with sample values "
+                  "(Telegram's limit for one message)")
+
+
+class _TooBig(Exception):
+    """(line, message): a file refused while it is scanned."""
+
+
+class _Replay(yaml.composer.Composer, yaml.resolver.Resolver):
+    """PyYAML's composer (and SafeLoader's tag resolver) fed from events already scanned."""
+
+    def __init__(self, events: list[yaml.Event]):
+        yaml.composer.Composer.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self._events, self._next = events, 0
+
+    def check_event(self, *choices: type) -> bool:
+        return self._next < len(self._events) and (not choices or isinstance(self._events[self._next], choices))
+
+    def peek_event(self) -> yaml.Event:
+        return self._events[self._next]
+
+    def get_event(self) -> yaml.Event:
+        self._next += 1
+        return self._events[self._next - 1]
+
+
+def _scan(text: str) -> list[yaml.Event]:
+    """The YAML's events, refused past MAX_DEPTH levels or MAX_STEPS steps. PyYAML's parser is a
+    state machine (its composer recurses), so this costs no stack however deep the file is."""
+    loader = yaml.SafeLoader(text)
+    events: list[yaml.Event] = []
+    frames: list[list] = []  # per open collection: [is_mapping, children seen, last key, is the steps list]
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            events.append(event)
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                frames.pop()
+                continue
+            starts_steps = False
+            if isinstance(event, yaml.NodeEvent) and frames:
+                frame = frames[-1]
+                frame[1] += 1
+                if frame[0] and frame[1] % 2 == 1:
+                    frame[2] = event.value if isinstance(event, yaml.ScalarEvent) else None
+                if frame[3] and frame[1] > MAX_STEPS:
+                    raise _TooBig(event.start_mark.line + 1, _TOO_MANY_STEPS)
+                starts_steps = len(frames) == 1 and frame[0] and frame[1] % 2 == 0 and frame[2] == "steps"
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(frames) >= MAX_DEPTH:
+                    raise _TooBig(event.start_mark.line + 1, _TOO_DEEP)
+                frames.append([isinstance(event, yaml.MappingStartEvent), 0, None, starts_steps])
+    finally:
+        loader.dispose()
+    return events
 
 
 def _parse(text: str, path: str, default_slug: str | None) -> _Parsed:
     ctx = _Ctx(path)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        return _Parsed(None, [SpecError(path, 1, _too_large(size))])
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
+        root = _Replay(_scan(text)).get_single_node()
+    except _TooBig as exc:
+        return _Parsed(None, [SpecError(path, *exc.args)])
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "syntax error"
@@ -811,6 +803,8 @@ def _parse(text: str, path: str, default_slug: str | None) -> _Parsed:
     elif (items := _list(ctx, top["steps"][1], "steps")) is not None:
         if not items:
             ctx.error(top["steps"][1], "steps must list at least one step")
+        if len(items) > MAX_STEPS:  # a steps list reached through an alias escapes the scan's count
+            return _Parsed(None, [SpecError(path, _line(items[MAX_STEPS]), _TOO_MANY_STEPS)])
         id_lines: dict[str, int] = {}
         for item in items:
             step, id_node = _parse_step(ctx, item, templates, gotos)
@@ -864,8 +858,14 @@ def parse_text(text: str, path: str, default_slug: str | None = None) -> tuple[J
     return parsed.spec, parsed.errors
 
 
+def _too_large(size: int) -> str:
+    return f"the file is {size:,} bytes; a journey file may be at most 1 MiB ({MAX_FILE_BYTES:,} bytes)"
+
+
 def _read(path: str | Path) -> tuple[str | None, SpecError | None]:
     try:
+        if (size := Path(path).stat().st_size) > MAX_FILE_BYTES:
+            return None, SpecError(str(path), 1, _too_large(size))
         return Path(path).read_text(encoding="utf-8-sig"), None
     except UnicodeDecodeError as exc:
         return None, SpecError(str(path), 1, f"cannot read the file: not UTF-8 ({exc.reason} at byte {exc.start})")
@@ -1002,7 +1002,7 @@ def json_schema() -> dict:
             "re_entry": {"enum": list(RE_ENTRY), "default": "block"},
             "inactivity_timeout": {"$ref": "#/$defs/duration"},
             "triggers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/trigger"}},
-            "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
+            "steps": {"type": "array", "minItems": 1, "maxItems": MAX_STEPS, "items": {"$ref": "#/$defs/step"}},
         },
         "required": ["name", "triggers", "steps"],
         "additionalProperties": False,

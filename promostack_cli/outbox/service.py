@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Iterable
 
@@ -11,20 +10,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from promostack_cli.core.errors import NotFoundError, ValidationError
-from promostack_cli.outbox.models import REPLY_TO_DEDUPE, ChatState, OutboxMessage, OutboxStatus
+from promostack_cli.outbox.models import INTERACTIVE, NORMAL, REPLY_TO_DEDUPE, ChatState, OutboxMessage, OutboxStatus
+from promostack_cli.telegram import html
 from promostack_cli.telegram.chats import chat_kind, validate_chat
 from promostack_cli.telegram.html import MAX_MESSAGE_LENGTH
 
-_TAG_RE = re.compile(r"<[^>]*>")
-_ENTITY_RE = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 ROLES = ("signal_bot", "message_bot")
 
 
 def visible_length(text: str, parse_mode: str | None) -> int:
-    """Length as Telegram counts it: after HTML tags are removed and entities decoded."""
-    if parse_mode and parse_mode.upper() == "HTML":
-        return len(_ENTITY_RE.sub("x", _TAG_RE.sub("", text)))
-    return len(text)
+    """Length as Telegram counts it: tags removed, entities decoded, in UTF-16 code units
+    (one definition, :func:`promostack_cli.telegram.html.visible_length`)."""
+    return html.visible_length(text, parse_mode)
 
 
 def enqueue(
@@ -45,6 +42,8 @@ def enqueue(
     source: str | None = None,
     extra: dict[str, Any] | None = None,
     flush: bool = True,
+    failed: str | None = None,
+    priority: int = NORMAL,
 ) -> OutboxMessage:
     """Add a sendMessage to the outbox inside the caller's transaction.
 
@@ -52,15 +51,23 @@ def enqueue(
     adding another (the unique key makes this hold across processes). ``flush=False`` leaves the
     INSERT to the transaction's next flush, so many enqueues batch into few statements (the
     message's ``id`` is then unknown until that flush).
+
+    ``priority=INTERACTIVE`` for the answer to something the user just did: the bot sends it before
+    its other queued messages (a broadcast backlog), still in order within the chat.
+
+    ``failed="reason"`` records a message that could not be built (a journey template that failed
+    at run time, say): it is stored as ``failed`` with that reason as ``last_error``, never sent,
+    and listed by ``outbox list --status failed``; ``text`` may then be empty or too long.
     """
     if bot_role not in ROLES:
         raise ValidationError(f"Unknown bot role '{bot_role}': use signal_bot or message_bot.")
     chat = validate_chat(chat_id)
-    if not text or not text.strip():
-        raise ValidationError("The message text is empty.")
-    length = visible_length(text, parse_mode)
-    if length > MAX_MESSAGE_LENGTH:
-        raise ValidationError(f"The message is {length} characters; Telegram allows {MAX_MESSAGE_LENGTH}.")
+    if failed is None:
+        if not text or not text.strip():
+            raise ValidationError("The message text is empty.")
+        length = visible_length(text, parse_mode)
+        if length > MAX_MESSAGE_LENGTH:
+            raise ValidationError(f"The message is {length} characters; Telegram allows {MAX_MESSAGE_LENGTH}.")
     if dedupe_key:
         existing = session.exec(
             select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.dedupe_key == dedupe_key)
@@ -88,9 +95,12 @@ def enqueue(
         not_before=not_before or now,
         dedupe_key=dedupe_key,
         source=source,
+        priority=priority,
         created_at=now,
         updated_at=now,
     )
+    if failed is not None:
+        msg.status, msg.last_error = OutboxStatus.failed, failed
     if not dedupe_key:
         session.add(msg)
         if flush:
