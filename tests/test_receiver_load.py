@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from tests.conftest import MESSAGE_TOKEN, Cli, base_env
 from tests.test_webhook import _free_port, _healthy, message, wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.serial]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # no timing assertions: runs in the parallel phase
 
 APP_NAME = "promostack-receiver-under-test"
 JOURNEY = """\
