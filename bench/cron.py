@@ -1,6 +1,6 @@
-"""Delivery as deployed: N ``scheduler tick --loop 30s --for 55s`` processes started every minute.
+"""Delivery as deployed: N ``scheduler tick --loop 30s --for 65s`` processes started every minute.
 
-``./dev bench cron [--processes 1,2,4,8] [--minutes 3] [--db postgres|sqlite] [--for 55s] [--loop 30s]
+``./dev bench cron [--processes 1,2,4,8] [--minutes 3] [--db postgres|sqlite] [--for 65s] [--loop 30s]
 [--pause 10] [--starts 3] [--json] [--save FILE]``
 
 For each N, one full run, everything fresh:
@@ -204,7 +204,7 @@ class Run:
                 say(f"clean-up step failed ({exc}); schema {database.schema or database.path}, files in {self.tmp}")
 
 
-def run(*, processes: list[int], minutes: float = 3, db: str = "postgres", for_: str = "55s", loop: str = "30s",
+def run(*, processes: list[int], minutes: float = 3, db: str = "postgres", for_: str = "65s", loop: str = "30s",
         pause: int = 10, starts: float = 3.0, as_json: bool = False, save: str | None = None) -> list[dict]:
     def on_term(*_):
         raise KeyboardInterrupt

@@ -188,7 +188,7 @@ def _print_dry_run(msg) -> None:
 def tick(
     dry_run: bool = typer.Option(False, "--dry-run", envvar="PROMOSTACK_DRY_RUN",
                                  help="Print due messages and record them as dry_run instead of sending"),
-    for_: str = typer.Option("55s", "--for", help="Stop starting new work after this long (cron: under a minute)"),
+    for_: str = typer.Option("55s", "--for", help="Stop starting new work after this long (cron, every minute: 65s with --loop 30s)"),
     loop: Optional[str] = typer.Option(None, "--loop", help="Run a tick every INTERVAL (e.g. 30s) until --for ends"),
     json_: bool = typer.Option(False, "--json", help="JSON summary on stdout"),
 ) -> None:
@@ -196,7 +196,7 @@ def tick(
     deliver the outbox within Telegram's limits.
 
     Safe to run concurrently, on several machines against PostgreSQL. Without --tenant it serves
-    every tenant. Example (cron, every minute): promostack scheduler tick --loop 30s --for 55s
+    every tenant. Example (cron, every minute): promostack scheduler tick --loop 30s --for 65s
     """
     from promostack_cli.core.clock import parse_duration
     from promostack_cli.core.errors import ValidationError
