@@ -20,7 +20,7 @@ from promostack_cli.core.errors import PromoStackError
 from promostack_cli.forex.cli import app as forex_app
 from promostack_cli.journeys.cli import app as journeys_app
 from promostack_cli.outbox.cli import app as outbox_app
-from promostack_cli.outbox.cli import scheduler_app
+from promostack_cli.scheduler.cli import app as scheduler_app
 from promostack_cli.system.cli import config_app, db_app
 from promostack_cli.tenants.cli import app as tenants_app
 from promostack_cli.webhooks.cli import app as webhook_app
@@ -87,7 +87,7 @@ def _configure_logging() -> None:
         raise ValidationError(f"Invalid setting {_settings_error(exc)}") from None
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RedactFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_iso_formatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -96,6 +96,16 @@ def _configure_logging() -> None:
     http_level = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
     logging.getLogger("httpx").setLevel(http_level)
     logging.getLogger("httpcore").setLevel(max(http_level, logging.INFO))
+
+
+def _iso_formatter() -> logging.Formatter:
+    """Log lines start with an ISO 8601 UTC time (2026-12-01T13:45:00.123Z), as cron logs want."""
+    import time
+
+    formatter = logging.Formatter("%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s",
+                                  datefmt="%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    return formatter
 
 
 def _settings_error(exc: Exception) -> str:

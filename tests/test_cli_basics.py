@@ -1,5 +1,6 @@
 """CLI conventions through the installed entry point: help, version, exit codes, stdout/stderr, secrets."""
 
+import re
 import subprocess
 import sys
 
@@ -146,6 +147,11 @@ def test_dry_run_tick_prints_what_would_be_sent(tmp_path):
     r = cli("scheduler", "tick", env={"PROMOSTACK_DRY_RUN": "1"})
     assert r.code == 0
     assert "dry run · message_bot → 5550001" in r.stdout and "Hi <b>Sam</b>" in r.stdout
+    # one summary line per step, each stamped with an ISO UTC time for the cron log
+    lines = [line for line in r.stderr.splitlines() if " tick " in line]
+    assert [line.split(" ")[2] for line in lines] == ["journeys.timers:", "journeys.inactive:", "outbox.delivery:"]
+    assert all(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ tick ", line) for line in lines)
+    assert "1 dry-run" in lines[2]
     assert cli("-t", "demo", "outbox", "list", "--json").json()[0]["status"] == "dry_run"
 
 

@@ -36,3 +36,9 @@ def parse_duration(text: str) -> float:
 
 def ago(seconds: float, now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(seconds=seconds)
+
+
+def iso_now(ts: float | None = None) -> str:
+    """``2026-12-01T13:45:00Z``: the time stamp of cron log lines (UTC, to the second)."""
+    dt = datetime.now(UTC) if ts is None else from_epoch(ts)
+    return dt.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -219,11 +219,12 @@ def end_for_import(session: Session, journey: Journey, kept_step_ids: set[str] |
 
 # -- the tick's part ---------------------------------------------------------------------------
 
-def run_due(db: Database, *, tenant_id: int | None = None, batch: int = 200, deadline: float | None = None) -> int:
+def run_due(db: Database, *, tenant_id: int | None = None, batch: int = 200, deadline: float | None = None,
+            clock: Callable[[], float] = epoch) -> int:
     """Advance every session whose delay ended or reply timed out; returns how many advanced."""
     done = 0
-    while deadline is None or epoch() < deadline:
-        now = from_epoch(epoch())
+    while deadline is None or clock() < deadline:
+        now = from_epoch(clock())
         with db.transaction() as session:
             q = select(JourneySession).where(JourneySession.status.in_([WAITING_DELAY, AWAITING_REPLY]),
                                              JourneySession.wake_at <= now)
@@ -242,9 +243,9 @@ def run_due(db: Database, *, tenant_id: int | None = None, batch: int = 200, dea
     return done
 
 
-def end_inactive(db: Database, *, tenant_id: int | None = None) -> int:
-    """End live sessions idle longer than their journey's ``inactivity_timeout``."""
-    now = from_epoch(epoch())
+def end_inactive(db: Database, *, tenant_id: int | None = None, now: float | None = None) -> int:
+    """End live sessions idle longer than their journey's ``inactivity_timeout`` at ``now`` (epoch s)."""
+    now = from_epoch(epoch() if now is None else now)
     ended = 0
     with db.transaction() as session:
         q = select(Journey)

@@ -7,7 +7,6 @@ import typer
 from promostack_cli.core import cli as ctx
 
 app = typer.Typer(help="Outbox: every outgoing Telegram message, its status and its error.", no_args_is_help=True)
-scheduler_app = typer.Typer(help="Scheduled work, run by cron.", no_args_is_help=True)
 
 
 class Status(StrEnum):
@@ -172,55 +171,3 @@ def stats(json_: bool = typer.Option(False, "--json", help="JSON output")) -> No
         ctx.emit_json(full)
         return
     ctx.emit_table(f"Outbox of {tenant.slug}", ["status", "messages"], full.items())
-
-
-def _print_dry_run(msg) -> None:
-    text = msg.payload.get("text", "")
-    ctx.out.print(f"── dry run · {msg.bot_role} → {msg.chat_id} · message {msg.id}", style="cyan", markup=False)
-    ctx.out.print(text, markup=False, highlight=False)
-    markup = msg.payload.get("reply_markup")
-    if markup:
-        buttons = [b.get("text") for row in markup.get("inline_keyboard", []) + markup.get("keyboard", []) for b in row]
-        ctx.out.print("   buttons: " + " | ".join(str(b) for b in buttons), markup=False)
-
-
-@scheduler_app.command("tick")
-def tick(
-    dry_run: bool = typer.Option(False, "--dry-run", envvar="PROMOSTACK_DRY_RUN",
-                                 help="Print due messages and record them as dry_run instead of sending"),
-    for_: str = typer.Option("55s", "--for", help="Stop starting new work after this long (cron, every minute: 65s with --loop 30s)"),
-    loop: Optional[str] = typer.Option(None, "--loop", help="Run a tick every INTERVAL (e.g. 30s) until --for ends"),
-    json_: bool = typer.Option(False, "--json", help="JSON summary on stdout"),
-) -> None:
-    """Do all due scheduled work: advance journey sessions (delays, reply timeouts, inactivity), then
-    deliver the outbox within Telegram's limits.
-
-    Safe to run concurrently, on several machines against PostgreSQL. Without --tenant it serves
-    every tenant. Example (cron, every minute): promostack scheduler tick --loop 30s --for 65s
-    """
-    from promostack_cli.core.clock import parse_duration
-    from promostack_cli.core.errors import ValidationError
-    from jobs.scheduler_tick import run
-
-    try:
-        budget = parse_duration(for_)
-        interval = parse_duration(loop) if loop else None
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
-    if interval is not None and interval <= 0:
-        raise ValidationError("--loop must be more than 0s.")
-    db = ctx.open_db()
-    tenant = ctx.current_tenant(db, required=False)
-    s = ctx.settings()
-    box = None if dry_run else ctx.secret_box()
-    report = run(db, box, s, dry_run=dry_run, budget=budget, loop=interval,
-                 tenant_id=tenant.id if tenant else None, printer=_print_dry_run)
-    summary = report.as_dict()
-    if ctx.want_json(json_):
-        ctx.emit_json(summary)
-    d = report.delivery
-    ctx.info(f"tick: {report.sessions_advanced} journey session(s) advanced, {report.sessions_ended_inactive} ended as "
-             f"inactive; {d.sent} sent, {d.dry_run} dry-run, {d.failed} failed, {d.retrying} to retry, "
-             f"{d.rate_limited} rate-limited, {d.released} handed back in {report.seconds:.1f}s")
-    if d.errors:
-        raise ctx.fail("; ".join(d.errors[:3]))

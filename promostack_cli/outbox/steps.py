@@ -1,0 +1,34 @@
+"""The outbox's tick step: deliver what is due within Telegram's limits until the tick's deadline."""
+
+from __future__ import annotations
+
+
+class DeliveryStep:
+    name = "outbox.delivery"
+
+    def __init__(self, context):
+        from promostack_cli.core.clock import epoch
+        from promostack_cli.outbox.sender import Sender, SenderConfig
+
+        self.tenant_id = context.tenant_id
+        config = SenderConfig.from_settings(context.settings, dry_run=context.dry_run)
+        kwargs = {"clock": context.clock} if context.clock else {}
+        self.sender = Sender(context.db, context.box, config, printer=context.printer, **kwargs)
+        self.clock = context.clock or epoch
+
+    def __call__(self, now: float, deadline: float) -> dict:
+        from promostack_cli.outbox.sender import DeliveryReport
+
+        try:
+            part = self.sender.run(deadline, tenant_id=self.tenant_id)
+        finally:
+            self.sender.report = DeliveryReport()
+        return part.as_dict()
+
+    def describe(self, c: dict[str, int]) -> str:
+        return (f"{c.get('sent', 0)} sent, {c.get('dry_run', 0)} dry-run, {c.get('failed', 0)} failed, "
+                f"{c.get('retrying', 0)} to retry, {c.get('rate_limited', 0)} rate-limited, "
+                f"{c.get('released', 0)} handed back")
+
+    def close(self) -> None:
+        self.sender.close()

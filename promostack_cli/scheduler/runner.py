@@ -1,0 +1,68 @@
+"""Run the tick steps once, or every ``--loop`` interval until ``--for`` ends."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from promostack_cli.core.clock import epoch
+from promostack_cli.scheduler.steps import Step, StepFactory, StepTotals, TickContext, run_step
+
+
+@dataclass
+class TickReport:
+    ticks: int = 0
+    seconds: float = 0.0
+    steps: list[StepTotals] = field(default_factory=list)
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (step name, summary line)
+
+    @property
+    def errors(self) -> list[str]:
+        return [e for s in self.steps for e in s.errors]
+
+    def as_dict(self) -> dict:
+        """Flat counts of every step (their names do not collide) plus each step on its own."""
+        flat: dict = {"ticks": self.ticks, "seconds": round(self.seconds, 3)}
+        for s in self.steps:
+            for key, value in s.counts.items():
+                flat[key] = flat.get(key, 0) + value
+        flat["errors"] = self.errors
+        flat["steps"] = {s.name: {**s.counts, "seconds": round(s.seconds, 3), "errors": list(s.errors)}
+                         for s in self.steps}
+        return flat
+
+
+def run(context: TickContext, factories: list[StepFactory], *, budget: float, loop: float | None = None,
+        sleep: Callable[[float], None] = time.sleep) -> TickReport:
+    """One tick, or with ``loop`` a tick every ``loop`` seconds, all within ``budget`` seconds.
+
+    Within a tick the steps run in order with one deadline: the tick's end (the next loop boundary,
+    or the end of the budget), so a tick's delivery drains until the next tick is due."""
+    clock = context.clock or epoch
+    started = clock()
+    end = started + budget
+    steps: list[Step] = []
+    report = TickReport()
+    try:
+        for factory in factories:
+            steps.append(factory(context))
+        report.steps = [StepTotals(s.name) for s in steps]
+        while True:
+            tick_started = clock()
+            tick_deadline = min(end, tick_started + loop) if loop else end
+            for step, totals in zip(steps, report.steps):
+                run_step(step, totals, clock(), tick_deadline, clock)
+            report.ticks += 1
+            if loop is None:
+                break
+            next_start = tick_started + loop
+            if next_start >= end:
+                break
+            sleep(max(0.0, next_start - clock()))
+    finally:
+        for step in steps:
+            step.close()
+    report.seconds = clock() - started
+    report.lines = [(s.name, step.describe(s.counts)) for step, s in zip(steps, report.steps)]
+    return report
