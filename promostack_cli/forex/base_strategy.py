@@ -19,7 +19,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
-from promostack_cli.core.errors import ValidationError
+from promostack_cli.core.errors import OperationalError, ValidationError
+
+
+class StrategyError(OperationalError):
+    """A strategy failed (import, construction or at run time); the message starts with its name."""
+
+    def __init__(self, strategy: str, problem: str):
+        self.strategy = strategy
+        super().__init__(f"Strategy '{strategy}' {problem}")
+
 
 BUY, SELL = "BUY", "SELL"
 
@@ -85,8 +94,6 @@ class SignalIntent:
             elif abs(sum(tp.close_percent for tp in self.take_profits) - 100) > 1e-6:
                 problem = "take-profit close percentages do not add up to 100"
         if problem:
-            from promostack_cli.forex.strategy_loader import StrategyError
-
             raise StrategyError(strategy, f"returned an invalid signal: {problem}")
         return self
 
@@ -96,7 +103,6 @@ def validated(strategy, value) -> "SignalIntent | None":
     if value is None:
         return None
     if not isinstance(value, SignalIntent):
-        from promostack_cli.forex.strategy_loader import StrategyError
 
         raise StrategyError(strategy.name, f"returned {type(value).__name__}, not a SignalIntent or None")
     return value.check(strategy.name)

@@ -10,18 +10,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from promostack_cli.core.errors import OperationalError, ValidationError
+from promostack_cli.core.errors import ValidationError
+from promostack_cli.forex.base_strategy import Strategy, StrategyError
+
+__all__ = ["StrategyError", "StrategyInfo", "available", "load_class"]
 
 ENTRY_POINT_GROUP = "promostack.strategies"
 BUILTIN = {"raja_banks": "promostack_cli.forex.strategies.raja_banks:RajaBanksGold"}
-
-
-class StrategyError(OperationalError):
-    """A strategy failed (import, construction or at run time); the message starts with its name."""
-
-    def __init__(self, strategy: str, problem: str):
-        self.strategy = strategy
-        super().__init__(f"Strategy '{strategy}' {problem}")
 
 
 @dataclass(frozen=True)
@@ -78,8 +73,6 @@ def available() -> list[StrategyInfo]:
 
 def load_class(spec: str):
     """The strategy class for a name or a ``file.py:Class`` spec."""
-    from promostack_cli.forex.base_strategy import Strategy
-
     if spec.endswith(".py") or ".py:" in spec:
         cls = _load_file(spec)
         label = spec

@@ -13,7 +13,7 @@ import logging
 import math
 from collections import Counter, defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,7 +21,25 @@ from promostack_cli.core.errors import PromoStackError
 from promostack_cli.outbox.claims import Claimed, claim, next_due_head
 
 if TYPE_CHECKING:
-    from promostack_cli.outbox.sender import Sender
+    from promostack_cli.outbox.pacing import Grant
+
+
+class SenderPort(Protocol):
+    """What the loop needs of a sender (``outbox.sender.Sender``), so this module does not import it."""
+
+    config: Any
+    db: Any
+    worker: str
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+
+    def flush(self) -> None: ...
+    def hand_back(self, msgs) -> None: ...
+    def reserve(self, msg: Claimed, bot_id: int, want: int, until: float) -> "Grant": ...
+    def send_by(self, msg: Claimed, deadline: float) -> float: ...
+    def credentials(self, msg: Claimed): ...
+    def _deliver_safely(self, msg: Claimed, deadline: float, slot: float | None = None) -> None: ...
+    def _db_error(self, where: str, exc: BaseException) -> None: ...
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +51,7 @@ DB_RETRY_SECONDS = 2.0         # after a database error, wait this long before c
 class DeliveryLoop:
     """One ``Sender.run``: claim, ask the pacer for slots, hand messages with a slot to the workers."""
 
-    def __init__(self, sender: "Sender", deadline: float, tenant_id: int | None):
+    def __init__(self, sender: SenderPort, deadline: float, tenant_id: int | None):
         self.s = sender
         self.deadline = deadline
         self.tenant_id = tenant_id

@@ -42,6 +42,7 @@ from promostack_cli.outbox.claims import LEASE_SECONDS, Claimed, claim
 from promostack_cli.outbox.models import REPLY_TO_DEDUPE, BotRateLimit, OutboxMessage, OutboxStatus
 from promostack_cli.outbox.pacing import Grant, Pacer
 from promostack_cli.outbox.recorder import Outcome, Recorder
+from promostack_cli.outbox.loop import DeliveryLoop
 from promostack_cli.telegram import errors as tg
 from promostack_cli.telegram.chats import api_chat_id
 from promostack_cli.telegram.client import TelegramClient
@@ -169,8 +170,6 @@ class Sender:
             self._creds.clear()
         if self.config.dry_run:
             return self._run_dry(deadline, tenant_id)
-        from promostack_cli.outbox.loop import DeliveryLoop
-
         loop = DeliveryLoop(self, deadline, tenant_id)
         with ThreadPoolExecutor(max_workers=self.config.workers, thread_name_prefix="send") as pool:
             loop.run(pool)
