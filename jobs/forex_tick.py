@@ -16,13 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import select
-
 import logging
 
 from promostack_cli.core import jobruns
 from promostack_cli.core.errors import PromoStackError
 from promostack_cli.forex.market import prune
+from promostack_cli.forex.reports import post_report
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +36,10 @@ class TickReport:
 
 
 def tenants_with_signal_bot(db, tenant_id: int | None = None):
-    from promostack_cli.connections.models import BotConnection
-    from promostack_cli.tenants.models import Tenant
+    from promostack_cli.tenants.service import tenants_with_bot
 
     with db.session() as session:
-        stmt = select(Tenant).join(BotConnection, BotConnection.tenant_id == Tenant.id).where(BotConnection.role == "signal_bot")
-        if tenant_id is not None:
-            stmt = stmt.where(Tenant.id == tenant_id)
-        return list(session.exec(stmt.order_by(Tenant.id)))
+        return tenants_with_bot(session, "signal_bot", tenant_id)
 
 
 def _due(kind: str, now: datetime, at_minutes: int) -> bool:
@@ -189,28 +184,3 @@ def _reports(runtime, tenant, cfg, market, now, dry_run, report) -> None:
                 jobruns.finish(runtime.db, tenant.id, kind, period, ok=ok, detail=detail)
 
 
-def post_report(runtime, cfg, market, kind: str, period: str, now: datetime, *, dry_run: bool = False) -> str:
-    """Render a briefing or recap and queue it for the VIP channel (deduplicated per period)."""
-    from datetime import date
-
-    from promostack_cli.forex import reports
-    from promostack_cli.forex.service import vip_channel
-    from promostack_cli.outbox.service import enqueue
-
-    day = date.fromisoformat(period)
-    if kind == "forex_briefing":
-        frames = market.frames(["1h"], now, 24 * (cfg.asian_average_days + 6))
-        text = reports.briefing_text(frames["1h"], cfg, now)
-    else:
-        with runtime.session() as session:
-            if kind == "forex_daily_recap":
-                text = reports.daily_recap_text(session, runtime.tenant_id, cfg, day)
-            else:
-                text = reports.weekly_recap_text(session, runtime.tenant_id, cfg, day)
-    if dry_run:
-        return text
-    channel = vip_channel(runtime)
-    with runtime.db.transaction() as session:
-        enqueue(session, runtime.tenant_id, "signal_bot", channel, text, now=now,
-                dedupe_key=f"{kind}:{period}", source=kind)
-    return text

@@ -206,17 +206,13 @@ def signals(
     json_: bool = typer.Option(False, "--json", help="JSON output"),
 ) -> None:
     """List signals, newest first. Example: promostack -t entrylab forex signals --status open"""
-    from sqlmodel import select
-
-    from promostack_cli.forex.models import ForexSignal as S
+    from promostack_cli.forex.signals import list_signals
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.session() as session:
-        stmt = select(S).where(S.tenant_id == tenant.id)
-        if status != SignalStatus.all:
-            stmt = stmt.where(S.status == status.value)
-        rows = list(session.exec(stmt.order_by(S.opened_at.desc(), S.id.desc()).limit(limit)))
+        rows = list_signals(session, tenant.id, limit=limit,
+                            status=None if status == SignalStatus.all else status.value)
     if ctx.want_json(json_):
         ctx.emit_json([_signal_dict(s) for s in rows])
         return
@@ -233,18 +229,12 @@ def signal_show(
     json_: bool = typer.Option(False, "--json", help="JSON output"),
 ) -> None:
     """Show one signal with its events. Example: promostack -t entrylab forex signal show 12"""
-    from sqlmodel import select
-
-    from promostack_cli.core.errors import NotFoundError
-    from promostack_cli.forex.models import ForexSignal, ForexSignalEvent as E
+    from promostack_cli.forex.signals import signal_with_events
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.session() as session:
-        s = session.get(ForexSignal, signal_id)
-        if s is None or s.tenant_id != tenant.id:
-            raise NotFoundError(f"No signal {signal_id} for tenant '{tenant.slug}'.")
-        events = list(session.exec(select(E).where(E.signal_id == s.id).order_by(E.at, E.id)))
+        s, events = signal_with_events(session, tenant.id, signal_id, tenant.slug)
     data = _signal_dict(s)
     data["events"] = [{"kind": e.kind, "at": e.at, "price": e.price, "pips": e.pips, "data": e.data} for e in events]
     if ctx.want_json(json_):
@@ -317,7 +307,7 @@ def briefing(
 
     forex tick posts it on weekdays at briefing_time. Example: promostack -t entrylab forex briefing --dry-run
     """
-    from jobs.forex_tick import post_report
+    from promostack_cli.forex.reports import post_report
 
     runtime, cfg, market, at = _setup(candles, now)
     try:
@@ -342,7 +332,7 @@ def recap(
     from promostack_cli.core.clock import utcnow
     from promostack_cli.core.runtime import TenantRuntime
     from promostack_cli.forex.config import load
-    from jobs.forex_tick import post_report
+    from promostack_cli.forex.reports import post_report
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
@@ -377,18 +367,14 @@ def analytics(
     """Performance of closed signals: win rate, pips, profit factor, expectancy, drawdown, hold time,
     TP hit rates; overall and by strategy and timeframe. Example: promostack -t entrylab forex analytics --days 90
     """
-    from datetime import timedelta
-
-    from sqlmodel import select
-
     from promostack_cli.core.clock import utcnow
-    from promostack_cli.forex.models import ForexSignal as S
     from promostack_cli.forex.reports import closed_of
+    from promostack_cli.forex.signals import signals_opened_since
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.session() as session:
-        rows = list(session.exec(select(S).where(S.tenant_id == tenant.id, S.opened_at >= utcnow() - timedelta(days=days))))
+        rows = signals_opened_since(session, tenant.id, days, utcnow())
     closed = closed_of(rows)
     _emit_metrics(closed, f"{tenant.slug}, last {days} days", json_, plot, open_count=sum(r.status == "open" for r in rows))
 

@@ -105,3 +105,27 @@ def weekly_recap_text(session, tenant_id: int, cfg, last_day: date) -> str:
     best = max(closed, key=lambda s: s.pips, default=None)
     return messages.render("weekly_recap.j2", cfg.templates_dir, start=_at(first, 0), end=_at(last_day, 0),
                            totals=totals, best=best, **messages.helpers(cfg.pip_size))
+
+
+def post_report(runtime, cfg, market, kind: str, period: str, now: datetime, *, dry_run: bool = False) -> str:
+    """Render a briefing or recap and queue it for the VIP channel (deduplicated per period)."""
+    from promostack_cli.forex.service import vip_channel
+    from promostack_cli.outbox.service import enqueue
+
+    day = date.fromisoformat(period)
+    if kind == "forex_briefing":
+        frames = market.frames(["1h"], now, 24 * (cfg.asian_average_days + 6))
+        text = briefing_text(frames["1h"], cfg, now)
+    else:
+        with runtime.session() as session:
+            if kind == "forex_daily_recap":
+                text = daily_recap_text(session, runtime.tenant_id, cfg, day)
+            else:
+                text = weekly_recap_text(session, runtime.tenant_id, cfg, day)
+    if dry_run:
+        return text
+    channel = vip_channel(runtime)
+    with runtime.db.transaction() as session:
+        enqueue(session, runtime.tenant_id, "signal_bot", channel, text, now=now,
+                dedupe_key=f"{kind}:{period}", source=kind)
+    return text

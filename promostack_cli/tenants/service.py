@@ -52,3 +52,13 @@ def get_tenant_by_id(session: Session, tenant_id: int) -> Tenant:
     if tenant is None:
         raise NotFoundError(f"Unknown tenant id {tenant_id}.")
     return tenant
+
+
+def tenants_with_bot(session: Session, role: str, tenant_id: int | None = None) -> list[Tenant]:
+    """Tenants that have a bot connected in ``role`` (one tenant with ``tenant_id``), by id."""
+    from promostack_cli.connections.models import BotConnection
+
+    stmt = select(Tenant).join(BotConnection, BotConnection.tenant_id == Tenant.id).where(BotConnection.role == role)
+    if tenant_id is not None:
+        stmt = stmt.where(Tenant.id == tenant_id)
+    return list(session.exec(stmt.order_by(Tenant.id)))
