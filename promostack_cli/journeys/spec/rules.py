@@ -78,7 +78,8 @@ DEEP_LINK_PATTERN = r"[A-Za-z0-9_-]{1,64}"  # Telegram's /start payload
 VAR_PATTERN = r"[a-z_][a-z0-9_]{0,31}"
 NUMBER_PATTERN = r"[0-9]+(?:\.[0-9]+)?"
 UNIT_PATTERN = "[" + "".join(UNITS) + "]"
-DURATION_PATTERN = rf"({NUMBER_PATTERN})\s*({UNIT_PATTERN})"  # after str.strip()
+SPACE_PATTERN = r"[ \t\n\r\f\v]"  # ASCII whitespace: \s in a JSON Schema (and in Python's str patterns) is wider
+DURATION_PATTERN = rf"({NUMBER_PATTERN}){SPACE_PATTERN}*({UNIT_PATTERN})"  # after str.strip()
 
 SLUG_RE = re.compile(SLUG_PATTERN, re.ASCII)
 DEEP_LINK_RE = re.compile(DEEP_LINK_PATTERN, re.ASCII)

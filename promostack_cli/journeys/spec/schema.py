@@ -31,6 +31,7 @@ from promostack_cli.journeys.spec.rules import (
     ON_TIMEOUT,
     RE_ENTRY,
     SLUG_PATTERN,
+    SPACE_PATTERN,
     STEP_FIELDS,
     STEP_NEEDS_CHOICES,
     STEP_REQUIRED,
@@ -161,7 +162,7 @@ def json_schema() -> dict:
             "duration": {
                 "type": "string",
                 # the number must have a digit other than 0 (greater than zero)
-                "pattern": rf"^\s*(?=[0-9.]*[1-9]){NUMBER_PATTERN}\s*{UNIT_PATTERN}\s*$",
+                "pattern": rf"^\s*(?=[0-9.]*[1-9]){NUMBER_PATTERN}{SPACE_PATTERN}*{UNIT_PATTERN}\s*$",
                 "description": "A number greater than zero with a unit s, m, h or d, e.g. 30s, 10m, 1.5h, 3d.",
             },
             "template": {
