@@ -243,7 +243,7 @@ def test_a_refused_file_leaves_the_database_unchanged(cli, content):
 
 
 def test_a_journey_has_at_most_500_steps():
-    from promostack_cli.journeys.spec import parse_text
+    from promostack_cli.journeys.spec.parser import parse_text
 
     spec, errors = parse_text(steps_file(500), "many.yaml")
     assert errors == [] and len(spec.steps) == 500
@@ -255,7 +255,7 @@ def test_a_journey_has_at_most_500_steps():
 
 
 def test_a_large_file_is_refused_before_it_is_read(tmp_path):
-    from promostack_cli.journeys.spec import parse_file
+    from promostack_cli.journeys.spec.parser import parse_file
 
     path = tmp_path / "big.yaml"
     path.write_bytes(b"#" * (1024 * 1024 + 1))

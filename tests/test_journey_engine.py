@@ -3,7 +3,7 @@
 import pytest
 
 from promostack_cli.journeys.engine import (AWAITING_REPLY, CANCELLED, COMPLETED, WAITING_DELAY, JourneyRunner)
-from promostack_cli.journeys.spec import parse_text
+from promostack_cli.journeys.spec.parser import parse_text
 from tests.conftest import Cli, base_env
 
 WELCOME = """

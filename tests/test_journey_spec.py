@@ -9,18 +9,11 @@ from pathlib import Path
 import pytest
 
 from promostack_cli.journeys import templates
-from promostack_cli.journeys.spec import (
-    BASE_VARIABLES,
-    EVENTS,
-    JourneySpec,
-    SpecError,
-    collect_files,
-    dump_yaml,
-    json_schema,
-    parse_file,
-    parse_text,
-    validate_paths,
-)
+from promostack_cli.journeys.spec.files import collect_files, validate_paths
+from promostack_cli.journeys.spec.model import JourneySpec, SpecError, dump_yaml
+from promostack_cli.journeys.spec.parser import parse_file, parse_text
+from promostack_cli.journeys.spec.rules import BASE_VARIABLES, EVENTS
+from promostack_cli.journeys.spec.schema import json_schema
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "journeys"
 

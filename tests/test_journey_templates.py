@@ -13,7 +13,8 @@ import time
 import pytest
 
 from promostack_cli.journeys.engine import JourneyRunner
-from promostack_cli.journeys.spec import JourneySpec, parse_text
+from promostack_cli.journeys.spec.model import JourneySpec
+from promostack_cli.journeys.spec.parser import parse_text
 
 HEAD = "journey: t\nname: Test\nstatus: active\ntriggers:\n  - deep_link: t\nsteps:\n"
 # Validation renders with every variable set to "x", so these branches are never taken there.
@@ -55,7 +56,7 @@ def runner_for(text: str) -> JourneyRunner:
 _MEASURE = textwrap.dedent("""
     import json, resource, sys, time
     from promostack_cli.journeys.engine import JourneyRunner
-    from promostack_cli.journeys.spec import JourneySpec
+    from promostack_cli.journeys.spec.model import JourneySpec
     text, name = sys.argv[1], sys.argv[2]
     spec = JourneySpec.from_dict({"journey": "t", "name": "T", "triggers": [{"deep_link": "t"}],
                                   "steps": [{"id": "a", "type": "message", "text": text}]})

@@ -7,7 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+# Seconds per unit; None stands for a bare number (seconds).
+DURATION_UNITS: dict[str | None, float] = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 def utcnow() -> datetime:
@@ -31,7 +32,7 @@ def parse_duration(text: str) -> float:
     m = _DURATION_RE.match(text or "")
     if not m:
         raise ValueError(f"'{text}' is not a duration; use a number with s, m, h or d (e.g. 30s, 10m)")
-    return float(m.group(1)) * _UNITS[m.group(2)]
+    return float(m.group(1)) * DURATION_UNITS[m.group(2)]
 
 
 def ago(seconds: float, now: datetime | None = None) -> datetime:

@@ -35,7 +35,7 @@ def schema() -> None:
 
     Example: promostack journeys schema > journey.schema.json
     """
-    from promostack_cli.journeys.spec import json_schema
+    from promostack_cli.journeys.spec.schema import json_schema
 
     ctx.emit_json(json_schema())
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field, replace
 
 from promostack_cli.core.clock import parse_duration
 from promostack_cli.journeys import templates
-from promostack_cli.journeys.spec import BASE_VARIABLES, EVENTS, JourneySpec
+from promostack_cli.journeys.spec.model import JourneySpec
+from promostack_cli.journeys.spec.rules import BASE_VARIABLES, EVENTS
 from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, COMPLETED, FINAL,  # noqa: F401
                                             WAITING_DELAY)
 from promostack_cli.telegram.html import MAX_MESSAGE_LENGTH, fits, split_message, visible_length

@@ -17,7 +17,8 @@ from sqlmodel import Session, select
 
 from promostack_cli.core.errors import NotFoundError, ValidationError
 from promostack_cli.journeys.models import Journey, JourneyTrigger
-from promostack_cli.journeys.spec import JourneySpec, SpecError, dump_yaml, validate_paths
+from promostack_cli.journeys.spec.files import validate_paths
+from promostack_cli.journeys.spec.model import JourneySpec, SpecError, dump_yaml
 
 
 class SpecValidationError(ValidationError):

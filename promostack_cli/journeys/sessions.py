@@ -40,7 +40,7 @@ _runners: dict[tuple[int, str], "JourneyRunner"] = {}
 
 def runner_for(journey: Journey) -> "JourneyRunner":
     from promostack_cli.journeys.engine import JourneyRunner
-    from promostack_cli.journeys.spec import JourneySpec
+    from promostack_cli.journeys.spec.model import JourneySpec
 
     key = (journey.id, journey.content_hash)
     if key not in _runners:

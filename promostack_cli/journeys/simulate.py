@@ -7,7 +7,8 @@ from pathlib import Path
 
 from promostack_cli.core import cli as ctx
 from promostack_cli.journeys.engine import CHOICE_PREFIX, FINAL, WAITING_DELAY, JourneyRunner, Transition
-from promostack_cli.journeys.spec import EVENTS, JourneySpec
+from promostack_cli.journeys.spec.model import JourneySpec
+from promostack_cli.journeys.spec.rules import EVENTS
 
 
 def load_for_simulation(target: str) -> JourneySpec:

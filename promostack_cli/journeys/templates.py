@@ -3,25 +3,19 @@
 Texts render with autoescape (``parse_mode=HTML``) and strict undefined variables. :func:`parse`
 refuses what a message never needs (other files, macros, call blocks, blocks, recursive loops,
 autoescape off, Python internals, filters and methods outside :data:`FILTERS` / :data:`METHODS`).
-:func:`render` keeps a render small and short: nothing is evaluated at compile time; an operation
-that would build more than :data:`MAX_SIZE` characters or items (or an int over
-:data:`MAX_INT_BITS` bits) is refused before it runs, and one render builds at most
-:data:`MAX_WORK` in all; output stops past :data:`MAX_OUTPUT`; a tracer in the rendering thread
-stops it after :data:`RENDER_SECONDS`, so nothing runs on afterwards; every variable is cut to
-:data:`MAX_VALUE` characters first (stored values are not touched). A limit raises
-:class:`TemplateLimit`, a refused template :class:`TemplateProblem`.
+:func:`render` keeps a render small and short: nothing is evaluated at compile time; the sizes
+operations build are limited as :mod:`.template_limits` describes (this sandbox routes every
+operation through its checks); output stops past :data:`~.template_limits.MAX_OUTPUT`; a tracer in
+the rendering thread stops it after :data:`RENDER_SECONDS`, so nothing runs on afterwards; every
+variable is cut to :data:`MAX_VALUE` characters first (stored values are not touched). A limit
+raises :class:`TemplateLimit`, a refused template :class:`TemplateProblem`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import re
-import string
 import sys
-import threading
 import time
-from collections import abc
 from typing import Any, Callable, Iterator
 
 import jinja2
@@ -32,14 +26,14 @@ from jinja2.filters import FILTERS as JINJA_FILTERS
 from jinja2.runtime import LoopContext, Undefined, markup_join, str_join
 from jinja2.sandbox import SandboxedEnvironment, safe_range
 from jinja2.utils import pass_context
-from markupsafe import Markup
 
+from promostack_cli.journeys import template_limits as limits
+from promostack_cli.journeys.template_limits import TemplateLimit, TemplateProblem
 from promostack_cli.telegram import html
 
-MAX_SIZE = 100_000        # characters of one text, items of one list, one operation may build
-MAX_WORK = 1_000_000      # characters and items all the operations of one render may build together
-MAX_INT_BITS = 4096       # about 1,200 digits
-MAX_OUTPUT = 65_536       # characters of HTML a render (or a {% set %} block) may produce
+__all__ = ["FILTERS", "MAX_VALUE", "METHODS", "RENDER_SECONDS", "JourneySandbox", "TemplateLimit", "TemplateProblem",
+           "clip", "compile_template", "constant_limits", "parse", "render", "variables"]
+
 MAX_VALUE = html.MAX_MESSAGE_LENGTH  # a variable is cut to this many characters before rendering
 RENDER_SECONDS = 0.5
 ELLIPSIS = "…"
@@ -69,191 +63,9 @@ _FORBIDDEN = (
     ((nodes.Block,), "templates cannot use blocks"),
     ((nodes.EvalContextModifier,), "templates cannot switch autoescape off"),
 )
-_PRINTF_RE = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.)", re.DOTALL)
-
-
-class TemplateProblem(Exception):
-    """A template that cannot be used; ``str()`` is one clause such as "template reaches Python internals"."""
-
-    def __init__(self, message: str, lineno: int | None = None):
-        super().__init__(message)
-        self.message, self.lineno = message, lineno
-
-
-class TemplateLimit(TemplateProblem):
-    """A render that hit one of the limits (size, work, output, time)."""
-
-
-# -- per-render accounting (thread-local: the webhook receiver renders in several threads) --------
-
-class _State:
-    def __init__(self) -> None:
-        self.deadline = time.monotonic() + RENDER_SECONDS
-        self.work = 0
-
-
-_local = threading.local()
-
-
-def _too_slow() -> TemplateLimit:
-    return TemplateLimit(f"template takes longer than {RENDER_SECONDS:g}s to render")
-
-
-def _weight(value: Any, limit: int = MAX_SIZE) -> int:
-    """About how many characters ``str(value)`` has; stops counting once past ``limit``."""
-    if isinstance(value, str):
-        return len(value)
-    total, stack = 0, [value]
-    while stack and total <= limit:
-        item = stack.pop()
-        if isinstance(item, str):
-            total += len(item) + 4
-        elif isinstance(item, bool) or item is None:
-            total += 5
-        elif isinstance(item, int):
-            total += item.bit_length() // 3 + 2
-        elif isinstance(item, dict):
-            total += 2
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset, abc.KeysView, abc.ValuesView, abc.ItemsView)):
-            total += 2
-            stack.extend(item)
-        else:
-            total += 24
-    return total
-
-
-def _made(value: Any) -> Any:
-    """Account for a value an operation built: refused past MAX_SIZE, charged to the render's work."""
-    if isinstance(value, (str, list, tuple, dict, set, frozenset)):
-        size = _weight(value)
-        if size > MAX_SIZE:
-            raise TemplateLimit(f"template builds a text or list longer than {MAX_SIZE} characters")
-        state = getattr(_local, "state", None)
-        if state is not None:
-            state.work += size
-            if state.work > MAX_WORK:
-                raise TemplateLimit(f"template builds more than {MAX_WORK} characters in one render")
-            if time.monotonic() > state.deadline:
-                raise _too_slow()
-    return value
-
-
-def _need(size: int, what: str = "builds a text or list longer than") -> None:
-    if size > MAX_SIZE:
-        raise TemplateLimit(f"template {what} {MAX_SIZE} characters")
-
-
-# -- prechecks: a result's size, estimated before it is computed ---------------------------------
-
-def _check_printf(fmt: str, values: Any) -> None:
-    items = list(values.values()) if isinstance(values, dict) else list(values) if isinstance(values, tuple) \
-        else [values]
-    widest, size = max((_weight(v) for v in items), default=0), len(fmt)
-    for m in _PRINTF_RE.finditer(fmt):
-        width, precision = m.group(1) or "0", m.group(2) or "0"
-        if "*" in (width, precision) or len(width) > 6 or len(precision) > 6:
-            raise TemplateLimit("template uses a % format width that is too large")
-        size += int(width) + int(precision) + widest
-    _need(size)
-
-
-def _check_format(fmt: str, args: tuple, kwargs: dict) -> None:
-    widest, size = max((_weight(v) for v in (*args, *kwargs.values())), default=0), 0
-    for literal, field, spec, _conversion in string.Formatter().parse(fmt):
-        numbers = re.findall(r"\d+", spec or "")
-        if field is not None and ("{" in (spec or "") or any(len(n) > 6 for n in numbers)):
-            raise TemplateLimit("template uses a format width that is too large")
-        size += len(literal) + (widest + sum(map(int, numbers)) if field is not None else 0)
-    _need(size)
-
-
-def _check_replace(s: Any, old: Any, new: Any, count: Any = None) -> None:
-    s, old, new = str(s), str(old), str(html.escape(new) if isinstance(s, Markup) else new)
-    n = s.count(old) if old else len(s) + 1
-    if isinstance(count, int) and count >= 0:
-        n = min(n, count)
-    _need(len(s) + n * max(0, len(new) - len(old)))
-
-
-def _check_join(items: Any, separator: Any) -> list:
-    items = list(items)  # measured once, joined once
-    _need(len(items), "joins more than")
-    total = len(str(separator)) * max(0, len(items) - 1)
-    for item in items:
-        total += len(item) if isinstance(item, str) else item.bit_length() // 3 + 2 if isinstance(item, int) \
-            else _weight(item)
-        if total > MAX_SIZE:
-            break
-    _need(total)
-    return items
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) else len(value) if isinstance(value, str) else 0
-
-
-def _precheck(name: str, args: list, kwargs: dict) -> None:
-    """For a filter (``args[0]`` is its value) or a str method (``args[0]`` is the string)."""
-    def arg(i: int, key: str, default: Any = None) -> Any:
-        return args[i] if len(args) > i else kwargs.get(key, default)
-
-    if name in ("center", "ljust", "rjust", "zfill"):
-        _need(_int(arg(1, "width", 80)), "pads a text to more than")
-        return
-    text = str(args[0]) if name in ("wordwrap", "indent", "format") else ""
-    if name == "wordwrap":
-        lines = len(text) // max(_int(arg(1, "width", 79)), 1) + 1
-        _need(len(text) + lines * len(str(arg(3, "wrapstring") or "\n")))
-    elif name == "indent":
-        _need(len(text) + (text.count("\n") + 1) * _int(arg(1, "width", 4)))
-    elif name == "replace" and len(args) >= 3:
-        _check_replace(args[0], args[1], args[2], arg(3, "count"))
-    elif name == "format":
-        _check_printf(text, kwargs or tuple(args[1:]))
-
-
-def _guarded(name: str, func: Callable) -> Callable:
-    """Jinja's own filter, behind the size checks."""
-    passes = getattr(func, "jinja_pass_arg", None) is not None
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        head, rest = (args[:1], list(args[1:])) if passes else ((), list(args))
-        if any(_weight(value) > MAX_SIZE for value in (*rest, *kwargs.values())):
-            raise TemplateLimit(f"template passes a value longer than {MAX_SIZE} characters to {name}")
-        if name == "join" and rest:
-            rest[0] = _check_join(rest[0], rest[1] if len(rest) > 1 else kwargs.get("d", ""))
-        elif rest:
-            _precheck(name, rest, kwargs)
-        return _made(func(*head, *rest, **kwargs))
-
-    return wrapper
 
 
 # -- the environment ----------------------------------------------------------------------------
-
-class _CappedBuffer(list):
-    """The buffer of a ``{% set %}...{% endset %}`` or ``{% filter %}`` block, cut off past MAX_OUTPUT."""
-
-    size = 0
-
-    def append(self, item: Any) -> None:
-        self._count(item)
-        super().append(item)
-
-    def extend(self, items: Any) -> None:
-        items = tuple(items)
-        for item in items:
-            self._count(item)
-        super().extend(items)
-
-    def _count(self, item: Any) -> None:
-        self.size += len(item) if isinstance(item, str) else _weight(item)
-        if self.size > MAX_OUTPUT:
-            raise TemplateLimit(f"template output is longer than {MAX_OUTPUT} characters")
-
 
 class _CodeGenerator(CodeGenerator):
     """Routes concatenation, container literals and block buffers through the environment's checks."""
@@ -297,37 +109,37 @@ class JourneySandbox(SandboxedEnvironment):
 
     def __init__(self) -> None:
         super().__init__(autoescape=True, undefined=jinja2.StrictUndefined, optimized=False, finalize=_finalize)
-        self.filters = {name: _guarded(name, JINJA_FILTERS[name]) for name in FILTERS}
+        self.filters = {name: limits.guarded(name, JINJA_FILTERS[name]) for name in FILTERS}
         self.globals = {"range": safe_range, "dict": dict}  # no lipsum, namespace, cycler, joiner
 
     # values built by the template
-    capped_buffer = staticmethod(_CappedBuffer)
-    checked_value = staticmethod(_made)
+    capped_buffer = staticmethod(limits.CappedBuffer)
+    checked_value = staticmethod(limits.made)
 
     def checked_concat(self, context: Any, parts: tuple) -> str:
-        _need(sum(_weight(p) for p in parts))
-        return _made((markup_join if context.eval_ctx.autoescape else str_join)(parts))
+        limits.need(sum(limits.weight(p) for p in parts))
+        return limits.made((markup_join if context.eval_ctx.autoescape else str_join)(parts))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:  # type: ignore[override]
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SIZE:
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > limits.MAX_SIZE:
                     raise TemplateLimit("template repeats a value too many times")
             bits = left.bit_length() + right.bit_length() if isinstance(left, int) and isinstance(right, int) else 0
-            if bits > MAX_INT_BITS:
+            if bits > limits.MAX_INT_BITS:
                 raise TemplateLimit("template computes too large a number")
         elif operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
-            if left.bit_length() * right > MAX_INT_BITS:
+            if left.bit_length() * right > limits.MAX_INT_BITS:
                 raise TemplateLimit("template raises a number to too large a power")
         elif operator == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
-            _need(len(left) + len(right))
+            limits.need(len(left) + len(right))
         elif operator == "%" and isinstance(left, str):
-            _check_printf(left, right)
-        return _made(super().call_binop(context, operator, left, right))
+            limits.check_printf(left, right)
+        return limits.made(super().call_binop(context, operator, left, right))
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         value = super().getitem(obj, argument)
-        return _made(value) if isinstance(argument, slice) else value
+        return limits.made(value) if isinstance(argument, slice) else value
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if not super().is_safe_attribute(obj, attr, value):
@@ -349,8 +161,8 @@ class JourneySandbox(SandboxedEnvironment):
         fmt = value.__self__
 
         def checked(*args: Any, **kwargs: Any) -> str:
-            _check_format(fmt, args, kwargs)
-            return _made(wrapped(*args, **kwargs))
+            limits.check_format(fmt, args, kwargs)
+            return limits.made(wrapped(*args, **kwargs))
 
         checked.journey_safe = True  # type: ignore[attr-defined]
         return checked
@@ -359,15 +171,15 @@ class JourneySandbox(SandboxedEnvironment):
         owner, name = getattr(__obj, "__self__", None), getattr(__obj, "__name__", "")
         if isinstance(owner, str) and name in _STR_METHODS:
             if name == "join" and args:
-                args = (_check_join(args[0], owner), *args[1:])
+                args = (limits.check_join(args[0], owner), *args[1:])
             else:
-                _precheck(name, [owner, *args], kwargs)
+                limits.precheck(name, [owner, *args], kwargs)
         elif not (__obj is safe_range or __obj is dict or isinstance(__obj, Undefined)
                   or getattr(__obj, "journey_safe", False)
                   or any(isinstance(owner, kinds) and name in names for kinds, names in _SAFE_ATTRIBUTES[1:])):
             raise TemplateProblem(f"template calls '{name or type(__obj).__name__}', which is not allowed; "
                                   f"allowed methods: {', '.join(METHODS)}")
-        return _made(super().call(__context, __obj, *args, **kwargs))
+        return limits.made(super().call(__context, __obj, *args, **kwargs))
 
 
 _ENV = JourneySandbox()
@@ -457,7 +269,7 @@ def constant_limits(ast: nodes.Template) -> None:
             result = node.value
         elif isinstance(node, (nodes.List, nodes.Tuple)):
             items = [value(i) for i in node.items]
-            result = missing if missing in items else _made(list(items))
+            result = missing if missing in items else limits.made(list(items))
         elif isinstance(node, nodes.BinExpr) and node.operator in _ENV.intercepted_binops:
             left, right = value(node.left), value(node.right)
             if left is not missing and right is not missing:
@@ -470,8 +282,8 @@ def constant_limits(ast: nodes.Template) -> None:
         elif isinstance(node, nodes.Concat):
             parts = [value(p) for p in node.nodes]
             if missing not in parts:
-                _need(sum(_weight(p) for p in parts))
-                result = _made("".join(map(str, parts)))
+                limits.need(sum(limits.weight(p) for p in parts))
+                result = limits.made("".join(map(str, parts)))
         memo[id(node)] = result
         return result
 
@@ -495,11 +307,11 @@ def clip(value: Any, limit: int = MAX_VALUE) -> Any:
 
 def render(template: jinja2.Template, variables: dict[str, Any], *, cut: int = MAX_VALUE) -> str:
     """Render under the limits, with every text variable cut to ``cut`` characters."""
-    state, previous_state = _State(), getattr(_local, "state", None)
+    state, previous_state = limits.RenderState(RENDER_SECONDS), getattr(limits.local, "state", None)
 
     def watch(frame: Any, event: str, arg: Any) -> Any:
         if time.monotonic() > state.deadline:
-            raise _too_slow()
+            raise state.too_slow()
         return watch
 
     def tracer(frame: Any, event: str, arg: Any) -> Any:  # only the template's own frames are watched
@@ -507,19 +319,19 @@ def render(template: jinja2.Template, variables: dict[str, Any], *, cut: int = M
 
     out: list[str] = []
     size, previous_tracer = 0, sys.gettrace()
-    _local.state = state
+    limits.local.state = state
     sys.settrace(tracer)
     try:
         chunks = template.generate({k: clip(v, cut) for k, v in variables.items()})
         try:
             for chunk in chunks:
                 size += len(chunk)
-                if size > MAX_OUTPUT:
-                    raise TemplateLimit(f"template output is longer than {MAX_OUTPUT} characters")
+                if size > limits.MAX_OUTPUT:
+                    raise TemplateLimit(f"template output is longer than {limits.MAX_OUTPUT} characters")
                 out.append(chunk)
         finally:
             chunks.close()
     finally:
         sys.settrace(previous_tracer)
-        _local.state = previous_state
+        limits.local.state = previous_state
     return "".join(out)
