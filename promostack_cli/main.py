@@ -15,7 +15,7 @@ import typer
 
 from promostack_cli import __version__
 from promostack_cli.connections.cli import app as connections_app
-from promostack_cli.core import cli as ctx
+from promostack_cli import context as ctx
 from promostack_cli.core.errors import PromoStackError
 from promostack_cli.forex.cli import app as forex_app
 from promostack_cli.journeys.cli import app as journeys_app

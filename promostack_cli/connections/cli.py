@@ -3,7 +3,7 @@ from typing import Optional
 
 import typer
 
-from promostack_cli.core import cli as ctx
+from promostack_cli import context as ctx
 
 app = typer.Typer(help="Bot connections: the signal bot (VIP/FREE channels) and the message bot (users).",
                   no_args_is_help=True)

@@ -17,7 +17,7 @@ TRADE_COLUMNS = ("bar", "opened_at", "direction", "entry", "stop", "tp1", "tp2",
 
 def _config():
     """The tenant's forex config with --tenant / PROMOSTACK_TENANT, else the defaults."""
-    from promostack_cli.core import cli as ctx
+    from promostack_cli import context as ctx
     from promostack_cli.forex.config import load, resolve
 
     if not (ctx.options.tenant or ctx.settings().tenant):
@@ -86,7 +86,7 @@ def run_backtest(*, candles: Path, strategy: str, timeframe: str | None, symbol:
         extra = {k: v for k, v in extra.items() if v is not None}
     emit(closed, title, json_, plot, open_count=sum(t.trade.status == "open" for t in result), extra=extra)
     if trades_csv:
-        from promostack_cli.core import cli as ctx
+        from promostack_cli import context as ctx
 
         ctx.success(f"Wrote {len(result)} trade(s) to {trades_csv}.")
 
@@ -102,7 +102,7 @@ class _progress:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from promostack_cli.core import cli as ctx
+        from promostack_cli import context as ctx
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                             console=ctx.err, transient=True)

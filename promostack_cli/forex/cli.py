@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from promostack_cli.core import cli as ctx
+from promostack_cli import context as ctx
 
 app = typer.Typer(help="Forex signals: Twelve Data candles, strategies, signal lifecycle, briefings, recaps, analytics, backtests.",
                   no_args_is_help=True)

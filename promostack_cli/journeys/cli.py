@@ -3,7 +3,7 @@ from typing import List, Optional
 
 import typer
 
-from promostack_cli.core import cli as ctx
+from promostack_cli import context as ctx
 
 app = typer.Typer(help="Journeys: multi-step conversations defined as YAML files kept in git.", no_args_is_help=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from promostack_cli.core import cli as ctx
+from promostack_cli import context as ctx
 from promostack_cli.journeys.engine import CHOICE_PREFIX, FINAL, WAITING_DELAY, JourneyRunner, Transition
 from promostack_cli.journeys.spec.model import JourneySpec
 from promostack_cli.journeys.spec.rules import EVENTS

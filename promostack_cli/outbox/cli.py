@@ -4,7 +4,7 @@ from typing import List, Optional
 
 import typer
 
-from promostack_cli.core import cli as ctx
+from promostack_cli import context as ctx
 
 app = typer.Typer(help="Outbox: every outgoing Telegram message, its status and its error.", no_args_is_help=True)
 

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from promostack_cli.core import cli as ctx
+from promostack_cli import context as ctx
 
 app = typer.Typer(help="Scheduled work, run by cron.", no_args_is_help=True)
 

@@ -1,6 +1,6 @@
 import typer
 
-from promostack_cli.core import cli as ctx
+from promostack_cli import context as ctx
 
 db_app = typer.Typer(help="Database migrations (Alembic; one history for SQLite and PostgreSQL).", no_args_is_help=True)
 config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)

@@ -2,7 +2,7 @@ from typing import Optional
 
 import typer
 
-from promostack_cli.core import cli as ctx
+from promostack_cli import context as ctx
 
 app = typer.Typer(help="Tenants: one operator business each (channels, bots, data).", no_args_is_help=True)
 

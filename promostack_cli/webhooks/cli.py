@@ -2,7 +2,7 @@ from typing import List, Optional
 
 import typer
 
-from promostack_cli.core import cli as ctx
+from promostack_cli import context as ctx
 
 app = typer.Typer(help="The webhook receiver for Telegram updates (the one long-running process).", no_args_is_help=True)
 
