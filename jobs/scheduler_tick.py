@@ -1,7 +1,8 @@
 """``promostack scheduler tick``: the cron-driven job that does all due scheduled work.
 
 Each tick first advances journey sessions whose delay ended or reply timed out and ends inactive
-ones (their messages go into the outbox), then delivers the outbox. Several ticks may run at
+ones (their messages go into the outbox), then delivers the outbox, then ends the sessions of users
+whose chat the outbox found blocked (a 403 to a send). Several ticks may run at
 once, on several machines against PostgreSQL: every piece of work is claimed before it is done.
 """
 
@@ -11,8 +12,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from promostack_cli.core.clock import epoch
-from promostack_cli.journeys.sessions import end_inactive, run_due
+from promostack_cli.core.clock import epoch, from_epoch
+from promostack_cli.journeys.sessions import end_blocked, end_inactive, run_due
 from promostack_cli.outbox.sender import DeliveryReport, Sender, SenderConfig
 
 log = logging.getLogger(__name__)
@@ -23,12 +24,14 @@ class TickReport:
     ticks: int = 0
     sessions_advanced: int = 0
     sessions_ended_inactive: int = 0
+    sessions_ended_blocked: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
         return {"ticks": self.ticks, "seconds": round(self.seconds, 3), "sessions_advanced": self.sessions_advanced,
-                "sessions_ended_inactive": self.sessions_ended_inactive, **self.delivery.as_dict()}
+                "sessions_ended_inactive": self.sessions_ended_inactive,
+                "sessions_ended_blocked": self.sessions_ended_blocked, **self.delivery.as_dict()}
 
 
 def _step(report: TickReport, what: str, work) -> int:
@@ -66,6 +69,9 @@ def run(db, box, settings, *, dry_run: bool, budget: float, loop: float | None =
             report.sessions_ended_inactive += _step(report, "ending inactive sessions",
                                                     lambda: end_inactive(db, tenant_id=tenant_id))
             part = sender.run(tick_deadline, tenant_id=tenant_id)
+            # after delivery, so a 403 met by this tick's sends ends the user's sessions at once
+            report.sessions_ended_blocked += _step(report, "ending sessions of blocked users",
+                                                   lambda: end_blocked(db, from_epoch(epoch()), tenant_id=tenant_id))
             report.ticks += 1
             report.delivery.merge(part)
             sender.report = DeliveryReport()

@@ -1,5 +1,6 @@
 """Persisted journey sessions (SQLite and PostgreSQL): what the user receives, through the outbox."""
 
+import json
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -202,6 +203,46 @@ def test_answers_to_the_user_are_interactive_timers_are_not(journeys, tenant_id)
     with db.session() as s:
         rows = [(m.payload["text"][:20], m.priority) for m in s.exec(select(OutboxMessage).order_by(OutboxMessage.id))]
     assert [p for _, p in rows] == [0, 1, 1, 0], rows  # welcome; delay text + question (timer); answer (button)
+
+
+def test_a_403_from_the_sender_ends_the_users_sessions_and_writing_again_unblocks(journeys, tenant_id, box, fake_tg,
+                                                                                   tmp_path):
+    """Telegram answers a journey message with 403 "bot was blocked by the user": the user's
+    sessions end as blocked (no more timers run for them). When they write to the bot again, the
+    chat is unblocked and what the journey sends them from then on is delivered."""
+    from jobs.scheduler_tick import run
+    from promostack_cli.connections.models import BotConnection
+    from promostack_cli.core.secrets import fingerprint, mask
+    from promostack_cli.settings import Settings
+    from promostack_cli.webhooks.service import ingest
+    from tests.conftest import MESSAGE_TOKEN
+
+    db = journeys
+    with db.transaction() as s:
+        s.add(BotConnection(tenant_id=tenant_id, role="message_bot", bot_id=int(MESSAGE_TOKEN.split(":")[0]),
+                            username="entrylab_helper_bot", token_encrypted=box.encrypt(MESSAGE_TOKEN),
+                            token_hint=mask(MESSAGE_TOKEN), webhook_path_hash=fingerprint("p1"),
+                            webhook_path_encrypted=box.encrypt("p"), webhook_token_encrypted=box.encrypt("h")))
+    settings = Settings(telegram_api_url=fake_tg.base_url, data_dir=tmp_path, _env_file=None)
+    fake_tg.block(5550201)
+    say(db, tenant_id, "/start welcome", chat="5550201")  # the welcome is queued; the 10-minute delay runs
+    report = run(db, box, settings, dry_run=False, budget=10)
+    assert report.delivery.failed == 1
+    [ended] = sessions(db)
+    assert (ended.status, ended.wake_at) == ("blocked", None)
+    assert ended.end_code == "blocked" and report.sessions_ended_blocked == 1
+
+    fake_tg.unblock(5550201)
+    update = {"update_id": 901, "message": {"message_id": 5, "date": 0, "text": "/start welcome",
+                                            "chat": {"id": 5550201, "type": "private"},
+                                            "from": {"id": 5550201, "is_bot": False, "first_name": "Sam"}}}
+    with db.transaction() as s:
+        conn = s.exec(select(BotConnection).where(BotConnection.tenant_id == tenant_id)).one()
+        assert ingest(s, conn, json.dumps(update).encode(), utcnow()).status == "processed"
+    report = run(db, box, settings, dry_run=False, budget=10)
+    assert [m["text"] for m in fake_tg.sent(chat_id=5550201)] == ["Hi Sam! Welcome to <b>EntryLab</b>."]
+    assert [s.status for s in sessions(db)] == ["blocked", "waiting_delay"]
+    assert report.delivery.sent == 1 and report.sessions_ended_blocked == 0
 
 
 def test_stats_count_outcomes_by_code_not_by_the_words_shown(journeys, tenant_id):

@@ -29,7 +29,7 @@ from promostack_cli.journeys.models import Journey, JourneySession, JourneyStepV
 from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, END_BLOCKED, END_INACTIVE,
                                             END_JOURNEY_REMOVED, END_RESTARTED, END_STEP_REMOVED, END_STOPPED, LIVE,
                                             WAITING_DELAY)
-from promostack_cli.outbox.models import INTERACTIVE, NORMAL
+from promostack_cli.outbox.models import INTERACTIVE, NORMAL, ChatState
 from promostack_cli.outbox.service import enqueue
 
 if TYPE_CHECKING:
@@ -279,6 +279,31 @@ def end_inactive(db: Database, *, tenant_id: int | None = None) -> int:
             )
             ended += result.rowcount or 0
     return ended
+
+
+def end_blocked(db: Database, now: datetime, *, tenant_id: int | None = None) -> int:
+    """End, as ``blocked``, the live sessions of users whose chat the outbox has marked blocked.
+
+    The outbox marks a chat blocked when Telegram answers a send with 403 "bot was blocked by the
+    user" (it knows nothing of journeys); this tick step acts on that mark. An unblock (the user
+    writes again, or my_chat_member back to member) clears the mark, so a session started after it
+    is left alone. Sessions a user's update holds are skipped and ended by the next tick.
+    """
+    chat = ChatState
+    blocked_chats = select(chat.chat_id).where(chat.tenant_id == JourneySession.tenant_id,
+                                               chat.chat_id == JourneySession.chat_id,
+                                               chat.bot_role == "message_bot", chat.blocked_at.is_not(None))
+    with db.transaction() as session:
+        q = select(JourneySession.id).where(JourneySession.status.in_(LIVE), blocked_chats.exists())
+        if tenant_id is not None:
+            q = q.where(JourneySession.tenant_id == tenant_id)
+        result = session.exec(
+            update(JourneySession)
+            .where(JourneySession.id.in_(for_claim(q, session, JourneySession).scalar_subquery()))
+            .values(status=BLOCKED, step_id=None, wake_at=None, ended_at=now, end_code=END_BLOCKED,
+                    end_reason="the user blocked the bot (Telegram answered 403)")
+        )
+        return result.rowcount or 0
 
 
 def start_by_event(session: Session, tenant_id: int, event: str, chat_id: str, variables: dict[str, str],

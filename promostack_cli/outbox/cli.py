@@ -224,7 +224,7 @@ def tick(
         ctx.emit_json(summary)
     d = report.delivery
     ctx.info(f"tick: {report.sessions_advanced} journey session(s) advanced, {report.sessions_ended_inactive} ended as "
-             f"inactive; {d.sent} sent, {d.dry_run} dry-run, {d.failed} failed, {d.retrying} to retry, "
+             f"inactive, {report.sessions_ended_blocked} as blocked; {d.sent} sent, {d.dry_run} dry-run, {d.failed} failed, {d.retrying} to retry, "
              f"{d.rate_limited} rate-limited, {d.released} handed back in {report.seconds:.1f}s")
     if d.errors:
         raise ctx.fail("; ".join(d.errors[:3]))
