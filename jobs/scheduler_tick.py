@@ -1,7 +1,8 @@
 """``promostack scheduler tick``: the cron-driven job that does all due scheduled work.
 
 The steps, in order: advance journey sessions whose delay ended or reply timed out, end inactive
-ones (their messages go into the outbox), then deliver the outbox. A domain with due work adds
+ones (their messages go into the outbox), deliver the outbox, then end the sessions of users whose
+chat the outbox found blocked (a 403 to a send: right after delivery, so in the same tick). A domain with due work adds
 its step factory to :func:`steps` (cross promo and the billing sweep will). Several ticks may run
 at once, on several machines against PostgreSQL: every piece of work is claimed before it is done.
 """
@@ -15,7 +16,7 @@ __all__ = ["TickContext", "TickReport", "run", "steps"]
 
 
 def steps() -> list[StepFactory]:
-    from promostack_cli.journeys.steps import InactiveStep, TimersStep
+    from promostack_cli.journeys.steps import BlockedStep, InactiveStep, TimersStep
     from promostack_cli.outbox.steps import DeliveryStep
 
-    return [TimersStep, InactiveStep, DeliveryStep]
+    return [TimersStep, InactiveStep, DeliveryStep, BlockedStep]

@@ -1,5 +1,6 @@
 """Persisted journey sessions (SQLite and PostgreSQL): what the user receives, through the outbox."""
 
+import json
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -202,3 +203,94 @@ def test_answers_to_the_user_are_interactive_timers_are_not(journeys, tenant_id)
     with db.session() as s:
         rows = [(m.payload["text"][:20], m.priority) for m in s.exec(select(OutboxMessage).order_by(OutboxMessage.id))]
     assert [p for _, p in rows] == [0, 1, 1, 0], rows  # welcome; delay text + question (timer); answer (button)
+
+
+def test_a_403_from_the_sender_ends_the_users_sessions_and_writing_again_unblocks(journeys, tenant_id, box, fake_tg,
+                                                                                   tmp_path):
+    """Telegram answers a journey message with 403 "bot was blocked by the user": the user's
+    sessions end as blocked (no more timers run for them). When they write to the bot again, the
+    chat is unblocked and what the journey sends them from then on is delivered."""
+    from jobs.scheduler_tick import TickContext, run, steps
+    from promostack_cli.connections.models import BotConnection
+    from promostack_cli.core.secrets import fingerprint, mask
+    from promostack_cli.settings import Settings
+    from promostack_cli.webhooks.service import ingest
+    from tests.conftest import MESSAGE_TOKEN
+
+    db = journeys
+    with db.transaction() as s:
+        s.add(BotConnection(tenant_id=tenant_id, role="message_bot", bot_id=int(MESSAGE_TOKEN.split(":")[0]),
+                            username="entrylab_helper_bot", token_encrypted=box.encrypt(MESSAGE_TOKEN),
+                            token_hint=mask(MESSAGE_TOKEN), webhook_path_hash=fingerprint("p1"),
+                            webhook_path_encrypted=box.encrypt("p"), webhook_token_encrypted=box.encrypt("h")))
+    settings = Settings(telegram_api_url=fake_tg.base_url, data_dir=tmp_path, _env_file=None)
+    fake_tg.block(5550201)
+    say(db, tenant_id, "/start welcome", chat="5550201")  # the welcome is queued; the 10-minute delay runs
+    tick = TickContext(db=db, box=box, settings=settings)
+    report = run(tick, steps(), budget=10).as_dict()
+    assert report["failed"] == 1
+    [ended] = sessions(db)
+    assert (ended.status, ended.wake_at) == ("blocked", None)
+    assert ended.end_code == "blocked" and report["sessions_ended_blocked"] == 1
+
+    fake_tg.unblock(5550201)
+    update = {"update_id": 901, "message": {"message_id": 5, "date": 0, "text": "/start welcome",
+                                            "chat": {"id": 5550201, "type": "private"},
+                                            "from": {"id": 5550201, "is_bot": False, "first_name": "Sam"}}}
+    with db.transaction() as s:
+        conn = s.exec(select(BotConnection).where(BotConnection.tenant_id == tenant_id)).one()
+        assert ingest(s, conn, json.dumps(update).encode(), utcnow()).status == "processed"
+    report = run(tick, steps(), budget=10).as_dict()
+    assert [m["text"] for m in fake_tg.sent(chat_id=5550201)] == ["Hi Sam! Welcome to <b>EntryLab</b>."]
+    assert [s.status for s in sessions(db)] == ["blocked", "waiting_delay"]
+    assert report["sent"] == 1 and report["sessions_ended_blocked"] == 0
+
+
+def test_stats_count_outcomes_by_code_not_by_the_words_shown(journeys, tenant_id):
+    """Rewording an end reason, or clearing old outbox rows, leaves the funnel as it was."""
+    from promostack_cli.journeys.service import journey_stats
+
+    db = journeys
+    for chat in ("5550301", "5550302"):
+        say(db, tenant_id, "/start welcome", chat=chat)
+    fast_forward(db)
+    js_service.run_due(db)
+    press(db, tenant_id, "choice:0", chat="5550301")
+    fast_forward(db)
+    js_service.run_due(db)  # 5550301: no reply to the offer; 5550302 still at the question
+    with db.transaction() as s:
+        s.exec(update(JourneySession).where(JourneySession.chat_id == "5550302")
+               .values(last_activity_at=utcnow() - timedelta(days=4)))
+    assert js_service.end_inactive(db) == 1
+
+    def funnel():
+        with db.session() as s:
+            stats = journey_stats(s, tenant_id, "welcome")
+        return ({k: stats[k] for k in ("started", "completed", "timed_out", "cancelled")},
+                {st["step"]: st["reached"] for st in stats["steps"]})
+
+    before = funnel()
+    assert before == ({"started": 2, "completed": 0, "timed_out": 2, "cancelled": 0},
+                      {"hello": 2, "pause": 2, "experience": 2, "offer": 1, "maybe-later": 0, "vip": 0})
+    with db.transaction() as s:  # a release rewords the texts; an operator clears sent messages
+        s.exec(update(JourneySession).values(end_reason="Ended: the user went quiet"))
+        s.exec(update(OutboxMessage).values(source=None))
+    assert funnel() == before
+
+
+def test_a_journey_with_a_long_slug_and_step_id_queues_and_counts_its_messages(db, tenant_id, tmp_path):
+    """Slugs and step ids may each be 64 characters: the message is still queued (PostgreSQL
+    refused the 137-character source before) and the funnel counts the user."""
+    from promostack_cli.journeys.service import journey_stats
+
+    slug, step = "a" * 64, "s" * 64
+    (tmp_path / f"{slug}.yaml").write_text(
+        f"journey: {slug}\nname: Long\nstatus: active\ntriggers:\n  - deep_link: long\nsteps:\n"
+        f"  - id: {step}\n    type: message\n    text: Hello\n")
+    with db.transaction() as s:
+        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(tmp_path)])), utcnow())
+    assert say(db, tenant_id, "/start long") == f"started {slug}"
+    assert outbox_texts(db) == ["Hello"]
+    with db.session() as s:
+        stats = journey_stats(s, tenant_id, slug)
+    assert stats["completed"] == 1 and stats["steps"][0]["reached"] == 1

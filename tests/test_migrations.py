@@ -107,3 +107,41 @@ def test_upgrade_ends_duplicate_live_sessions_then_enforces_one(db_url):
             "INSERT INTO journey_sessions (tenant_id, journey_id, journey_slug, chat_id, status, variables, started_at, "
             "last_activity_at, exclusive) VALUES (1, :j, 'welcome', '42', 'active', '{}', CURRENT_TIMESTAMP, "
             "CURRENT_TIMESTAMP, :yes)"), {"j": ids["welcome"], "yes": True})
+
+
+def test_upgrade_to_typed_funnel_keeps_the_stats_of_existing_sessions(db_url):
+    """0008: end codes and step visits are backfilled from the old text, so `journeys stats`
+    reports the same funnel right after the upgrade."""
+    import json
+
+    from promostack_cli.journeys.service import journey_stats
+
+    db = Database(db_url)
+    migrate.upgrade(db, "0007_outbox_priority")
+    steps = [{"id": "hello", "type": "message", "text": "Hi"}, {"id": "offer", "type": "wait_for_reply", "text": "?",
+                                                                  "timeout": "1h"}]
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO tenants (slug, name, created_at) VALUES ('entrylab', 'E', CURRENT_TIMESTAMP)"))
+        conn.execute(sa.text(
+            "INSERT INTO journeys (tenant_id, slug, name, status, definition, content_hash, created_at, updated_at) "
+            "VALUES (1, 'welcome', 'W', 'active', :d, 'h', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+            {"d": json.dumps({"journey": "welcome", "steps": steps})})
+        for chat, status, reason in (("1", "completed", "no reply before the timeout"), ("2", "cancelled", "inactive for 3d"),
+                                     ("3", "completed", None), ("4", "blocked", "the user blocked the bot"),
+                                     ("5", "cancelled", "stopped by the user (/stop)")):
+            conn.execute(sa.text(
+                "INSERT INTO journey_sessions (tenant_id, journey_id, journey_slug, chat_id, status, end_reason, variables, "
+                "started_at, last_activity_at, exclusive) VALUES (1, 1, 'welcome', :c, :st, :r, '{}', CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP, :no)"), {"c": chat, "st": status, "r": reason, "no": False})
+            for step in ("hello", "offer") if chat != "5" else ("hello", "hello"):
+                conn.execute(sa.text(
+                    "INSERT INTO outbox_messages (tenant_id, bot_role, chat_id, chat_kind, method, payload, status, "
+                    "not_before, attempts, rate_limited, source, priority, created_at, updated_at) VALUES (1, 'message_bot', "
+                    ":c, 'private', 'sendMessage', '{}', 'sent', CURRENT_TIMESTAMP, 1, 0, :src, 1, CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"), {"c": chat, "src": f"journey:welcome/{step}"})
+    migrate.upgrade(db)
+    with db.session() as s:
+        stats = journey_stats(s, 1, "welcome")
+    assert {k: stats[k] for k in ("started", "completed", "timed_out", "blocked", "cancelled")} == {
+        "started": 5, "completed": 1, "timed_out": 2, "blocked": 1, "cancelled": 1}
+    assert {st["step"]: st["reached"] for st in stats["steps"]} == {"hello": 5, "offer": 4}

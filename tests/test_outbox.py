@@ -318,3 +318,57 @@ def test_an_interactive_message_goes_before_the_bots_backlog_but_not_before_its_
     first = [c.id for c in claim(db, "w1", 3)]
     assert first[0] == welcome and same_chat not in first
     assert backlog[0] in first or earlier in first
+
+
+def test_a_message_scheduled_days_ahead_does_not_hold_back_what_is_due_in_its_chat(db, box, tenant_id, bots, fake_tg):
+    from datetime import timedelta
+
+    later = enqueue(db, tenant_id, 5550400, "see you next week", not_before=utcnow() + timedelta(days=6))
+    first = enqueue(db, tenant_id, 5550400, "due now 1")
+    second = enqueue(db, tenant_id, 5550400, "due now 2")
+    report = send_all(db, box, fake_tg, deadline=10)
+    assert [m["text"] for m in fake_tg.sent(chat_id=5550400)] == ["due now 1", "due now 2"]  # in order
+    stored = rows(db)
+    assert stored[first].status == stored[second].status == "sent" and report.sent == 2
+    assert stored[later].status == "pending"
+
+
+def test_a_message_in_retry_backoff_keeps_its_place_in_the_chat(db, tenant_id):
+    """Order among due messages holds: a message waiting out a backoff is not overtaken."""
+    from promostack_cli.core.clock import epoch
+    from promostack_cli.outbox.claims import claim
+    from promostack_cli.outbox.models import OutboxStatus
+    from promostack_cli.outbox.recorder import Outcome, write_outcomes
+
+    first = enqueue(db, tenant_id, 5550410, "first")
+    [claimed] = claim(db, "w1", 10)
+    with db.transaction() as s:  # Telegram answered 502: back in the queue for 30 s
+        write_outcomes(s, [Outcome(claimed, "w1", OutboxStatus.pending, not_before=epoch() + 30, attempted=True)])
+    enqueue(db, tenant_id, 5550410, "second")
+    assert claim(db, "w2", 10) == []
+    assert [c.id for c in claim(db, "w3", 10, now=epoch() + 31)] == [first]
+
+
+def test_retrying_an_older_message_waits_while_a_later_one_to_its_chat_is_in_flight(db, tenant_id):
+    """Never two messages in flight for one chat: the retried message waits for the one being
+    sent, then goes before the later messages still queued there (its place in the chat)."""
+    from promostack_cli.outbox.claims import claim
+    from promostack_cli.outbox.models import OutboxStatus
+    from promostack_cli.outbox.recorder import Outcome, write_outcomes
+
+    old = enqueue(db, tenant_id, 5550420, "old")
+    with db.transaction() as s:
+        m = s.get(OutboxMessage, old)
+        m.status, m.last_error = "failed", "Bad Request: chat not found"
+        s.add(m)
+    later = enqueue(db, tenant_id, 5550420, "later")
+    last = enqueue(db, tenant_id, 5550420, "last")
+    [in_flight] = claim(db, "w1", 10)
+    assert in_flight.id == later
+    with db.transaction() as s:
+        assert service.retry(s, tenant_id, utcnow(), ids=[old]) == 1
+    assert claim(db, "w2", 10) == []  # 'later' is still being sent
+    with db.transaction() as s:
+        write_outcomes(s, [Outcome(in_flight, "w1", OutboxStatus.sent, message_id=1)])
+    assert [c.id for c in claim(db, "w3", 10)] == [old]
+    assert last not in [c.id for c in claim(db, "w4", 10)]

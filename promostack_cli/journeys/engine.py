@@ -33,6 +33,7 @@ from promostack_cli.journeys import templates
 from promostack_cli.journeys.spec.model import JourneySpec
 from promostack_cli.journeys.spec.rules import BASE_VARIABLES, EVENTS
 from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, COMPLETED, FINAL,  # noqa: F401
+                                            END_COMPLETED, END_REPLY_TIMEOUT, END_STOPPED, END_TOO_MANY_STEPS,
                                             WAITING_DELAY)
 from promostack_cli.telegram.html import MAX_MESSAGE_LENGTH, fits, split_message, visible_length
 
@@ -50,7 +51,8 @@ class SessionState:
     status: str
     variables: dict[str, str] = field(default_factory=dict)
     wake_at: float | None = None  # epoch: when the delay ends or the reply times out
-    end_reason: str | None = None
+    end_reason: str | None = None  # for people; may be reworded
+    end_code: str | None = None    # for stats: one of journeys.states.END_*
 
     @property
     def is_final(self) -> bool:
@@ -130,19 +132,19 @@ class JourneyRunner:
             messages = self._message(step, "timeout_text", state, kind="timeout") if step.get("timeout_text") else []
             action = step.get("on_timeout", "end")
             if action == "end":
-                return Transition(self._final(state, COMPLETED, "no reply before the timeout"), messages)
+                return Transition(self._final(state, COMPLETED, "no reply before the timeout", END_REPLY_TIMEOUT), messages)
             target = i + 1 if action == "continue" else self.index[action["goto"]]
             return self._run(self._clear(state), target, now, messages)
         return Transition(state, [])
 
     def stop(self, state: SessionState, reason: str = "stopped by the user (/stop)") -> Transition:
-        return Transition(self._final(state, CANCELLED, reason), [])
+        return Transition(self._final(state, CANCELLED, reason, END_STOPPED), [])
 
     # -- running steps -------------------------------------------------------------------------
     def _run(self, state: SessionState, i: int, now: float, messages: list[Outgoing]) -> Transition:
         for _ in range(MAX_STEPS_PER_INPUT):
             if i >= len(self.steps):
-                return Transition(self._final(state, COMPLETED, None), messages)
+                return Transition(self._final(state, COMPLETED, None, END_COMPLETED), messages)
             step = self.steps[i]
             state = replace(state, step_id=step["id"])
             kind = step["type"]
@@ -159,7 +161,7 @@ class JourneyRunner:
                 messages.extend(self._message(step, "text", state))
                 return Transition(replace(state, status=AWAITING_REPLY,
                                           wake_at=now + parse_duration(step["timeout"])), messages)
-        return Transition(self._final(state, CANCELLED, "too many steps without an input"), messages)
+        return Transition(self._final(state, CANCELLED, "too many steps without an input", END_TOO_MANY_STEPS), messages)
 
     def _answer_question(self, state: SessionState, step: dict, answer: str, now: float) -> Transition:
         value = self._valid_answer(step, answer)
@@ -238,8 +240,8 @@ class JourneyRunner:
         return replace(state, status=ACTIVE, wake_at=None)
 
     @staticmethod
-    def _final(state: SessionState, status: str, reason: str | None) -> SessionState:
-        return replace(state, status=status, step_id=None, wake_at=None, end_reason=reason)
+    def _final(state: SessionState, status: str, reason: str | None, code: str) -> SessionState:
+        return replace(state, status=status, step_id=None, wake_at=None, end_reason=reason, end_code=code)
 
 
 def fit_message(template, variables: dict[str, str]) -> list[str]:

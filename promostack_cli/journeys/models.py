@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Index, UniqueConstraint, false, text
+from sqlalchemy import BigInteger, Boolean, Column, Index, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from promostack_cli.core.clock import utcnow
@@ -83,5 +83,25 @@ class JourneySession(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow)
     last_activity_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
-    end_reason: str | None = Field(default=None, max_length=200)
+    end_reason: str | None = Field(default=None, max_length=200)  # for people (may be reworded)
+    end_code: str | None = Field(default=None, max_length=24)     # for stats: journeys.states.END_*
     exclusive: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+
+
+class JourneyStepVisit(SQLModel, table=True):
+    """A step's message was queued for a user: the funnel's "users reached" counts these.
+
+    Written in the transaction that queued the message (one row per step and transition, however
+    many messages the step sent). ``session_id`` is unknown for rows backfilled by migration 0008.
+    """
+
+    __tablename__ = "journey_step_visits"
+    __table_args__ = (Index("ix_journey_step_visits_funnel", "tenant_id", "journey_slug", "step_id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    tenant_id: int = Field(foreign_key="tenants.id", index=True, ondelete="CASCADE")
+    journey_slug: str = Field(max_length=64)
+    step_id: str = Field(max_length=64)
+    chat_id: str = Field(max_length=64)
+    session_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    reached_at: datetime = Field(default_factory=utcnow)

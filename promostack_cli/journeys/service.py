@@ -243,39 +243,39 @@ def list_sessions(session: Session, tenant_id: int, slug: str, statuses: list[st
 
 
 def journey_stats(session: Session, tenant_id: int, slug: str) -> dict:
-    """Totals by outcome, and per step: users who were sent its message, and sessions waiting there now."""
+    """Totals by outcome, and per step: users who were sent its message, and sessions waiting there now.
+
+    Counted from typed columns only: sessions' ``status`` and ``end_code`` (never the human
+    ``end_reason``), and the journey's step visits (never the outbox's ``source`` text).
+    """
     from sqlalchemy import func
 
-    from promostack_cli.journeys.models import JourneySession
-    from promostack_cli.outbox.models import OutboxMessage
+    from promostack_cli.journeys.models import JourneySession, JourneyStepVisit
+    from promostack_cli.journeys.states import BLOCKED, CANCELLED, COMPLETED, END_INACTIVE, END_REPLY_TIMEOUT, LIVE
 
     journey = get_journey(session, tenant_id, slug)
-    by_status = dict(session.exec(
-        select(JourneySession.status, func.count()).where(JourneySession.tenant_id == tenant_id,
-                                                          JourneySession.journey_slug == slug)
-        .group_by(JourneySession.status)).all())
-    def count_reason(condition) -> int:
-        return session.exec(select(func.count()).where(JourneySession.tenant_id == tenant_id,
-                                                       JourneySession.journey_slug == slug, condition)).one()
+    js = JourneySession
+    rows = session.exec(select(js.status, js.end_code, func.count()).where(js.tenant_id == tenant_id, js.journey_slug == slug)
+                        .group_by(js.status, js.end_code)).all()
+    count = {(status, code): n for status, code, n in rows}
 
-    reply_timeouts = count_reason(JourneySession.end_reason == "no reply before the timeout")
-    inactive = count_reason(JourneySession.end_reason.like("inactive for %"))
+    def total(*, status=None, codes=None, not_codes=()) -> int:
+        return sum(n for (st, code), n in count.items() if (status is None or st == status)
+                   and (codes is None or code in codes) and code not in not_codes)
+
+    timeouts = (END_REPLY_TIMEOUT, END_INACTIVE)
     waiting = dict(session.exec(
-        select(JourneySession.step_id, func.count()).where(
-            JourneySession.tenant_id == tenant_id, JourneySession.journey_slug == slug,
-            JourneySession.status.in_(("active", "waiting_delay", "awaiting_reply")))
-        .group_by(JourneySession.step_id)).all())
+        select(js.step_id, func.count()).where(js.tenant_id == tenant_id, js.journey_slug == slug, js.status.in_(LIVE))
+        .group_by(js.step_id)).all())
+    v = JourneyStepVisit
     reached = dict(session.exec(
-        select(OutboxMessage.source, func.count(func.distinct(OutboxMessage.chat_id))).where(
-            OutboxMessage.tenant_id == tenant_id, OutboxMessage.source.like(f"journey:{slug}/%"))
-        .group_by(OutboxMessage.source)).all())
-    steps = [{"step": s["id"], "type": s["type"], "reached": reached.get(f"journey:{slug}/{s['id']}", 0),
-              "waiting_now": waiting.get(s["id"], 0)} for s in journey.definition.get("steps", [])]
-    started = sum(by_status.values())
+        select(v.step_id, func.count(func.distinct(v.chat_id))).where(v.tenant_id == tenant_id, v.journey_slug == slug)
+        .group_by(v.step_id)).all())
+    steps = [{"step": s["id"], "type": s["type"], "reached": reached.get(s["id"], 0), "waiting_now": waiting.get(s["id"], 0)}
+             for s in journey.definition.get("steps", [])]
     # a reply timeout with on_timeout: end completes the session, and inactivity cancels it: both
     # are reported as timed out, not as completed or cancelled
-    return {"journey": slug, "started": started, "completed": by_status.get("completed", 0) - reply_timeouts,
-            "timed_out": reply_timeouts + inactive, "blocked": by_status.get("blocked", 0),
-            "cancelled": by_status.get("cancelled", 0) - inactive,
-            "in_progress": sum(by_status.get(k, 0) for k in ("active", "waiting_delay", "awaiting_reply")),
-            "steps": steps}
+    return {"journey": slug, "started": total(), "completed": total(status=COMPLETED, not_codes=timeouts),
+            "timed_out": total(codes=timeouts), "blocked": total(status=BLOCKED),
+            "cancelled": total(status=CANCELLED, not_codes=timeouts),
+            "in_progress": sum(total(status=st) for st in LIVE), "steps": steps}

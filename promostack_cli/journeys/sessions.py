@@ -25,9 +25,11 @@ from sqlmodel import Session, select
 from promostack_cli.core.clock import epoch, from_epoch, parse_duration, to_epoch
 from promostack_cli.core.errors import ValidationError
 from promostack_cli.db import Database, for_claim, for_update, lock_key
-from promostack_cli.journeys.models import Journey, JourneySession, JourneyTrigger
-from promostack_cli.journeys.states import ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, LIVE, WAITING_DELAY
-from promostack_cli.outbox.models import INTERACTIVE, NORMAL
+from promostack_cli.journeys.models import Journey, JourneySession, JourneyStepVisit, JourneyTrigger
+from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, END_BLOCKED, END_INACTIVE,
+                                            END_JOURNEY_REMOVED, END_RESTARTED, END_STEP_REMOVED, END_STOPPED, LIVE,
+                                            WAITING_DELAY)
+from promostack_cli.outbox.models import INTERACTIVE, NORMAL, ChatState
 from promostack_cli.outbox.service import enqueue
 
 if TYPE_CHECKING:
@@ -52,7 +54,8 @@ def _state(js: JourneySession) -> "SessionState":
     from promostack_cli.journeys.engine import SessionState
 
     return SessionState(step_id=js.step_id, status=js.status, variables=dict(js.variables),
-                        wake_at=to_epoch(js.wake_at) if js.wake_at else None, end_reason=js.end_reason)
+                        wake_at=to_epoch(js.wake_at) if js.wake_at else None, end_reason=js.end_reason,
+                        end_code=js.end_code)
 
 
 def _apply(session: Session, js: JourneySession, transition: "Transition", now: datetime, *,
@@ -62,14 +65,21 @@ def _apply(session: Session, js: JourneySession, transition: "Transition", now: 
     state = transition.state
     js.status, js.step_id, js.variables = state.status, state.step_id, dict(state.variables)
     js.wake_at = from_epoch(state.wake_at) if state.wake_at is not None else None
-    js.end_reason = state.end_reason
+    js.end_reason, js.end_code = state.end_reason, state.end_code
     js.last_activity_at = now
     if state.is_final and js.ended_at is None:
         js.ended_at = now
     session.add(js)
     priority = INTERACTIVE if interactive else NORMAL
+    steps = list(dict.fromkeys(msg.step_id for msg in transition.messages))
+    if steps and js.id is None:
+        session.flush()  # the new session's id, for its visits
+    for step_id in steps:  # the funnel counts these (typed), not the outbox's source text
+        session.add(JourneyStepVisit(tenant_id=js.tenant_id, journey_slug=js.journey_slug, step_id=step_id,
+                                     chat_id=js.chat_id, session_id=js.id, reached_at=now))
     for msg in transition.messages:  # written with the session's row at the next flush, in one batch
-        source, failed = f"journey:{js.journey_slug}/{msg.step_id}", msg.error
+        # for people reading `outbox list` (at most 120 characters: a long slug and step id are cut)
+        source, failed = f"journey:{js.journey_slug}/{msg.step_id}"[:120], msg.error
         if failed is None:
             try:
                 enqueue(session, js.tenant_id, "message_bot", js.chat_id, msg.text, now=now,
@@ -96,8 +106,9 @@ def _live_sessions(session: Session, tenant_id: int, chat_id: str, journey_id: i
     return list(session.exec(for_update(q.order_by(JourneySession.id), session)))
 
 
-def _end(session: Session, js: JourneySession, status: str, reason: str, now: datetime) -> None:
+def _end(session: Session, js: JourneySession, status: str, reason: str, code: str, now: datetime) -> None:
     js.status, js.step_id, js.wake_at, js.end_reason, js.ended_at = status, None, None, reason, now
+    js.end_code = code
     session.add(js)
 
 
@@ -113,7 +124,7 @@ def start_journey(session: Session, journey: Journey, chat_id: str, variables: d
         return None
     if policy == "restart":
         for js in live:
-            _end(session, js, CANCELLED, "restarted", now)
+            _end(session, js, CANCELLED, "restarted", END_RESTARTED, now)
         session.flush()  # the old session is no longer live before the new one is inserted
     js = JourneySession(tenant_id=journey.tenant_id, journey_id=journey.id, journey_slug=journey.slug, chat_id=chat_id,
                         status=ACTIVE, started_at=now, last_activity_at=now, exclusive=policy != "allow")
@@ -189,17 +200,18 @@ def handle_callback(session: Session, tenant_id: int, chat_id: str, data: str, n
 
 
 def stop_user(session: Session, tenant_id: int, chat_id: str, now: datetime, *, status: str = CANCELLED,
-              reason: str = "stopped by the user (/stop)") -> int:
+              reason: str = "stopped by the user (/stop)", code: str = END_STOPPED) -> int:
     serialise_user(session, tenant_id, chat_id)
     live = _live_sessions(session, tenant_id, chat_id)
     for js in live:
-        _end(session, js, status, reason, now)
+        _end(session, js, status, reason, code, now)
     return len(live)
 
 
 def block_user(session: Session, tenant_id: int, chat_id: str, now: datetime) -> int:
     """The user blocked the bot: end their sessions as blocked."""
-    return stop_user(session, tenant_id, chat_id, now, status=BLOCKED, reason="the user blocked the bot")
+    return stop_user(session, tenant_id, chat_id, now, status=BLOCKED, reason="the user blocked the bot",
+                     code=END_BLOCKED)
 
 
 def end_for_import(session: Session, journey: Journey, kept_step_ids: set[str] | None, now: datetime) -> int:
@@ -208,9 +220,9 @@ def end_for_import(session: Session, journey: Journey, kept_step_ids: set[str] |
     for js in session.exec(for_update(select(JourneySession).where(JourneySession.journey_id == journey.id,
                                                                    JourneySession.status.in_(LIVE)), session)):
         if kept_step_ids is None:
-            _end(session, js, CANCELLED, "journey removed", now)
+            _end(session, js, CANCELLED, "journey removed", END_JOURNEY_REMOVED, now)
         elif js.step_id not in kept_step_ids:
-            _end(session, js, CANCELLED, f"step '{js.step_id}' removed by an import", now)
+            _end(session, js, CANCELLED, f"step '{js.step_id}' removed by an import", END_STEP_REMOVED, now)
         else:
             continue
         ended += 1
@@ -234,7 +246,7 @@ def run_due(db: Database, *, tenant_id: int | None = None, batch: int = 200, dea
             for js in due:
                 journey = session.get(Journey, js.journey_id) if js.journey_id else None
                 if journey is None:
-                    _end(session, js, CANCELLED, "journey removed", now)
+                    _end(session, js, CANCELLED, "journey removed", END_JOURNEY_REMOVED, now)
                     continue
                 _apply(session, js, runner_for(journey).on_timer(_state(js), to_epoch(now)), now)
         done += len(due)
@@ -264,11 +276,35 @@ def end_inactive(db: Database, *, tenant_id: int | None = None, now: float | Non
                 update(JourneySession)
                 .where(JourneySession.id.in_(idle.scalar_subquery()))
                 .values(status=CANCELLED, step_id=None, wake_at=None, ended_at=now,
-                        end_reason=f"inactive for {timeout}")
+                        end_reason=f"inactive for {timeout}", end_code=END_INACTIVE)
             )
             ended += result.rowcount or 0
     return ended
 
+
+def end_blocked(db: Database, now: datetime, *, tenant_id: int | None = None) -> int:
+    """End, as ``blocked``, the live sessions of users whose chat the outbox has marked blocked.
+
+    The outbox marks a chat blocked when Telegram answers a send with 403 "bot was blocked by the
+    user" (it knows nothing of journeys); this tick step acts on that mark. An unblock (the user
+    writes again, or my_chat_member back to member) clears the mark, so a session started after it
+    is left alone. Sessions a user's update holds are skipped and ended by the next tick.
+    """
+    chat = ChatState
+    blocked_chats = select(chat.chat_id).where(chat.tenant_id == JourneySession.tenant_id,
+                                               chat.chat_id == JourneySession.chat_id,
+                                               chat.bot_role == "message_bot", chat.blocked_at.is_not(None))
+    with db.transaction() as session:
+        q = select(JourneySession.id).where(JourneySession.status.in_(LIVE), blocked_chats.exists())
+        if tenant_id is not None:
+            q = q.where(JourneySession.tenant_id == tenant_id)
+        result = session.exec(
+            update(JourneySession)
+            .where(JourneySession.id.in_(for_claim(q, session, JourneySession).scalar_subquery()))
+            .values(status=BLOCKED, step_id=None, wake_at=None, ended_at=now, end_code=END_BLOCKED,
+                    end_reason="the user blocked the bot (Telegram answered 403)")
+        )
+        return result.rowcount or 0
 
 
 def start_by_event(session: Session, tenant_id: int, event: str, chat_id: str, variables: dict[str, str],

@@ -34,3 +34,18 @@ class InactiveStep(TimersStep):
 
     def describe(self, counts: dict[str, int]) -> str:
         return f"{counts.get('sessions_ended_inactive', 0)} journey session(s) ended as inactive"
+
+
+class BlockedStep(TimersStep):
+    """After delivery: the outbox marks a chat blocked on a 403 (it knows nothing of journeys)."""
+
+    name = "journeys.blocked"
+
+    def __call__(self, now: float, deadline: float) -> dict[str, int]:
+        from promostack_cli.core.clock import from_epoch
+        from promostack_cli.journeys.sessions import end_blocked
+
+        return {"sessions_ended_blocked": end_blocked(self.db, from_epoch(now), tenant_id=self.tenant_id)}
+
+    def describe(self, counts: dict[str, int]) -> str:
+        return f"{counts.get('sessions_ended_blocked', 0)} journey session(s) ended as blocked (the user blocked the bot)"

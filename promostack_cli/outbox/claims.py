@@ -1,7 +1,8 @@
 """Claim queries of the outbox: which messages a sender may take now, taken atomically.
 
-A claim is a short transaction that selects due messages that are the *head of their lane* (no
-earlier unfinished message to the same chat through the same bot) and whose chat is not being
+A claim is a short transaction that selects due messages that are the *head of their lane* (the
+message in flight to that chat through that bot, else the oldest pending one that holds the lane:
+due now, or claimed before; see :class:`OutboxMessage`) and whose chat is not being
 paced, with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL or under ``BEGIN IMMEDIATE`` on SQLite, marks
 them ``sending`` with a claim token and a lease, and commits. A crashed sender's lease expires and
 the message is claimed again (at-least-once: Telegram has no idempotency key).
@@ -40,18 +41,25 @@ class Claimed:
         return (self.tenant_id, self.bot_role)
 
 
-def _lane_heads():
-    """Ids of the oldest unfinished message of every lane.
+def _lane_heads(now):
+    """Ids of the head of every lane at ``now``: its message in flight, else its oldest holding one.
+
+    Never two in flight for one chat: while a lane has a ``sending`` message, that message is the
+    head (an older message queued again by ``outbox retry`` waits for it). A pending message holds
+    its lane when it is due or has been claimed before (a retry backoff or 429 keeps its place); a
+    message merely scheduled for later does not, so it cannot block what is due in its chat.
 
     A GROUP BY is linear whatever the planner believes about the table (a correlated NOT EXISTS
     became a quadratic nested loop on a freshly filled outbox with stale statistics).
     """
-    from sqlalchemy import func
+    from sqlalchemy import case, func
 
     o = OutboxMessage
+    in_flight = func.min(case((o.status == OutboxStatus.sending, o.id)))
+    holds = or_(o.status == OutboxStatus.sending, o.not_before <= now, o.first_claimed_at.is_not(None))
     return (
-        select(func.min(o.id).label("id"))
-        .where(o.status.in_([OutboxStatus.pending, OutboxStatus.sending]))
+        select(func.coalesce(in_flight, func.min(o.id)).label("id"))
+        .where(o.status.in_([OutboxStatus.pending, OutboxStatus.sending]), holds)
         .group_by(o.tenant_id, o.bot_role, o.chat_id)
         .subquery("lane_heads")
     )
@@ -86,7 +94,7 @@ def claim(db: Database, worker: str, limit: int, *, tenant_id: int | None = None
     lane_join = and_(cs.tenant_id == o.tenant_id, cs.bot_role == o.bot_role, cs.chat_id == o.chat_id)
     # replies to what a user just did go before bulk sends of the same bot; per chat, order is by id
     rank = func.row_number().over(partition_by=(o.tenant_id, o.bot_role), order_by=(o.priority, o.id)).label("rank")
-    heads = _lane_heads()
+    heads = _lane_heads(now)
     candidates = (
         select(o.id, rank)
         .join(heads, heads.c.id == o.id)
@@ -119,7 +127,8 @@ def claim(db: Database, worker: str, limit: int, *, tenant_id: int | None = None
             update(o)
             .where(o.id.in_([r.id for r in rows]))
             .values(status=OutboxStatus.sending, claimed_by=token,
-                    lease_expires_at=from_epoch(claimed_at + lease_seconds), updated_at=from_epoch(claimed_at))
+                    lease_expires_at=from_epoch(claimed_at + lease_seconds), updated_at=from_epoch(claimed_at),
+                    first_claimed_at=func.coalesce(o.first_claimed_at, from_epoch(claimed_at)))
         )
     return [Claimed(r.id, r.tenant_id, r.bot_role, r.chat_id, r.chat_kind, r.method, dict(r.payload), r.attempts,
                     r.blocked_at is not None, token, claimed_at + lease_seconds) for r in rows]
@@ -138,27 +147,31 @@ def _linear_plans(session) -> None:
         session.execute(text("SET LOCAL enable_nestloop = off"))
 
 
-def next_due_head(db: Database, *, tenant_id: int | None = None,
+def next_due_head(db: Database, *, tenant_id: int | None = None, now: float | None = None, clock=epoch,
                   skip: set[tuple[int, str]] | None = None) -> float | None:
     """Epoch time at which the earliest pending lane head becomes due (None: no pending work).
 
     A head that is due but not claimable is waiting for its chat's pacing or its bot's pause.
+    Messages scheduled for later (which hold no lane yet) count from their ``not_before``.
     ``skip`` as for :func:`claim`.
     """
     from sqlalchemy import func
 
     o = OutboxMessage
-    heads = _lane_heads()
-    q = select(func.min(o.not_before)).join(heads, heads.c.id == o.id).where(o.status == OutboxStatus.pending)
-    if tenant_id is not None:
-        q = q.where(o.tenant_id == tenant_id)
-    if skip:
-        q = q.where(tuple_(o.tenant_id, o.bot_role).not_in(sorted(skip)))
+    at = from_epoch(clock() if now is None else now)
+    heads = _lane_heads(at)
+    held = select(func.min(o.not_before)).join(heads, heads.c.id == o.id).where(o.status == OutboxStatus.pending)
+    scheduled = select(func.min(o.not_before)).where(o.status == OutboxStatus.pending, o.not_before > at,
+                                                     o.first_claimed_at.is_(None))
+    earliest = []
     with db.transaction() as session:
         _linear_plans(session)
-        earliest = session.execute(q).scalar()
-    if earliest is None:
-        return None
-    return to_epoch(earliest)
-
-
+        for q in (held, scheduled):
+            if tenant_id is not None:
+                q = q.where(o.tenant_id == tenant_id)
+            if skip:
+                q = q.where(tuple_(o.tenant_id, o.bot_role).not_in(sorted(skip)))
+            value = session.execute(q).scalar()
+            if value is not None:
+                earliest.append(value)
+    return to_epoch(min(earliest)) if earliest else None

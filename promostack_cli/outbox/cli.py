@@ -126,6 +126,10 @@ def retry(ids: Optional[List[int]] = typer.Argument(None, help="Message ids"),
           failed: bool = typer.Option(False, "--failed", help="Retry every failed message of the tenant")) -> None:
     """Queue failed, cancelled or dry-run messages again.
 
+    A retried message keeps its place in its chat's queue: it waits while a later message to the
+    same chat is being sent (never two in flight for one chat), then goes before any later
+    message still pending there. A chat recorded as blocked is unmarked (you asked to try again).
+
     Example: promostack -t entrylab outbox retry --failed
     """
     from promostack_cli.core.clock import utcnow

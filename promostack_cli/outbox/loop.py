@@ -185,7 +185,7 @@ class DeliveryLoop:
         s = self.s
         s.flush()  # our own finished sends must be visible before judging what is due
         try:
-            due = next_due_head(s.db, tenant_id=self.tenant_id, skip=self.exhausted)
+            due = next_due_head(s.db, tenant_id=self.tenant_id, skip=self.exhausted, clock=s.clock)
         except SQLAlchemyError as exc:
             s._db_error("looking for due messages", exc)
             s.sleep(min(DB_RETRY_SECONDS, max(self.deadline - s.clock(), 0.0)))

@@ -34,7 +34,11 @@ class OutboxMessage(SQLModel, table=True):
     """One outgoing Bot API call (normally sendMessage), written in the transaction that caused it.
 
     Messages to one chat through one bot (a "lane": tenant, bot_role, chat_id) are delivered in id
-    order, one at a time: only the oldest unfinished message of a lane can be claimed.
+    order, one at a time: only the head of a lane can be claimed. The head is the message in flight
+    (``sending``) if there is one, else the oldest pending message that *holds* the lane: one that
+    is due, or that a sender has already claimed once (``first_claimed_at``: a retry backoff or a
+    429 keeps its place). A message only scheduled for later (``not_before`` days ahead, never
+    claimed) does not hold the lane: later messages that are due go first.
     """
 
     __tablename__ = "outbox_messages"
@@ -57,6 +61,7 @@ class OutboxMessage(SQLModel, table=True):
     rate_limited: int = 0  # 429s received; they are waited out and never make a message fail
     claimed_by: str | None = Field(default=None, max_length=80)
     lease_expires_at: datetime | None = None
+    first_claimed_at: datetime | None = None  # set by the first claim; reset by `outbox retry`
     telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     error_code: int | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))

@@ -176,7 +176,7 @@ def retry(session: Session, tenant_id: int, now: datetime, *, ids: list[int] | N
     for m in rows:
         m.status, m.attempts, m.rate_limited = OutboxStatus.pending, 0, 0
         m.not_before, m.updated_at = now, now
-        m.last_error = m.error_code = m.claimed_by = m.lease_expires_at = None
+        m.last_error = m.error_code = m.claimed_by = m.lease_expires_at = m.first_claimed_at = None
         lanes.add((m.bot_role, m.chat_id))
         session.add(m)
     for role, chat in lanes:  # the operator asked to try again: forget a recorded block
