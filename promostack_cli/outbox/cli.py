@@ -102,19 +102,12 @@ def show(message_id: int = typer.Argument(...), json_: bool = typer.Option(False
 
     Example: promostack -t entrylab outbox show 42
     """
-    from sqlmodel import select
-
-    from promostack_cli.core.errors import NotFoundError
-    from promostack_cli.outbox.models import OutboxMessage
-    from promostack_cli.outbox.service import describe
+    from promostack_cli.outbox.service import describe, get_message
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.session() as session:
-        msg = session.exec(select(OutboxMessage).where(OutboxMessage.tenant_id == tenant.id, OutboxMessage.id == message_id)).first()
-        if msg is None:
-            raise NotFoundError(f"No outbox message {message_id} for tenant '{tenant.slug}'.")
-        shown = describe(msg)
+        shown = describe(get_message(session, tenant.id, message_id, tenant.slug))
     if ctx.want_json(json_):
         ctx.emit_json(shown)
         return

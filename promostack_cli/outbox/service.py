@@ -135,6 +135,14 @@ def counts(session: Session, tenant_id: int) -> dict[str, int]:
     return {status: n for status, n in rows}
 
 
+def get_message(session: Session, tenant_id: int, message_id: int, tenant_label: str) -> OutboxMessage:
+    msg = session.exec(select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id,
+                                                   OutboxMessage.id == message_id)).first()
+    if msg is None:
+        raise NotFoundError(f"No outbox message {message_id} for tenant '{tenant_label}'.")
+    return msg
+
+
 def describe(msg: OutboxMessage) -> dict:
     return {
         "id": msg.id,
