@@ -62,11 +62,16 @@ class Receiver:
     def __init__(self, client, path, secret, db):
         self.client, self.path, self.secret, self.db = client, path, secret, db
 
-    def post(self, update, *, secret=None, path=None, raw: bytes | None = None):
+    def post(self, update, *, secret=None, path=None, raw: bytes | None = None, settle: bool = True):
+        """Post like Telegram; then (``settle``) wait until the receiver has processed what it stored."""
         body = raw if raw is not None else json.dumps(update).encode()
-        return self.client.post(path or self.path, content=body, headers={
+        r = self.client.post(path or self.path, content=body, headers={
             "X-Telegram-Bot-Api-Secret-Token": self.secret if secret is None else secret,
             "Content-Type": "application/json"})
+        if settle and r.status_code == 200:
+            assert wait_for(lambda: all(u.status != "received" for u in self.updates()), timeout=10), \
+                "a stored update was not processed"
+        return r
 
     def updates(self):
         with self.db.session() as s:
@@ -107,9 +112,9 @@ def test_oversized_body_is_413(receiver):
 
 def test_start_twice_starts_one_session_and_sends_first_message_once(receiver, fake_tg):
     update = message(100, "/start welcome", first_name="<b>&")
-    assert receiver.post(update).json() == {"ok": True, "status": "processed"}
+    assert receiver.post(update).json() == {"ok": True, "status": "stored"}
     assert receiver.post(update).json() == {"ok": True, "status": "duplicate"}
-    assert len(receiver.sessions()) == 1 and len(receiver.updates()) == 1
+    assert len(receiver.sessions()) == 1 and [u.status for u in receiver.updates()] == ["processed"]
     # delivered right after the commit by the receiver itself (no tick is running)
     assert wait_for(lambda: len(fake_tg.sent(chat_id=5550001)) == 1)
     sent = fake_tg.sent(chat_id=5550001)[0]
@@ -163,28 +168,31 @@ def test_blocked_user_ends_sessions(receiver):
 
 
 def test_button_press_is_answered(receiver, fake_tg):
+    """Answered in the webhook reply itself (Telegram runs a method given in the response body)."""
     press = {"update_id": 400, "callback_query": {
         "id": "cbq-400", "from": {"id": 5550004, "is_bot": False, "first_name": "C"}, "chat_instance": "i",
         "data": "choice:1", "message": {"message_id": 9, "date": 1, "chat": {"id": 5550004, "type": "private"}}}}
-    assert receiver.post(press).status_code == 200
-    assert any(c.method == "answerCallbackQuery" and c.params.get("callback_query_id") == "cbq-400" for c in fake_tg.calls)
+    r = receiver.post(press)
+    assert r.status_code == 200
+    assert r.json() == {"method": "answerCallbackQuery", "callback_query_id": "cbq-400"}
+    assert [u.status for u in receiver.updates()] == ["processed"]
 
 
 def test_processing_failure_is_recorded_then_retried(receiver, monkeypatch):
     from promostack_cli.journeys import sessions as journeys
     from promostack_cli.webhooks.service import failures, retry
 
-    real = journeys.handle_message
+    real = journeys.start_by_link
 
     def broken(*args, **kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(journeys, "handle_message", broken)
+    monkeypatch.setattr(journeys, "start_by_link", broken)
     assert receiver.post(message(500, "/start welcome", user_id=5550005)).status_code == 200
     with receiver.db.session() as s:
         failed = failures(s, receiver.updates()[0].tenant_id)
     assert len(failed) == 1 and "database hiccup" in failed[0].error
-    monkeypatch.setattr(journeys, "handle_message", real)
+    monkeypatch.setattr(journeys, "start_by_link", real)
     with receiver.db.transaction() as s:
         outcomes = retry(s, failed[0].tenant_id, None, utcnow())
     assert [o.status for o in outcomes] == ["processed"]
@@ -220,22 +228,23 @@ def _healthy(port: int) -> bool:
 
 
 def test_unexpected_error_is_recorded_with_its_payload_and_retry_processes_it(receiver, monkeypatch):
-    """A bug outside the processing savepoint: answered 200 (Telegram would hold later updates
-    back otherwise), stored with update_id and payload, so ``webhook retry`` processes it later."""
+    """A bug outside the processing savepoint: the update was stored and answered 200 (Telegram would
+    hold later updates back otherwise); it ends failed with update_id and payload, so ``webhook
+    retry`` processes it later."""
     import promostack_cli.webhooks.service as service
 
-    real_ingest = service.ingest
+    real_process = service.process
 
     def explode(*args, **kwargs):
         raise RuntimeError("bug outside the processing savepoint")
 
-    monkeypatch.setattr(service, "ingest", explode)
+    monkeypatch.setattr(service, "process", explode)
     r = receiver.post(message(600, "/start welcome"))
-    assert r.status_code == 200 and r.json()["status"] == "failed"
+    assert r.status_code == 200 and r.json()["status"] == "stored"
     stored = receiver.updates()
-    assert len(stored) == 1 and "bug outside" in stored[0].error
+    assert len(stored) == 1 and stored[0].status == "failed" and "bug outside" in stored[0].error
     assert stored[0].update_id == 600 and stored[0].kind == "message" and stored[0].payload["message"]["text"] == "/start welcome"
-    monkeypatch.setattr(service, "ingest", real_ingest)
+    monkeypatch.setattr(service, "process", real_process)
     assert receiver.post(message(600, "/start welcome")).json()["status"] == "duplicate"  # Telegram's repeat
     with receiver.db.transaction() as s:
         outcomes = service.retry(s, stored[0].tenant_id, None, utcnow())

@@ -1,0 +1,133 @@
+"""The receiver's background threads, one of each per process.
+
+* :class:`Processor` processes stored updates right after they are committed: woken with the bots
+  that got new rows, it runs :func:`~promostack_cli.webhooks.service.process_batch` for each until
+  nothing is left. When another process holds a bot's batch lock it tries again shortly (that batch
+  may have been read before our rows committed); a database error is retried with backoff. What a
+  crashed process leaves, ``scheduler tick`` processes.
+* :class:`Deliverer` sends what processing queued (the first message of a journey reaches the Bot
+  API well within a second); ``scheduler tick`` is the safety net.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from promostack_cli.core.clock import epoch, utcnow
+from promostack_cli.telegram.updates import BotRef
+
+log = logging.getLogger(__name__)
+
+DELIVERY_WINDOW = 5.0
+LOCKED_RETRY = 0.02       # seconds before trying a bot another process is processing
+ERROR_RETRY = (0.05, 2.0)  # first and longest wait after a database error
+
+
+class Deliverer:
+    """One background sender per process, woken after commits that queued messages."""
+
+    def __init__(self, db, box, settings):
+        from promostack_cli.outbox.sender import Sender, SenderConfig
+
+        self._sender = Sender(db, box, SenderConfig.from_settings(settings))
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="webhook-deliverer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=DELIVERY_WINDOW + 5)
+        self._sender.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._sender.run(epoch() + DELIVERY_WINDOW)
+            except Exception:  # noqa: BLE001 - the tick delivers whatever is left
+                log.exception("immediate delivery failed; scheduler tick will deliver")
+
+
+class Processor:
+    def __init__(self, db, on_enqueued=None):
+        self._db = db
+        self._on_enqueued = on_enqueued or (lambda: None)
+        self._pending: set[BotRef] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="webhook-processor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self, bots) -> None:
+        with self._lock:
+            self._pending.update(bots)
+        self._wake.set()
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout)
+
+    def _loop(self) -> None:
+        delay = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(timeout=delay or None)
+            self._wake.clear()
+            with self._lock:
+                bots, self._pending = self._pending, set()
+            retry, failed = set(), False
+            for bot in bots:
+                if self._stop.is_set():
+                    return
+                try:
+                    if self._drain(bot):
+                        retry.add(bot)
+                except Exception as exc:  # noqa: BLE001 - rows stay received: processed again
+                    from promostack_cli.db import is_transient
+
+                    retry.add(bot)
+                    failed = True
+                    if is_transient(exc):
+                        log.warning("database error while processing updates; trying again: %s",
+                                    str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200] if str(exc) else
+                                    type(exc).__name__)
+                    else:
+                        log.exception("processing updates failed; trying again")
+            if retry:
+                with self._lock:
+                    self._pending.update(retry)
+            if failed:
+                delay = min(ERROR_RETRY[1], max(ERROR_RETRY[0], delay * 2))
+            else:
+                delay = LOCKED_RETRY if retry else 0.0
+
+    def _drain(self, bot: BotRef) -> bool:
+        """Process the bot's stored updates until none is left; True if another process held it."""
+        from promostack_cli.webhooks.service import process_batch
+
+        while not self._stop.is_set():
+            part = process_batch(self._db, bot, utcnow)
+            if part.enqueued:
+                self._on_enqueued()
+            if part.locked:
+                return True
+            if not part.more:
+                return False
+        return False
