@@ -228,23 +228,23 @@ def _healthy(port: int) -> bool:
 
 
 def test_unexpected_error_is_recorded_with_its_payload_and_retry_processes_it(receiver, monkeypatch):
-    """A bug outside the processing savepoint: the update was stored and answered 200 (Telegram would
+    """A bug while processing (here: in the router): the update was stored and answered 200 (Telegram would
     hold later updates back otherwise); it ends failed with update_id and payload, so ``webhook
     retry`` processes it later."""
     import promostack_cli.webhooks.service as service
 
-    real_process = service.process
+    real_dispatch = service._dispatch
 
     def explode(*args, **kwargs):
-        raise RuntimeError("bug outside the processing savepoint")
+        raise RuntimeError("bug outside the journeys' code")
 
-    monkeypatch.setattr(service, "process", explode)
+    monkeypatch.setattr(service, "_dispatch", explode)
     r = receiver.post(message(600, "/start welcome"))
     assert r.status_code == 200 and r.json()["status"] == "stored"
     stored = receiver.updates()
-    assert len(stored) == 1 and stored[0].status == "failed" and "bug outside" in stored[0].error
+    assert len(stored) == 1 and stored[0].status == "failed" and "bug outside the journeys' code" in stored[0].error
     assert stored[0].update_id == 600 and stored[0].kind == "message" and stored[0].payload["message"]["text"] == "/start welcome"
-    monkeypatch.setattr(service, "process", real_process)
+    monkeypatch.setattr(service, "_dispatch", real_dispatch)
     assert receiver.post(message(600, "/start welcome")).json()["status"] == "duplicate"  # Telegram's repeat
     with receiver.db.transaction() as s:
         outcomes = service.retry(s, stored[0].tenant_id, None, utcnow())
@@ -298,3 +298,30 @@ def test_inject_command_processes_an_update_like_the_receiver(cli):
     assert len(cli("-t", "entrylab", "webhook", "failures", "--json").json()) == 1
     r = cli("scheduler", "tick", "--dry-run")
     assert "Hi Sam! Welcome to <b>EntryLab</b>." in r.stdout
+
+
+def test_updates_a_crashed_receiver_stored_are_processed_by_the_tick(cli, db_url):
+    """Stored and acknowledged, then the receiver died before processing: ``scheduler tick`` does it."""
+    from promostack_cli.db import Database
+    from promostack_cli.telegram.updates import BotRef, envelope
+    from promostack_cli.webhooks import inbox
+
+    assert cli("tenants", "add", "entrylab").code == 0
+    assert cli("-t", "entrylab", "connections", "set", "message_bot", "--no-validate", "--token", MESSAGE_TOKEN).code == 0
+    assert cli("-t", "entrylab", "journeys", "import", str(EXAMPLES)).code == 0
+    db = Database(db_url)
+    with db.transaction() as s:
+        from promostack_cli.connections.lookup import find_bot
+        from promostack_cli.tenants.models import Tenant
+
+        tenant = s.exec(select(Tenant)).one()
+        ref = find_bot(s, None, tenant_id=tenant.id, role="message_bot").ref
+        body = json.dumps(message(800, "/start welcome")).encode()
+        assert inbox.store(s, [inbox.Incoming(ref, envelope(body), body)], utcnow()) == ["stored"]
+        assert inbox.store(s, [inbox.Incoming(ref, envelope(body), body)], utcnow()) == ["duplicate"]
+    r = cli("scheduler", "tick", "--dry-run")
+    assert r.code == 0, r.stderr
+    assert "Hi Sam! Welcome to <b>EntryLab</b>." in r.stdout
+    with db.session() as s:
+        assert [(u.status, u.result) for u in s.exec(select(TelegramUpdate))] == [("processed", "started welcome")]
+    db.engine.dispose()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, select
 
 from promostack_cli.db import try_lock_key
@@ -86,6 +86,16 @@ def take(session: Session, bot: BotRef, limit: int) -> list[TelegramUpdate] | No
     return list(session.exec(select(TelegramUpdate).where(TelegramUpdate.bot_id == bot.bot_id,
                                                           TelegramUpdate.status == RECEIVED)
                              .order_by(TelegramUpdate.update_id).limit(limit)))
+
+
+def mark(session: Session, outcomes: list[tuple[int, str, str | None]], now: datetime) -> None:
+    """Record what became of each processed update, by id, in one statement (executemany)."""
+    if not outcomes:
+        return
+    table = TelegramUpdate.__table__
+    stmt = (update(table).where(table.c.id == bindparam("_id"))
+            .values(status=bindparam("_status"), result=bindparam("_result"), error=None, processed_at=now))
+    session.connection().execute(stmt, [{"_id": i, "_status": st, "_result": res} for i, st, res in outcomes])
 
 
 def pending_bots(session: Session, tenant_id: int | None = None) -> list[BotRef]:

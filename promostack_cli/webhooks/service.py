@@ -51,14 +51,18 @@ class BatchResult:
     more: bool = False               # the batch was full: there may be more
 
 
-def process(session: Session, bot: BotRef, row: TelegramUpdate, now: datetime) -> Outcome:
-    """Act on a stored update inside a savepoint: a failure is recorded on the row, not raised."""
+def _dispatch(session: Session, bot: BotRef, row: TelegramUpdate, now: datetime) -> Outcome:
     from promostack_cli.webhooks.handlers import default_router
 
+    handled = default_router().dispatch(session, parse(row.payload or {}, bot), now)
+    return Outcome(True, handled.status, (handled.result or "")[:200] or None, handled.enqueued)
+
+
+def process(session: Session, bot: BotRef, row: TelegramUpdate, now: datetime) -> Outcome:
+    """Act on a stored update inside a savepoint: a failure is recorded on the row, not raised."""
     try:
         with session.begin_nested():
-            handled = default_router().dispatch(session, parse(row.payload or {}, bot), now)
-            outcome = Outcome(True, handled.status, handled.result, handled.enqueued)
+            outcome = _dispatch(session, bot, row, now)
     except Exception as exc:  # noqa: BLE001 - recorded for `webhook failures`, answered 2xx
         if is_transient(exc):  # the database, not the update: roll back and let it be processed again
             raise
@@ -66,7 +70,7 @@ def process(session: Session, bot: BotRef, row: TelegramUpdate, now: datetime) -
             log.exception("update %s of bot %s failed", row.update_id, bot.bot_id)
         outcome = Outcome(True, "failed", None)
         row.error = redact(f"{type(exc).__name__}: {exc}")[:2000]
-    row.status, row.result, row.processed_at = outcome.status, (outcome.result or "")[:200] or None, now
+    row.status, row.result, row.processed_at = outcome.status, outcome.result, now
     if outcome.status != "failed":
         row.error = None
     session.add(row)
@@ -97,44 +101,51 @@ def ingest(session: Session, bot: BotRef, body: bytes, now: datetime) -> Outcome
 def process_batch(db: Database, bot: BotRef, now: Callable[[], datetime], limit: int = BATCH) -> BatchResult:
     """Process up to ``limit`` of the bot's stored updates in one transaction (see the module doc).
 
-    A bug outside the per-update savepoint (not a database error) rolls the batch back; its updates
-    are then processed one per transaction, and one that fails again is marked ``failed``."""
+    The batch runs without a savepoint per update (fewer round trips); if one update fails, the batch
+    rolls back and its updates are processed one per transaction, each in a savepoint, so the one
+    that fails is marked ``failed`` and the others are processed."""
     try:
         with db.transaction() as session:
             rows = inbox.take(session, bot, limit)
             if rows is None:
                 return BatchResult(locked=True)
             stamp = now()
-            outcomes = [process(session, bot, row, stamp) for row in rows]
+            outcomes = [_dispatch(session, bot, row, stamp) for row in rows]
+            inbox.mark(session, [(row.id, o.status, o.result) for row, o in zip(rows, outcomes)], stamp)
         return BatchResult(processed=len(rows), enqueued=any(o.enqueued for o in outcomes), more=len(rows) == limit)
     except Exception as exc:  # noqa: BLE001
-        if is_transient(exc) or limit == 1:
+        if is_transient(exc):
             raise
-        log.exception("a batch of bot %s's updates failed; processing them one at a time", bot.bot_id)
-    result = BatchResult()
+        log.info("an update of bot %s failed in a batch; processing the batch one update at a time", bot.bot_id)
+    result = BatchResult(more=True)
     for _ in range(limit):
-        try:
-            part = process_batch(db, bot, now, limit=1)
-        except Exception as exc:  # noqa: BLE001
-            if is_transient(exc):
-                raise
-            _mark_failed(db, bot, exc, now())
-            part = BatchResult(processed=1, more=True)
+        part = _process_one(db, bot, now)
         if part.locked or not part.processed:
+            result.more = False
             break
-        result.processed += part.processed
+        result.processed += 1
         result.enqueued |= part.enqueued
-    result.more = True
     return result
 
 
-def _mark_failed(db: Database, bot: BotRef, exc: Exception, now: datetime) -> None:
-    with db.transaction() as session:
-        rows = inbox.take(session, bot, 1)
-        for row in rows or []:
-            row.status, row.processed_at = "failed", now
-            row.error = redact(f"{type(exc).__name__}: {exc}")[:2000]
-            session.add(row)
+def _process_one(db: Database, bot: BotRef, now: Callable[[], datetime]) -> BatchResult:
+    try:
+        with db.transaction() as session:
+            rows = inbox.take(session, bot, 1)
+            if not rows:
+                return BatchResult(locked=rows is None)
+            outcome = process(session, bot, rows[0], now())
+        return BatchResult(processed=1, enqueued=outcome.enqueued)
+    except Exception as exc:  # noqa: BLE001 - a bug outside the savepoint: the update ends failed
+        if is_transient(exc):
+            raise
+        log.exception("update of bot %s failed outside its savepoint", bot.bot_id)
+        with db.transaction() as session:
+            for row in inbox.take(session, bot, 1) or []:
+                row.status, row.processed_at = "failed", now()
+                row.error = redact(f"{type(exc).__name__}: {exc}")[:2000]
+                session.add(row)
+        return BatchResult(processed=1)
 
 
 def process_pending(db: Database, now: Callable[[], datetime], *, deadline: Callable[[], bool],
