@@ -28,7 +28,8 @@ def create_app(db=None, box=None, settings=None) -> Starlette:
     db = db or default_db(settings)
     box = box or default_box(settings)
     deliverer = Deliverer(db, box, settings)
-    processor = Processor(db, on_enqueued=None if settings.dry_run else deliverer.kick)
+    processor = Processor(db, on_enqueued=None if settings.dry_run else deliverer.kick,
+                          busy=lambda: batcher.busy())
     batcher = StoreBatcher(db, processor.kick)
 
     async def healthz(request: Request):

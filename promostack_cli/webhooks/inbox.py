@@ -34,8 +34,8 @@ class Incoming:
     error: str | None = None         # why it is not an update
 
 
-def _insert(session: Session):
-    dialect = session.get_bind().dialect.name
+def _insert(conn):
+    dialect = conn.dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     elif dialect == "sqlite":
@@ -45,8 +45,10 @@ def _insert(session: Session):
     return dialect_insert
 
 
-def store(session: Session, items: list[Incoming], now: datetime) -> list[str]:
-    """Write ``items`` (in the caller's transaction); per item ``stored``, ``duplicate`` or ``failed``."""
+def store(session, items: list[Incoming], now: datetime) -> list[str]:
+    """Write ``items`` in the caller's transaction (a Session, or a Connection: the receiver skips the
+    ORM); per item ``stored``, ``duplicate`` or ``failed``."""
+    conn = session.connection() if isinstance(session, Session) else session
     table = TelegramUpdate.__table__
     rows, seen = [], set()
     for item in items:
@@ -58,15 +60,17 @@ def store(session: Session, items: list[Incoming], now: datetime) -> list[str]:
                          "received_at": now})
     fresh: set[tuple[int, int]] = set()
     if rows:
-        stmt = _insert(session)(table).values(rows)
-        stmt = stmt.on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
-        fresh = {(b, u) for b, u in session.execute(stmt.returning(table.c.bot_id, table.c.update_id))}
+        # executemany: SQLAlchemy sends one multi-row INSERT (insertmanyvalues) from one cached statement
+        stmt = _insert(conn)(table).on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+        stmt = stmt.returning(table.c.bot_id, table.c.update_id)
+        fresh = {(b, u) for b, u in conn.execute(stmt, rows)}
     out = []
     for item in items:
         if item.envelope is None:
-            session.add(TelegramUpdate(tenant_id=item.bot.tenant_id, bot_id=item.bot.bot_id, bot_role=item.bot.role,
-                                       kind="malformed", raw=item.body[:65536].decode("utf-8", "replace"),
-                                       status="failed", error=(item.error or "")[:500], received_at=now))
+            conn.execute(insert(table).values(
+                tenant_id=item.bot.tenant_id, bot_id=item.bot.bot_id, bot_role=item.bot.role, kind="malformed",
+                raw=item.body[:65536].decode("utf-8", "replace"), status="failed", error=(item.error or "")[:500],
+                received_at=now))
             out.append("failed")
             continue
         key = (item.bot.bot_id, item.envelope.update_id)
@@ -75,7 +79,6 @@ def store(session: Session, items: list[Incoming], now: datetime) -> list[str]:
             out.append("stored")
         else:
             out.append("duplicate")
-    session.flush()
     return out
 
 

@@ -49,6 +49,7 @@ class BatchResult:
     processed: int = 0
     enqueued: bool = False
     more: bool = False               # the batch was full: there may be more
+    lag: float = 0.0                 # seconds the batch's oldest update had waited when taken
 
 
 def _dispatch(session: Session, bot: BotRef, row: TelegramUpdate, now: datetime) -> Outcome:
@@ -110,9 +111,11 @@ def process_batch(db: Database, bot: BotRef, now: Callable[[], datetime], limit:
             if rows is None:
                 return BatchResult(locked=True)
             stamp = now()
+            lag = _lag(rows, stamp)
             outcomes = [_dispatch(session, bot, row, stamp) for row in rows]
             inbox.mark(session, [(row.id, o.status, o.result) for row, o in zip(rows, outcomes)], stamp)
-        return BatchResult(processed=len(rows), enqueued=any(o.enqueued for o in outcomes), more=len(rows) == limit)
+        return BatchResult(processed=len(rows), enqueued=any(o.enqueued for o in outcomes), more=len(rows) == limit,
+                           lag=lag)
     except Exception as exc:  # noqa: BLE001
         if is_transient(exc):
             raise
@@ -126,6 +129,15 @@ def process_batch(db: Database, bot: BotRef, now: Callable[[], datetime], limit:
         result.processed += 1
         result.enqueued |= part.enqueued
     return result
+
+
+def _lag(rows: list[TelegramUpdate], now: datetime) -> float:
+    if not rows:
+        return 0.0
+    oldest = min(row.received_at for row in rows)
+    if oldest.tzinfo is None and now.tzinfo is not None:  # SQLite hands datetimes back naive (UTC)
+        oldest = oldest.replace(tzinfo=now.tzinfo)
+    return max(0.0, (now - oldest).total_seconds())
 
 
 def _process_one(db: Database, bot: BotRef, now: Callable[[], datetime]) -> BatchResult:

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 MAX_BATCH = 256
+IN_FLIGHT = 2             # batches being written at once per process (the next fills while one commits)
 DB_ATTEMPTS = 3           # a batch hit by a transient database error is written again this many times
 DB_RETRY_DELAY = 0.05     # seconds before the first rerun, doubled each time
 
@@ -50,12 +51,18 @@ class StoreBatcher:
         self._queue: list[tuple[Incoming, asyncio.Future]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
+        self._last = 0.0
+
+    def busy(self, window: float = 0.05) -> bool:
+        """Whether an update arrived in the last ``window`` seconds (any thread may ask)."""
+        return time.monotonic() - self._last < window
 
     async def store(self, item: Incoming) -> str:
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run())
         future = asyncio.get_running_loop().create_future()
+        self._last = time.monotonic()
         self._queue.append((item, future))
         self._wake.set()
         return await future
@@ -65,21 +72,31 @@ class StoreBatcher:
             self._task.cancel()
 
     async def _run(self) -> None:
+        slots = asyncio.Semaphore(IN_FLIGHT)
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
+                await slots.acquire()
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                try:
-                    results = await run_in_threadpool(self._write, [item for item, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - every request of the batch answers 503
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), result in zip(batch, results):
-                    if not future.done():
-                        future.set_result(result)
+                if not batch:
+                    slots.release()
+                    break
+                asyncio.get_running_loop().create_task(self._flush(batch, slots))
+
+    async def _flush(self, batch, slots: asyncio.Semaphore) -> None:
+        try:
+            results = await run_in_threadpool(self._write, [item for item, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - every request of the batch answers 503
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        finally:
+            slots.release()
+        for (_, future), result in zip(batch, results):
+            if not future.done():
+                future.set_result(result)
 
     def _write(self, items: list[Incoming]) -> list[str]:
         from promostack_cli.db import is_transient
@@ -87,8 +104,8 @@ class StoreBatcher:
 
         for attempt in range(DB_ATTEMPTS):
             try:
-                with self._db.transaction() as session:
-                    results = inbox.store(session, items, utcnow())
+                with self._db.engine.begin() as conn:  # no ORM session on the hot path
+                    results = inbox.store(conn, items, utcnow())
                 break
             except Exception as exc:  # noqa: BLE001
                 if not is_transient(exc) and len(items) > 1:  # one odd update must not fail the others

@@ -3,8 +3,12 @@
 * :class:`Processor` processes stored updates right after they are committed: woken with the bots
   that got new rows, it runs :func:`~promostack_cli.webhooks.service.process_batch` for each until
   nothing is left. When another process holds a bot's batch lock it tries again shortly (that batch
-  may have been read before our rows committed); a database error is retried with backoff. What a
-  crashed process leaves, ``scheduler tick`` processes.
+  may have been read before our rows committed); a database error is retried with backoff. While
+  requests keep arriving it pauses after each batch four times as long as the batch took (storing
+  and answering come first; the backlog is processed as soon as the load eases), but never once
+  the updates it takes have waited ``MAX_LAG`` seconds: a sustained load gets full-speed processing
+  and a bounded delay for users, a burst gets the fastest acknowledgements. What a crashed
+  process leaves, ``scheduler tick`` processes.
 * :class:`Deliverer` sends what processing queued (the first message of a journey reaches the Bot
   API well within a second); ``scheduler tick`` is the safety net.
 """
@@ -21,7 +25,9 @@ from promostack_cli.telegram.updates import BotRef
 log = logging.getLogger(__name__)
 
 DELIVERY_WINDOW = 5.0
-LOCKED_RETRY = 0.02       # seconds before trying a bot another process is processing
+LOCKED_RETRY = 0.1        # seconds before trying a bot another process is processing
+BUSY_SHARE = 0.2          # while requests arrive, processing takes at most this share of the time...
+MAX_LAG = 5.0             # ...unless the oldest update it takes has waited this long: then full speed
 ERROR_RETRY = (0.05, 2.0)  # first and longest wait after a database error
 
 
@@ -62,8 +68,9 @@ class Deliverer:
 
 
 class Processor:
-    def __init__(self, db, on_enqueued=None):
+    def __init__(self, db, on_enqueued=None, busy=None):
         self._db = db
+        self._busy = busy or (lambda: False)
         self._on_enqueued = on_enqueued or (lambda: None)
         self._pending: set[BotRef] = set()
         self._lock = threading.Lock()
@@ -123,7 +130,10 @@ class Processor:
         from promostack_cli.webhooks.service import process_batch
 
         while not self._stop.is_set():
+            started = time.monotonic()
             part = process_batch(self._db, bot, utcnow)
+            if part.processed and part.lag < MAX_LAG and self._busy():
+                self._stop.wait((time.monotonic() - started) * (1 - BUSY_SHARE) / BUSY_SHARE)
             if part.enqueued:
                 self._on_enqueued()
             if part.locked:
