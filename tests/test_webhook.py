@@ -325,3 +325,47 @@ def test_updates_a_crashed_receiver_stored_are_processed_by_the_tick(cli, db_url
     with db.session() as s:
         assert [(u.status, u.result) for u in s.exec(select(TelegramUpdate))] == [("processed", "started welcome")]
     db.engine.dispose()
+
+
+def test_an_update_that_cannot_be_stored_is_answered_503_and_not_acknowledged(receiver, monkeypatch):
+    """Transient (the database is failing) or not (a bug in the store): never a 200 for it."""
+    from sqlalchemy.exc import OperationalError
+
+    import promostack_cli.webhooks.inbox as inbox
+    import promostack_cli.webhooks.telegram_routes as routes
+
+    real_store = inbox.store
+    monkeypatch.setattr(routes, "DB_RETRY_DELAY", 0.001)
+    for error in (OperationalError("INSERT", {}, Exception("server closed the connection")), RuntimeError("bug")):
+        def broken(*args, _error=error, **kwargs):
+            raise _error
+
+        monkeypatch.setattr(inbox, "store", broken)
+        r = receiver.post(message(900, "/start welcome"))
+        assert r.status_code == 503 and r.json()["ok"] is False
+    assert receiver.updates() == []
+    monkeypatch.setattr(inbox, "store", real_store)
+    assert receiver.post(message(900, "/start welcome")).json() == {"ok": True, "status": "stored"}  # Telegram's resend
+    assert [u.status for u in receiver.updates()] == ["processed"] and len(receiver.sessions()) == 1
+
+
+def test_one_failing_update_in_a_batch_does_not_hold_the_others_back(db, box, tenant_id):
+    from promostack_cli.telegram.updates import BotRef, envelope
+    from promostack_cli.webhooks import inbox, service
+
+    with db.transaction() as s:
+        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(EXAMPLES)])), utcnow())
+    bot = BotRef(tenant_id, 4242, "message_bot")
+    bodies = [json.dumps(message(1, "/start welcome", user_id=1)).encode(),
+              json.dumps({"update_id": 2, "message": "not an object"}).encode(),
+              json.dumps(message(3, "/start welcome", user_id=3)).encode()]
+    with db.transaction() as s:
+        assert inbox.store(s, [inbox.Incoming(bot, envelope(b), b) for b in bodies], utcnow()) == ["stored"] * 3
+    result = service.process_batch(db, bot, utcnow)
+    assert result.processed == 3 and result.enqueued
+    with db.session() as s:
+        rows = list(s.exec(select(TelegramUpdate).order_by(TelegramUpdate.update_id)))
+    assert [(u.update_id, u.status) for u in rows] == [(1, "processed"), (2, "failed"), (3, "processed")]
+    assert "not an object" in rows[1].error and rows[1].payload == {"update_id": 2, "message": "not an object"}
+    with db.session() as s:
+        assert sorted(js.chat_id for js in s.exec(select(JourneySession))) == ["1", "3"]
