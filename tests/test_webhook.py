@@ -369,3 +369,23 @@ def test_one_failing_update_in_a_batch_does_not_hold_the_others_back(db, box, te
     assert "not an object" in rows[1].error and rows[1].payload == {"update_id": 2, "message": "not an object"}
     with db.session() as s:
         assert sorted(js.chat_id for js in s.exec(select(JourneySession))) == ["1", "3"]
+
+
+def test_a_starting_receiver_processes_what_a_crashed_one_left(db, tenant_id):
+    from promostack_cli.telegram.updates import BotRef, envelope
+    from promostack_cli.webhooks import inbox
+    from promostack_cli.webhooks.workers import Processor
+
+    with db.transaction() as s:
+        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(EXAMPLES)])), utcnow())
+        body = json.dumps(message(5, "/start welcome")).encode()
+        inbox.store(s, [inbox.Incoming(BotRef(tenant_id, 4242, "message_bot"), envelope(body), body)], utcnow())
+    processor = Processor(db)  # no update arrives: it looks for left-over ones when it starts
+    processor.start()
+    try:
+        def statuses():
+            with db.session() as s:
+                return [u.status for u in s.exec(select(TelegramUpdate))]
+        assert wait_for(lambda: statuses() == ["processed"])
+    finally:
+        processor.close()

@@ -8,7 +8,8 @@
   and answering come first; the backlog is processed as soon as the load eases), but never once
   the updates it takes have waited ``MAX_LAG`` seconds: a sustained load gets full-speed processing
   and a bounded delay for users, a burst gets the fastest acknowledgements. What a crashed
-  process leaves, ``scheduler tick`` processes.
+  process leaves, ``scheduler tick`` processes; the processor also looks for such updates when it
+  starts and every ``SWEEP`` seconds.
 * :class:`Deliverer` sends what processing queued (the first message of a journey reaches the Bot
   API well within a second); ``scheduler tick`` is the safety net.
 """
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 DELIVERY_WINDOW = 5.0
 LOCKED_RETRY = 0.1        # seconds before trying a bot another process is processing
 BUSY_SHARE = 0.2          # while requests arrive, processing takes at most this share of the time...
+SWEEP = 30.0              # seconds between looks for updates another (crashed) process left
 MAX_LAG = 5.0             # ...unless the oldest update it takes has waited this long: then full speed
 ERROR_RETRY = (0.05, 2.0)  # first and longest wait after a database error
 
@@ -92,13 +94,27 @@ class Processor:
         if self._thread.is_alive():
             self._thread.join(timeout=timeout)
 
+    def _left_behind(self) -> set[BotRef]:
+        from promostack_cli.webhooks.inbox import pending_bots
+
+        try:
+            with self._db.session() as session:
+                return set(pending_bots(session))
+        except Exception as exc:  # noqa: BLE001 - the next sweep (or the tick) tries again
+            log.warning("cannot look for unprocessed updates: %s", str(exc).strip().splitlines()[0][:200]
+                        if str(exc) else type(exc).__name__)
+            return set()
+
     def _loop(self) -> None:
-        delay = 0.0
+        delay, next_sweep = 0.0, 0.0
         while not self._stop.is_set():
-            self._wake.wait(timeout=delay or None)
+            self._wake.wait(timeout=min(delay or SWEEP, max(0.0, next_sweep - time.monotonic())))
             self._wake.clear()
             with self._lock:
                 bots, self._pending = self._pending, set()
+            if time.monotonic() >= next_sweep:
+                bots |= self._left_behind()
+                next_sweep = time.monotonic() + SWEEP
             retry, failed = set(), False
             for bot in bots:
                 if self._stop.is_set():
