@@ -7,7 +7,7 @@ check | cron [--processes 1,2,4,8] [--minutes 3] [--for 65s] [--loop 30s] [--pau
 import argparse
 import sys
 
-from bench import cron, delivery, forex, journeys, startup
+from bench import cron, delivery, forex, ingest, journeys, startup
 
 
 def main(argv: list[str]) -> int:
@@ -18,6 +18,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--per-bot", type=int, default=840, help="delivery: messages per bot")
     parser.add_argument("--chats", type=int, default=2000, help="delivery: distinct chats")
     parser.add_argument("--ticks", type=int, default=3, help="delivery: concurrent tick processes")
+    parser.add_argument("--updates", type=int, default=3000, help="ingest: /start updates posted to each receiver")
+    parser.add_argument("--clients", type=int, default=32, help="ingest: concurrent client connections")
     parser.add_argument("--runs", type=int, default=15, help="startup: runs per command")
     parser.add_argument("--bars", type=int, default=100_000, help="backtest: 15min candles")
     parser.add_argument("--naive-bars", type=int, default=None, help="backtest: candles for the naive replay (default: all; quadratic)")
@@ -41,7 +43,7 @@ def main(argv: list[str]) -> int:
     if "delivery" in args.which:
         delivery.run(db=args.db, bots=args.bots, per_bot=args.per_bot, chats=args.chats, ticks=args.ticks)
     if "ingest" in args.which:
-        journeys.ingest()
+        ingest.run(updates=args.updates, clients=args.clients)
     if "drain" in args.which:
         journeys.drain()
     if "backtest" in args.which:

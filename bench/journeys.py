@@ -1,8 +1,6 @@
 """Journey benchmarks on PostgreSQL.
 
-* ingest: ``/start`` updates (each starting a journey: session row, outbox row, update row) posted to
-  a running ``promostack webhook serve`` over loopback by several client threads; updates/second
-  and p50/p99 latency.
+* ingest: see :mod:`bench.ingest` (the receiver beside the floor of any durable receiver).
 * drain: N sessions due at once, ``ticks`` concurrent ``scheduler tick`` processes advance them and
   deliver what they queue through the fake Bot API with Telegram's limits; time to advance all
   sessions, duplicates (must be 0).
@@ -10,12 +8,9 @@
 
 import json
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -81,92 +76,6 @@ def _env(url: str, api: str, tmp: str) -> dict:
     env.update(PROMOSTACK_DATABASE_URL=url, PROMOSTACK_TELEGRAM_API_URL=api, PROMOSTACK_SECRET_KEY=KEY,
                PROMOSTACK_DATA_DIR=tmp)
     return env
-
-
-def ingest(updates: int = 2000, clients: int = 8, workers: int = 2) -> dict:
-    schema, url = _schema_url()
-    fake, api = _start_fake()
-    tmp = tempfile.mkdtemp(prefix="promostack-bench-")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = None
-    try:
-        _, path, header = _setup(url, f"http://127.0.0.1:{port}")
-        server = subprocess.Popen([str(BIN / "promostack"), "webhook", "serve", "--port", str(port), "--workers", str(workers)],
-                                  env=_env(url, api, tmp), stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "server.log"), "w"))
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        # first message latency on an idle bot: /start posted -> its message received by the Bot API
-        first = []
-        with httpx.Client(base_url=base, timeout=30) as c:
-            for k in range(20):
-                i = 900000 + k
-                before = json.loads(httpx.get(api + "/_fake/stats").text)["sent"]
-                body = {"update_id": i, "message": {"message_id": i, "date": int(time.time()), "text": "/start welcome",
-                                                    "chat": {"id": 7900000 + k, "type": "private", "first_name": "L"},
-                                                    "from": {"id": 7900000 + k, "is_bot": False, "first_name": "L"}}}
-                t1 = time.perf_counter()
-                c.post("/api/bot-webhook/" + path, json=body, headers={"X-Telegram-Bot-Api-Secret-Token": header})
-                while json.loads(httpx.get(api + "/_fake/stats").text)["sent"] <= before:
-                    if time.perf_counter() - t1 > 10:
-                        break
-                    time.sleep(0.005)
-                first.append(time.perf_counter() - t1)
-                time.sleep(0.1)
-        latencies: list[float] = []
-        lock = threading.Lock()
-        counter = iter(range(1, updates + 1))
-
-        def client():
-            with httpx.Client(base_url=base, timeout=30) as c:
-                while True:
-                    with lock:
-                        i = next(counter, None)
-                    if i is None:
-                        return
-                    user = 7000000 + i
-                    body = {"update_id": i, "message": {"message_id": i, "date": int(time.time()), "text": "/start welcome",
-                                                        "chat": {"id": user, "type": "private", "first_name": "U"},
-                                                        "from": {"id": user, "is_bot": False, "first_name": "U"}}}
-                    t0 = time.perf_counter()
-                    r = c.post("/api/bot-webhook/" + path, json=body, headers={"X-Telegram-Bot-Api-Secret-Token": header})
-                    dt = time.perf_counter() - t0
-                    assert r.status_code == 200, r.text
-                    with lock:
-                        latencies.append(dt)
-
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
-        with sa.create_engine(url).connect() as conn:
-            sessions = conn.execute(sa.text("SELECT count(*) FROM journey_sessions")).scalar()
-    finally:
-        if server:
-            server.terminate()
-            server.wait()
-        fake.terminate()
-        fake.wait()
-        _drop(schema)
-    latencies.sort()
-    p50 = statistics.median(latencies)
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
-    print(f"webhook ingest: {updates} /start updates, {clients} clients, {workers} worker(s), postgres")
-    print(f"  {updates / wall:.0f} updates/s; latency p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; "
-          f"{sessions} sessions started (expected {updates + 20}: the load plus 20 latency probes)")
-    first.sort()
-    print(f"  /start -> first journey message at the Bot API: p50 {statistics.median(first) * 1000:.0f} ms, "
-          f"max {first[-1] * 1000:.0f} ms over {len(first)} (target < 1000 ms)")
-    return {"rate": updates / wall, "p50": p50, "p99": p99, "sessions": sessions, "first_message": first}
 
 
 def drain(sessions: int = 20000, ticks: int = 4) -> dict:

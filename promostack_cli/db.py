@@ -213,6 +213,21 @@ def lock_key(session: Session, *parts: object) -> None:
     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest, "big", signed=True)})
 
 
+def try_lock_key(session: Session, *parts: object) -> bool:
+    """Like :func:`lock_key` without waiting: False when another transaction holds the key.
+
+    SQLite: always True (the transaction's write lock already serialises)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    import hashlib
+
+    from sqlalchemy import text
+
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                {"k": int.from_bytes(digest, "big", signed=True)}).scalar())
+
+
 # SQLSTATE classes and codes after which the same transaction may well succeed if run again.
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57")   # connection, rollback (serialization, deadlock), resources, operator
 _TRANSIENT_SQLSTATES = ("55P03",)                         # lock_not_available

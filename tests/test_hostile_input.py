@@ -93,7 +93,7 @@ def test_long_reply_reused_by_a_template_is_delivered_and_the_session_goes_on(
     import_journey(receiver.db, tenant_id, tmp_path, HOSTILE, "hostile")
     assert receiver.post(message(1, "/start hostile", user_id=USER, first_name=first_name)).status_code == 200
     r = receiver.post(message(2, reply, user_id=USER, first_name=first_name))
-    assert r.json() == {"ok": True, "status": "processed"}
+    assert r.json() == {"ok": True, "status": "stored"}
 
     session = receiver.sessions()[-1]
     assert (session.status, session.step_id) == ("awaiting_reply", "next")  # the session advanced

@@ -214,6 +214,7 @@ def test_a_403_from_the_sender_ends_the_users_sessions_and_writing_again_unblock
     from promostack_cli.connections.models import BotConnection
     from promostack_cli.core.secrets import fingerprint, mask
     from promostack_cli.settings import Settings
+    from promostack_cli.telegram.updates import BotRef
     from promostack_cli.webhooks.service import ingest
     from tests.conftest import MESSAGE_TOKEN
 
@@ -239,7 +240,8 @@ def test_a_403_from_the_sender_ends_the_users_sessions_and_writing_again_unblock
                                             "from": {"id": 5550201, "is_bot": False, "first_name": "Sam"}}}
     with db.transaction() as s:
         conn = s.exec(select(BotConnection).where(BotConnection.tenant_id == tenant_id)).one()
-        assert ingest(s, conn, json.dumps(update).encode(), utcnow()).status == "processed"
+        bot = BotRef(conn.tenant_id, conn.bot_id, conn.role)
+        assert ingest(s, bot, json.dumps(update).encode(), utcnow()).status == "processed"
     report = run(tick, steps(), budget=10).as_dict()
     assert [m["text"] for m in fake_tg.sent(chat_id=5550201)] == ["Hi Sam! Welcome to <b>EntryLab</b>."]
     assert [s.status for s in sessions(db)] == ["blocked", "waiting_delay"]

@@ -62,11 +62,16 @@ class Receiver:
     def __init__(self, client, path, secret, db):
         self.client, self.path, self.secret, self.db = client, path, secret, db
 
-    def post(self, update, *, secret=None, path=None, raw: bytes | None = None):
+    def post(self, update, *, secret=None, path=None, raw: bytes | None = None, settle: bool = True):
+        """Post like Telegram; then (``settle``) wait until the receiver has processed what it stored."""
         body = raw if raw is not None else json.dumps(update).encode()
-        return self.client.post(path or self.path, content=body, headers={
+        r = self.client.post(path or self.path, content=body, headers={
             "X-Telegram-Bot-Api-Secret-Token": self.secret if secret is None else secret,
             "Content-Type": "application/json"})
+        if settle and r.status_code == 200:
+            assert wait_for(lambda: all(u.status != "received" for u in self.updates()), timeout=10), \
+                "a stored update was not processed"
+        return r
 
     def updates(self):
         with self.db.session() as s:
@@ -107,9 +112,9 @@ def test_oversized_body_is_413(receiver):
 
 def test_start_twice_starts_one_session_and_sends_first_message_once(receiver, fake_tg):
     update = message(100, "/start welcome", first_name="<b>&")
-    assert receiver.post(update).json() == {"ok": True, "status": "processed"}
+    assert receiver.post(update).json() == {"ok": True, "status": "stored"}
     assert receiver.post(update).json() == {"ok": True, "status": "duplicate"}
-    assert len(receiver.sessions()) == 1 and len(receiver.updates()) == 1
+    assert len(receiver.sessions()) == 1 and [u.status for u in receiver.updates()] == ["processed"]
     # delivered right after the commit by the receiver itself (no tick is running)
     assert wait_for(lambda: len(fake_tg.sent(chat_id=5550001)) == 1)
     sent = fake_tg.sent(chat_id=5550001)[0]
@@ -163,28 +168,31 @@ def test_blocked_user_ends_sessions(receiver):
 
 
 def test_button_press_is_answered(receiver, fake_tg):
+    """Answered in the webhook reply itself (Telegram runs a method given in the response body)."""
     press = {"update_id": 400, "callback_query": {
         "id": "cbq-400", "from": {"id": 5550004, "is_bot": False, "first_name": "C"}, "chat_instance": "i",
         "data": "choice:1", "message": {"message_id": 9, "date": 1, "chat": {"id": 5550004, "type": "private"}}}}
-    assert receiver.post(press).status_code == 200
-    assert any(c.method == "answerCallbackQuery" and c.params.get("callback_query_id") == "cbq-400" for c in fake_tg.calls)
+    r = receiver.post(press)
+    assert r.status_code == 200
+    assert r.json() == {"method": "answerCallbackQuery", "callback_query_id": "cbq-400"}
+    assert [u.status for u in receiver.updates()] == ["processed"]
 
 
 def test_processing_failure_is_recorded_then_retried(receiver, monkeypatch):
     from promostack_cli.journeys import sessions as journeys
     from promostack_cli.webhooks.service import failures, retry
 
-    real = journeys.handle_message
+    real = journeys.start_by_link
 
     def broken(*args, **kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(journeys, "handle_message", broken)
+    monkeypatch.setattr(journeys, "start_by_link", broken)
     assert receiver.post(message(500, "/start welcome", user_id=5550005)).status_code == 200
     with receiver.db.session() as s:
         failed = failures(s, receiver.updates()[0].tenant_id)
     assert len(failed) == 1 and "database hiccup" in failed[0].error
-    monkeypatch.setattr(journeys, "handle_message", real)
+    monkeypatch.setattr(journeys, "start_by_link", real)
     with receiver.db.transaction() as s:
         outcomes = retry(s, failed[0].tenant_id, None, utcnow())
     assert [o.status for o in outcomes] == ["processed"]
@@ -220,22 +228,23 @@ def _healthy(port: int) -> bool:
 
 
 def test_unexpected_error_is_recorded_with_its_payload_and_retry_processes_it(receiver, monkeypatch):
-    """A bug outside the processing savepoint: answered 200 (Telegram would hold later updates
-    back otherwise), stored with update_id and payload, so ``webhook retry`` processes it later."""
+    """A bug while processing (here: in the router): the update was stored and answered 200 (Telegram would
+    hold later updates back otherwise); it ends failed with update_id and payload, so ``webhook
+    retry`` processes it later."""
     import promostack_cli.webhooks.service as service
 
-    real_ingest = service.ingest
+    real_dispatch = service._dispatch
 
     def explode(*args, **kwargs):
-        raise RuntimeError("bug outside the processing savepoint")
+        raise RuntimeError("bug outside the journeys' code")
 
-    monkeypatch.setattr(service, "ingest", explode)
+    monkeypatch.setattr(service, "_dispatch", explode)
     r = receiver.post(message(600, "/start welcome"))
-    assert r.status_code == 200 and r.json()["status"] == "failed"
+    assert r.status_code == 200 and r.json()["status"] == "stored"
     stored = receiver.updates()
-    assert len(stored) == 1 and "bug outside" in stored[0].error
+    assert len(stored) == 1 and stored[0].status == "failed" and "bug outside the journeys' code" in stored[0].error
     assert stored[0].update_id == 600 and stored[0].kind == "message" and stored[0].payload["message"]["text"] == "/start welcome"
-    monkeypatch.setattr(service, "ingest", real_ingest)
+    monkeypatch.setattr(service, "_dispatch", real_dispatch)
     assert receiver.post(message(600, "/start welcome")).json()["status"] == "duplicate"  # Telegram's repeat
     with receiver.db.transaction() as s:
         outcomes = service.retry(s, stored[0].tenant_id, None, utcnow())
@@ -289,3 +298,94 @@ def test_inject_command_processes_an_update_like_the_receiver(cli):
     assert len(cli("-t", "entrylab", "webhook", "failures", "--json").json()) == 1
     r = cli("scheduler", "tick", "--dry-run")
     assert "Hi Sam! Welcome to <b>EntryLab</b>." in r.stdout
+
+
+def test_updates_a_crashed_receiver_stored_are_processed_by_the_tick(cli, db_url):
+    """Stored and acknowledged, then the receiver died before processing: ``scheduler tick`` does it."""
+    from promostack_cli.db import Database
+    from promostack_cli.telegram.updates import BotRef, envelope
+    from promostack_cli.webhooks import inbox
+
+    assert cli("tenants", "add", "entrylab").code == 0
+    assert cli("-t", "entrylab", "connections", "set", "message_bot", "--no-validate", "--token", MESSAGE_TOKEN).code == 0
+    assert cli("-t", "entrylab", "journeys", "import", str(EXAMPLES)).code == 0
+    db = Database(db_url)
+    with db.transaction() as s:
+        from promostack_cli.connections.lookup import find_bot
+        from promostack_cli.tenants.models import Tenant
+
+        tenant = s.exec(select(Tenant)).one()
+        ref = find_bot(s, None, tenant_id=tenant.id, role="message_bot").ref
+        body = json.dumps(message(800, "/start welcome")).encode()
+        assert inbox.store(s, [inbox.Incoming(ref, envelope(body), body)], utcnow()) == ["stored"]
+        assert inbox.store(s, [inbox.Incoming(ref, envelope(body), body)], utcnow()) == ["duplicate"]
+    r = cli("scheduler", "tick", "--dry-run")
+    assert r.code == 0, r.stderr
+    assert "Hi Sam! Welcome to <b>EntryLab</b>." in r.stdout
+    with db.session() as s:
+        assert [(u.status, u.result) for u in s.exec(select(TelegramUpdate))] == [("processed", "started welcome")]
+    db.engine.dispose()
+
+
+def test_an_update_that_cannot_be_stored_is_answered_503_and_not_acknowledged(receiver, monkeypatch):
+    """Transient (the database is failing) or not (a bug in the store): never a 200 for it."""
+    from sqlalchemy.exc import OperationalError
+
+    import promostack_cli.webhooks.inbox as inbox
+    import promostack_cli.webhooks.telegram_routes as routes
+
+    real_store = inbox.store
+    monkeypatch.setattr(routes, "DB_RETRY_DELAY", 0.001)
+    for error in (OperationalError("INSERT", {}, Exception("server closed the connection")), RuntimeError("bug")):
+        def broken(*args, _error=error, **kwargs):
+            raise _error
+
+        monkeypatch.setattr(inbox, "store", broken)
+        r = receiver.post(message(900, "/start welcome"))
+        assert r.status_code == 503 and r.json()["ok"] is False
+    assert receiver.updates() == []
+    monkeypatch.setattr(inbox, "store", real_store)
+    assert receiver.post(message(900, "/start welcome")).json() == {"ok": True, "status": "stored"}  # Telegram's resend
+    assert [u.status for u in receiver.updates()] == ["processed"] and len(receiver.sessions()) == 1
+
+
+def test_one_failing_update_in_a_batch_does_not_hold_the_others_back(db, box, tenant_id):
+    from promostack_cli.telegram.updates import BotRef, envelope
+    from promostack_cli.webhooks import inbox, service
+
+    with db.transaction() as s:
+        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(EXAMPLES)])), utcnow())
+    bot = BotRef(tenant_id, 4242, "message_bot")
+    bodies = [json.dumps(message(1, "/start welcome", user_id=1)).encode(),
+              json.dumps({"update_id": 2, "message": "not an object"}).encode(),
+              json.dumps(message(3, "/start welcome", user_id=3)).encode()]
+    with db.transaction() as s:
+        assert inbox.store(s, [inbox.Incoming(bot, envelope(b), b) for b in bodies], utcnow()) == ["stored"] * 3
+    result = service.process_batch(db, bot, utcnow)
+    assert result.processed == 3 and result.enqueued
+    with db.session() as s:
+        rows = list(s.exec(select(TelegramUpdate).order_by(TelegramUpdate.update_id)))
+    assert [(u.update_id, u.status) for u in rows] == [(1, "processed"), (2, "failed"), (3, "processed")]
+    assert "not an object" in rows[1].error and rows[1].payload == {"update_id": 2, "message": "not an object"}
+    with db.session() as s:
+        assert sorted(js.chat_id for js in s.exec(select(JourneySession))) == ["1", "3"]
+
+
+def test_a_starting_receiver_processes_what_a_crashed_one_left(db, tenant_id):
+    from promostack_cli.telegram.updates import BotRef, envelope
+    from promostack_cli.webhooks import inbox
+    from promostack_cli.webhooks.workers import Processor
+
+    with db.transaction() as s:
+        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(EXAMPLES)])), utcnow())
+        body = json.dumps(message(5, "/start welcome")).encode()
+        inbox.store(s, [inbox.Incoming(BotRef(tenant_id, 4242, "message_bot"), envelope(body), body)], utcnow())
+    processor = Processor(db)  # no update arrives: it looks for left-over ones when it starts
+    processor.start()
+    try:
+        def statuses():
+            with db.session() as s:
+                return [u.status for u in s.exec(select(TelegramUpdate))]
+        assert wait_for(lambda: statuses() == ["processed"])
+    finally:
+        processor.close()

@@ -157,21 +157,22 @@ def _keyword_journey(session: Session, tenant_id: int, text: str) -> Journey | N
     return None
 
 
-def handle_message(session: Session, tenant_id: int, chat_id: str, variables: dict[str, str], text: str,
-                   now: datetime) -> str:
-    """A private message from a user; returns what happened, in words (for logs and tests)."""
+def start_by_link(session: Session, tenant_id: int, chat_id: str, variables: dict[str, str], payload: str | None,
+                  now: datetime) -> str:
+    """``/start <payload>`` (a deep link, already parsed); returns what happened, in words."""
+    serialise_user(session, tenant_id, chat_id)
+    journey = _active_journey_by_trigger(session, tenant_id, "deep_link", payload) if payload else None
+    if journey is None:
+        return "start: no active journey for that link"
+    js = start_journey(session, journey, chat_id, variables, now, interactive=True)
+    return f"started {journey.slug}" if js else f"{journey.slug} already running (re_entry: block)"
+
+
+def handle_text(session: Session, tenant_id: int, chat_id: str, variables: dict[str, str], text: str,
+                now: datetime) -> str:
+    """A private text that is not a command we know: a reply to a waiting question, or a keyword."""
     serialise_user(session, tenant_id, chat_id)
     text = (text or "").strip()
-    if text.startswith("/start"):
-        payload = text[len("/start"):].strip()
-        journey = _active_journey_by_trigger(session, tenant_id, "deep_link", payload) if payload else None
-        if journey is None:
-            return "start: no active journey for that link"
-        js = start_journey(session, journey, chat_id, variables, now, interactive=True)
-        return f"started {journey.slug}" if js else f"{journey.slug} already running (re_entry: block)"
-    if text == "/stop":
-        n = stop_user(session, tenant_id, chat_id, now)
-        return f"stopped {n} session(s)"
     waiting = [js for js in _live_sessions(session, tenant_id, chat_id) if js.status == AWAITING_REPLY]
     if waiting:
         js = waiting[-1]  # the most recent question wins
@@ -184,6 +185,20 @@ def handle_message(session: Session, tenant_id: int, chat_id: str, variables: di
         js = start_journey(session, journey, chat_id, variables, now, interactive=True)
         return f"started {journey.slug} by keyword" if js else f"{journey.slug} already running (re_entry: block)"
     return "ignored"
+
+
+def handle_message(session: Session, tenant_id: int, chat_id: str, variables: dict[str, str], text: str,
+                   now: datetime) -> str:
+    """A private message from a user, as a text (``journeys simulate``, tests); the receiver routes
+    parsed events to :func:`start_by_link`, :func:`stop_user` and :func:`handle_text` instead."""
+    from promostack_cli.telegram.updates import deep_link_payload, parse_command
+
+    command, args = parse_command(text)
+    if command == "start":
+        return start_by_link(session, tenant_id, chat_id, variables, deep_link_payload(args), now)
+    if command == "stop":
+        return f"stopped {stop_user(session, tenant_id, chat_id, now)} session(s)"
+    return handle_text(session, tenant_id, chat_id, variables, text, now)
 
 
 def handle_callback(session: Session, tenant_id: int, chat_id: str, data: str, now: datetime) -> bool:

@@ -80,9 +80,7 @@ def inject(role: str = typer.Argument("message_bot", help="Which bot the update 
     """
     import sys
 
-    from sqlmodel import select
-
-    from promostack_cli.connections.models import BotConnection
+    from promostack_cli.connections.lookup import find_bot
     from promostack_cli.core.clock import utcnow
     from promostack_cli.core.errors import BotNotConfiguredError, ValidationError
     from promostack_cli.webhooks.service import ingest
@@ -93,11 +91,10 @@ def inject(role: str = typer.Argument("message_bot", help="Which bot the update 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.transaction() as session:
-        conn = session.exec(select(BotConnection).where(BotConnection.tenant_id == tenant.id,
-                                                        BotConnection.role == role)).first()
-        if conn is None:
+        bot = find_bot(session, None, tenant_id=tenant.id, role=role)
+        if bot is None:
             raise BotNotConfiguredError(tenant.slug, role)
-        outcome = ingest(session, conn, body, utcnow())
+        outcome = ingest(session, bot.ref, body, utcnow())
     result = {"status": outcome.status, "result": outcome.result}
     if ctx.want_json(json_):
         ctx.emit_json(result)

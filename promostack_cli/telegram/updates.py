@@ -1,0 +1,195 @@
+"""Telegram updates parsed once into a typed :class:`Event`; handlers never read the raw dict.
+
+:func:`envelope` is what the receiver needs on the request path (the update id, its kind, a
+callback query's id) and nothing more; :func:`parse` builds the full event when the stored update is
+processed. Both raise :class:`MalformedUpdate` for a body that is not a Telegram update.
+
+Commands: ``/name[@bot] args``; the name is lower-cased, ``args`` stripped. For ``/start`` the args
+are the deep-link payload (``https://t.me/<bot>?start=<payload>``: ``[A-Za-z0-9_-]``, 1-64 chars);
+anything else there is kept as text but gives no ``start_payload``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "callback_query",
+         "my_chat_member", "chat_member", "chat_join_request", "inline_query", "poll", "poll_answer")
+PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s+(.*))?$", re.DOTALL)
+
+
+class MalformedUpdate(ValueError):
+    """The body is not a Telegram update (or one of its parts is not shaped as Telegram sends it)."""
+
+
+@dataclass(frozen=True)
+class BotRef:
+    """Which bot an update reached: known from the webhook secret, never from the update itself."""
+
+    tenant_id: int
+    bot_id: int
+    role: str
+
+
+@dataclass(frozen=True)
+class User:
+    id: int | None
+    first_name: str = ""
+    last_name: str = ""
+    username: str = ""
+    is_bot: bool = False
+
+    def variables(self) -> dict[str, str]:
+        """The names a journey template may use."""
+        return {"first_name": self.first_name, "last_name": self.last_name, "username": self.username}
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """``my_chat_member`` / ``chat_member``: whose membership changed, from what to what."""
+
+    old_status: str | None
+    new_status: str | None
+    user: User | None
+    until_date: int | None = None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    update_id: int
+    kind: str
+    update: dict = field(repr=False)
+    callback_query_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str                        # one of KINDS, or "unknown"
+    update_id: int
+    bot: BotRef
+    chat_id: str | None = None
+    chat_type: str | None = None     # private | group | supergroup | channel
+    user: User | None = None
+    text: str | None = None
+    command: str | None = None       # "start" for "/start abc"
+    args: str | None = None          # "abc"
+    callback_id: str | None = None
+    callback_data: str | None = None
+    member: MemberChange | None = None
+    join_user_chat_id: str | None = None  # chat_join_request: where the user may be messaged for 5 minutes
+
+    @property
+    def private(self) -> bool:
+        return self.chat_type == "private"
+
+    @property
+    def start_payload(self) -> str | None:
+        """The deep-link payload of a ``/start``, when it is one Telegram could have sent."""
+        return deep_link_payload(self.args) if self.command == "start" else None
+
+    def variables(self) -> dict[str, str]:
+        return self.user.variables() if self.user else {"first_name": "", "last_name": "", "username": ""}
+
+
+def loads(body: bytes) -> dict:
+    """The update as a dict; :class:`MalformedUpdate` when the body is not a Telegram update."""
+    try:
+        update = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedUpdate(f"not JSON: {exc}") from None
+    update_id = update.get("update_id") if isinstance(update, dict) else None
+    if type(update_id) is not int or update_id < 0:  # bool is an int subclass: true is not an update id
+        raise MalformedUpdate("not a Telegram update (no integer update_id)")
+    return update
+
+
+def kind_of(update: dict) -> str:
+    return next((k for k in KINDS if k in update), "unknown")
+
+
+def envelope(body: bytes) -> Envelope:
+    update = loads(body)
+    kind = kind_of(update)
+    cq = update.get("callback_query") if kind == "callback_query" else None
+    cq_id = cq.get("id") if isinstance(cq, dict) and isinstance(cq.get("id"), str) else None
+    return Envelope(update["update_id"], kind, update, cq_id)
+
+
+def _obj(value: Any, what: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedUpdate(f"{what} is not an object")
+    return value
+
+
+def _user(value: Any) -> User | None:
+    u = _obj(value, "user")
+    if not u:
+        return None
+    uid = u.get("id")
+    return User(id=uid if type(uid) is int else None, first_name=str(u.get("first_name") or ""),
+                last_name=str(u.get("last_name") or ""), username=str(u.get("username") or ""),
+                is_bot=bool(u.get("is_bot")))
+
+
+def _chat(value: Any) -> tuple[str | None, str | None]:
+    chat = _obj(value, "chat")
+    cid = chat.get("id")
+    return (str(cid) if type(cid) is int or isinstance(cid, str) and cid else None), chat.get("type")
+
+
+def deep_link_payload(args: str | None) -> str | None:
+    """``args`` of a ``/start`` when it is a payload Telegram could have sent, else None."""
+    return args if args and PAYLOAD_RE.match(args) else None
+
+
+def parse_command(text: str | None) -> tuple[str | None, str | None]:
+    """``("start", "abc")`` for ``"/start abc"``; ``(None, None)`` when the text is not a command."""
+    text = (text or "").strip()
+    if not text.startswith("/"):
+        return None, None
+    m = COMMAND_RE.match(text)
+    if not m:
+        return None, None
+    return m.group(1).lower(), (m.group(2) or "").strip() or None
+
+
+def parse(update: dict, bot: BotRef) -> Event:
+    """The typed event of a stored update (as returned by :func:`loads`)."""
+    kind, update_id = kind_of(update), update["update_id"]
+    if kind in ("message", "edited_message", "channel_post", "edited_channel_post"):
+        msg = _obj(update[kind], kind)
+        chat_id, chat_type = _chat(msg.get("chat"))
+        text = msg.get("text") if isinstance(msg.get("text"), str) else None
+        command, args = parse_command(text)
+        return Event(kind, update_id, bot, chat_id, chat_type, _user(msg.get("from")), text, command, args)
+    if kind == "callback_query":
+        cq = _obj(update[kind], kind)
+        user = _user(cq.get("from"))
+        chat_id, chat_type = _chat(_obj(cq.get("message"), "callback message").get("chat"))
+        if chat_id is None and user and user.id is not None:
+            chat_id, chat_type = str(user.id), "private"
+        data = cq.get("data")
+        return Event(kind, update_id, bot, chat_id, chat_type, user,
+                     callback_id=cq.get("id") if isinstance(cq.get("id"), str) else None,
+                     callback_data=data if isinstance(data, str) else "")
+    if kind in ("my_chat_member", "chat_member"):
+        m = _obj(update[kind], kind)
+        chat_id, chat_type = _chat(m.get("chat"))
+        old, new = _obj(m.get("old_chat_member"), "old_chat_member"), _obj(m.get("new_chat_member"), "new_chat_member")
+        until = new.get("until_date")
+        change = MemberChange(old.get("status"), new.get("status"), _user(new.get("user")),
+                              until if type(until) is int else None)
+        return Event(kind, update_id, bot, chat_id, chat_type, _user(m.get("from")), member=change)
+    if kind == "chat_join_request":
+        r = _obj(update[kind], kind)
+        chat_id, chat_type = _chat(r.get("chat"))
+        ucid = r.get("user_chat_id")
+        return Event(kind, update_id, bot, chat_id, chat_type, _user(r.get("from")),
+                     join_user_chat_id=str(ucid) if type(ucid) is int else None)
+    return Event(kind, update_id, bot)

@@ -1,0 +1,109 @@
+"""The stored updates: written first (``received``), processed after, in batches, per bot.
+
+* :func:`store` writes many updates in one statement (``INSERT ... ON CONFLICT (bot_id, update_id)
+  DO NOTHING RETURNING``, PostgreSQL and SQLite alike) and says, per update, ``stored`` or
+  ``duplicate``; a body that is not an update is stored at once as ``failed`` (``webhook failures``).
+* :func:`take` opens a bot's batch: a transaction-scoped try-lock on the bot (one processor per bot
+  at a time, across processes: a bot's updates are processed in ``update_id`` order, never two
+  batches' user locks crossing) and then its oldest ``received`` rows. The caller processes them and
+  commits; the status change and every effect commit together.
+* :func:`pending_bots`: the bots with ``received`` rows (``scheduler tick`` processes what a crashed
+  receiver left).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, insert, update
+from sqlmodel import Session, select
+
+from promostack_cli.db import try_lock_key
+from promostack_cli.telegram.updates import BotRef, Envelope
+from promostack_cli.webhooks.models import TelegramUpdate
+
+RECEIVED = "received"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    bot: BotRef
+    envelope: Envelope | None        # None: the body is not an update
+    body: bytes = b""
+    error: str | None = None         # why it is not an update
+
+
+def _insert(conn):
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - the two databases we support
+        return insert
+    return dialect_insert
+
+
+def store(session, items: list[Incoming], now: datetime) -> list[str]:
+    """Write ``items`` in the caller's transaction (a Session, or a Connection: the receiver skips the
+    ORM); per item ``stored``, ``duplicate`` or ``failed``."""
+    conn = session.connection() if isinstance(session, Session) else session
+    table = TelegramUpdate.__table__
+    rows, seen = [], set()
+    for item in items:
+        env = item.envelope
+        if env is not None and (item.bot.bot_id, env.update_id) not in seen:
+            seen.add((item.bot.bot_id, env.update_id))
+            rows.append({"tenant_id": item.bot.tenant_id, "bot_id": item.bot.bot_id, "bot_role": item.bot.role,
+                         "update_id": env.update_id, "kind": env.kind, "payload": env.update, "status": RECEIVED,
+                         "received_at": now})
+    fresh: set[tuple[int, int]] = set()
+    if rows:
+        # executemany: SQLAlchemy sends one multi-row INSERT (insertmanyvalues) from one cached statement
+        stmt = _insert(conn)(table).on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+        stmt = stmt.returning(table.c.bot_id, table.c.update_id)
+        fresh = {(b, u) for b, u in conn.execute(stmt, rows)}
+    out = []
+    for item in items:
+        if item.envelope is None:
+            conn.execute(insert(table).values(
+                tenant_id=item.bot.tenant_id, bot_id=item.bot.bot_id, bot_role=item.bot.role, kind="malformed",
+                raw=item.body[:65536].decode("utf-8", "replace"), status="failed", error=(item.error or "")[:500],
+                received_at=now))
+            out.append("failed")
+            continue
+        key = (item.bot.bot_id, item.envelope.update_id)
+        if key in fresh:
+            fresh.discard(key)  # a second copy in the same batch is a duplicate
+            out.append("stored")
+        else:
+            out.append("duplicate")
+    return out
+
+
+def take(session: Session, bot: BotRef, limit: int) -> list[TelegramUpdate] | None:
+    """The bot's oldest unprocessed updates, or None when another transaction is processing this bot."""
+    if not try_lock_key(session, "telegram-updates", bot.bot_id):
+        return None
+    return list(session.exec(select(TelegramUpdate).where(TelegramUpdate.bot_id == bot.bot_id,
+                                                          TelegramUpdate.status == RECEIVED)
+                             .order_by(TelegramUpdate.update_id).limit(limit)))
+
+
+def mark(session: Session, outcomes: list[tuple[int, str, str | None]], now: datetime) -> None:
+    """Record what became of each processed update, by id, in one statement (executemany)."""
+    if not outcomes:
+        return
+    table = TelegramUpdate.__table__
+    stmt = (update(table).where(table.c.id == bindparam("_id"))
+            .values(status=bindparam("_status"), result=bindparam("_result"), error=None, processed_at=now))
+    session.connection().execute(stmt, [{"_id": i, "_status": st, "_result": res} for i, st, res in outcomes])
+
+
+def pending_bots(session: Session, tenant_id: int | None = None) -> list[BotRef]:
+    q = select(TelegramUpdate.tenant_id, TelegramUpdate.bot_id, TelegramUpdate.bot_role).where(
+        TelegramUpdate.status == RECEIVED).distinct()
+    if tenant_id is not None:
+        q = q.where(TelegramUpdate.tenant_id == tenant_id)
+    return [BotRef(t, b, r) for t, b, r in session.exec(q)]

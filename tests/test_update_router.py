@@ -1,0 +1,76 @@
+"""Updates parsed once into typed events, routed by kind and command (pure: no database)."""
+
+import pytest
+
+from promostack_cli.telegram.routing import Handled, Router
+from promostack_cli.telegram.updates import BotRef, MalformedUpdate, envelope, parse, parse_command
+
+BOT = BotRef(tenant_id=1, bot_id=42, role="message_bot")
+USER = {"id": 5, "is_bot": False, "first_name": "Sam", "username": "sam"}
+
+
+def msg(text, chat_type="private"):
+    return {"update_id": 7, "message": {"message_id": 1, "date": 1, "text": text, "from": USER,
+                                        "chat": {"id": 5, "type": chat_type}}}
+
+
+@pytest.mark.parametrize(("text", "command", "args", "payload"), [
+    ("/start welcome", "start", "welcome", "welcome"),
+    ("/start@EntryLabBot welcome", "start", "welcome", "welcome"),
+    ("/START  welcome ", "start", "welcome", "welcome"),
+    ("/start", "start", None, None),
+    ("/start two words", "start", "two words", None),      # not a payload Telegram sends
+    ("/start " + "a" * 65, "start", "a" * 65, None),       # payloads are 1-64 characters
+    ("/startwelcome", "startwelcome", None, None),         # another command, not /start
+    ("/stop", "stop", None, None),
+    ("hello /start welcome", None, None, None),
+])
+def test_commands_and_deep_link_payloads(text, command, args, payload):
+    event = parse(msg(text), BOT)
+    assert (event.command, event.args, event.start_payload) == (command, args, payload)
+    assert parse_command(text) == (command, args)
+
+
+def test_message_event_carries_chat_user_and_text():
+    event = parse(msg("Hi"), BOT)
+    assert (event.kind, event.update_id, event.chat_id, event.private, event.text) == ("message", 7, "5", True, "Hi")
+    assert event.variables() == {"first_name": "Sam", "last_name": "", "username": "sam"}
+    assert event.bot == BOT
+
+
+def test_callback_member_change_and_join_request():
+    cq = parse({"update_id": 8, "callback_query": {"id": "q1", "from": USER, "data": "choice:1"}}, BOT)
+    assert (cq.kind, cq.callback_id, cq.callback_data, cq.chat_id) == ("callback_query", "q1", "choice:1", "5")
+    kicked = parse({"update_id": 9, "my_chat_member": {
+        "chat": {"id": 5, "type": "private"}, "from": USER, "date": 1,
+        "old_chat_member": {"status": "member", "user": USER},
+        "new_chat_member": {"status": "kicked", "user": USER, "until_date": 0}}}, BOT)
+    assert (kicked.member.old_status, kicked.member.new_status, kicked.member.until_date) == ("member", "kicked", 0)
+    join = parse({"update_id": 10, "chat_join_request": {"chat": {"id": -100, "type": "channel"}, "from": USER,
+                                                         "user_chat_id": 5, "date": 1}}, BOT)
+    assert (join.kind, join.chat_id, join.join_user_chat_id, join.user.id) == ("chat_join_request", "-100", "5", 5)
+
+
+def test_envelope_and_malformed_bodies():
+    env = envelope(b'{"update_id": 3, "callback_query": {"id": "abc", "data": "x"}}')
+    assert (env.update_id, env.kind, env.callback_query_id) == (3, "callback_query", "abc")
+    for bad in (b"{nope", b"[]", b'{"update_id": true}', b'{"update_id": -1}', b'{"update_id": "3"}'):
+        with pytest.raises(MalformedUpdate):
+            envelope(bad)
+    with pytest.raises(MalformedUpdate):
+        parse({"update_id": 4, "message": "not an object"}, BOT)
+
+
+def test_router_tries_commands_then_kind_handlers_and_filters_by_role():
+    router, seen = Router(), []
+    router.before("message", lambda s, e, now: seen.append("before"))
+    router.command("verify", lambda s, e, now: Handled("verified"), roles=("message_bot",))
+    router.on("message", lambda s, e, now: None)                      # not mine: the next one is tried
+    router.on("message", lambda s, e, now: Handled(f"text {e.text}"))
+    assert router.dispatch(None, parse(msg("/verify"), BOT), None).result == "verified"
+    assert router.dispatch(None, parse(msg("hello"), BOT), None).result == "text hello"
+    signal = BotRef(1, 43, "signal_bot")
+    assert router.dispatch(None, parse(msg("/verify"), signal), None).result == "text /verify"
+    assert seen == ["before"] * 3
+    ignored = router.dispatch(None, parse({"update_id": 1, "poll": {"id": "p"}}, BOT), None)
+    assert (ignored.status, ignored.result) == ("ignored", "poll")
