@@ -118,7 +118,7 @@ def check(tenants: int = 5, runs: int = 5) -> None:
             subprocess.run([sys.executable, "-c", "import pandas_ta"], check=True, capture_output=True)
             imp.append(time.perf_counter() - started)
         # in one process, as forex tick serves tenant after tenant
-        from promostack_cli.core.runtime import TenantRuntime
+        from promostack_cli.runtime import TenantRuntime
         from promostack_cli.db import Database
         from promostack_cli.forex import service
         from promostack_cli.forex.config import load

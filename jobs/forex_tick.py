@@ -51,7 +51,7 @@ def run(db, settings, now: datetime, *, box=None, tenant_id: int | None = None, 
         market_for=None) -> TickReport:
     from promostack_cli.forex.config import load as load_config
 
-    from promostack_cli.core.runtime import TenantRuntime
+    from promostack_cli.runtime import TenantRuntime
 
     report = TickReport()
     for tenant in tenants_with_signal_bot(db, tenant_id):

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import func, select
 
 from promostack_cli.core.errors import OperationalError
-from promostack_cli.core.runtime import TenantRuntime
+from promostack_cli.runtime import TenantRuntime
 from promostack_cli.forex import service
 from promostack_cli.forex.config import load as load_config
 from promostack_cli.forex.market import CreditBudget, CreditsExhausted, live_market

@@ -2,9 +2,9 @@
 
 import pytest
 
-from promostack_cli.core.credentials import BotCredentialResolver
+from promostack_cli.connections.credentials import BotCredentialResolver
 from promostack_cli.core.errors import BotNotConfiguredError
-from promostack_cli.core.runtime import TenantRuntime
+from promostack_cli.runtime import TenantRuntime
 from promostack_cli.settings import Settings
 from tests.conftest import SIGNAL_TOKEN
 from tests.test_outbox import connect

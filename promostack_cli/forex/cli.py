@@ -51,7 +51,7 @@ def _time(value: Optional[str], name: str) -> Optional[datetime]:
 def _setup(candles: Optional[Path], now_opt: Optional[str]):
     """(runtime, config, market, now) for the current tenant."""
     from promostack_cli.core.clock import utcnow
-    from promostack_cli.core.runtime import TenantRuntime
+    from promostack_cli.runtime import TenantRuntime
     from promostack_cli.forex.config import load
     from promostack_cli.forex.market import FileMarket, live_market
 
@@ -330,7 +330,7 @@ def recap(
     from datetime import timedelta
 
     from promostack_cli.core.clock import utcnow
-    from promostack_cli.core.runtime import TenantRuntime
+    from promostack_cli.runtime import TenantRuntime
     from promostack_cli.forex.config import load
     from promostack_cli.forex.reports import post_report
 

@@ -178,7 +178,7 @@ def link(slug: str = typer.Argument(...)) -> None:
 
     Example: promostack -t entrylab journeys link welcome
     """
-    from promostack_cli.core.credentials import BotCredentialResolver
+    from promostack_cli.connections.credentials import BotCredentialResolver
     from promostack_cli.core.errors import ValidationError
     from promostack_cli.journeys.service import deep_links, get_journey
 

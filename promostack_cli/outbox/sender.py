@@ -243,7 +243,7 @@ class Sender:
         key = msg.lane_key
         with self._creds_lock:
             if key not in self._creds:
-                from promostack_cli.core.credentials import BotCredentialResolver
+                from promostack_cli.connections.credentials import BotCredentialResolver
 
                 try:
                     self._creds[key] = BotCredentialResolver(msg.tenant_id, db=self.db, box=self.box).get_bot_credentials(msg.bot_role)

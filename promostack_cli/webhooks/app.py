@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 def create_app(db=None, box=None, settings=None) -> Starlette:
     from promostack_cli.connections.lookup import WebhookDirectory
-    from promostack_cli.core.runtime import default_box, default_db
+    from promostack_cli.runtime import default_box, default_db
     from promostack_cli.settings import get_settings
     from promostack_cli.webhooks.telegram_routes import StoreBatcher, telegram_routes
     from promostack_cli.webhooks.workers import Deliverer, Processor

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 from sqlmodel import select
 
+from promostack_cli.connections.models import BotConnection
 from promostack_cli.core.errors import BotNotConfiguredError
 from promostack_cli.core.secrets import SecretBox, mask
+from promostack_cli.tenants.models import Tenant
 
 
 @dataclass(frozen=True)
@@ -33,27 +35,16 @@ class BotCredentials:
 class BotCredentialResolver:
     """Reads ``bot_connections`` for one tenant; decrypts lazily and caches per role."""
 
-    def __init__(self, tenant_id: int, *, db=None, box: SecretBox | None = None):
+    def __init__(self, tenant_id: int, *, db, box: SecretBox):
         self.tenant_id = tenant_id
         self._db = db
         self._box = box
         self._cache: dict[str, BotCredentials] = {}
 
-    def _deps(self):
-        if self._db is None or self._box is None:
-            from promostack_cli.core.runtime import default_db, default_box
-
-            self._db = self._db or default_db()
-            self._box = self._box or default_box()
-        return self._db, self._box
-
     def get_bot_credentials(self, role: str) -> BotCredentials:
         if role in self._cache:
             return self._cache[role]
-        from promostack_cli.connections.models import BotConnection
-        from promostack_cli.tenants.models import Tenant
-
-        db, box = self._deps()
+        db, box = self._db, self._box
         with db.session() as session:
             row = session.exec(
                 select(BotConnection).where(BotConnection.tenant_id == self.tenant_id, BotConnection.role == role)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from promostack_cli.core.credentials import BotCredentialResolver
+from promostack_cli.connections.credentials import BotCredentialResolver
 from promostack_cli.core.secrets import SecretBox, secret_box_for
 from promostack_cli.db import Database
 from promostack_cli.settings import Settings, get_settings
