@@ -7,14 +7,12 @@ class DeliveryStep:
     name = "outbox.delivery"
 
     def __init__(self, context):
-        from promostack_cli.core.clock import epoch
         from promostack_cli.outbox.sender import Sender, SenderConfig
 
         self.tenant_id = context.tenant_id
         config = SenderConfig.from_settings(context.settings, dry_run=context.dry_run)
         kwargs = {"clock": context.clock} if context.clock else {}
         self.sender = Sender(context.db, context.box, config, printer=context.printer, **kwargs)
-        self.clock = context.clock or epoch
 
     def __call__(self, now: float, deadline: float) -> dict:
         from promostack_cli.outbox.sender import DeliveryReport
