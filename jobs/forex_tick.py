@@ -153,7 +153,7 @@ def _checks(runtime, tenant, cfg, market, now, dry_run, report) -> None:
             raise
         finally:
             if not dry_run:
-                jobruns.finish(runtime.db, tenant.id, "forex_check", period, ok=ok, detail=detail)
+                jobruns.finish(runtime.db, tenant.id, "forex_check", period, ok=ok, now=now, detail=detail)
 
 
 def _reports(runtime, tenant, cfg, market, now, dry_run, report) -> None:
@@ -181,6 +181,6 @@ def _reports(runtime, tenant, cfg, market, now, dry_run, report) -> None:
             raise
         finally:
             if not dry_run:
-                jobruns.finish(runtime.db, tenant.id, kind, period, ok=ok, detail=detail)
+                jobruns.finish(runtime.db, tenant.id, kind, period, ok=ok, now=now, detail=detail)
 
 

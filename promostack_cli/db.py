@@ -3,7 +3,7 @@
 SQLite: WAL journal, a busy timeout, foreign keys on, and every transaction opened with
 ``BEGIN IMMEDIATE`` so read-then-write transactions (claims, rate-limit reservations) take the write
 lock up front instead of failing with "database is locked" when they upgrade. PostgreSQL: claims use
-``SELECT ... FOR UPDATE SKIP LOCKED``; see :func:`for_claim`.
+``SELECT ... FOR UPDATE SKIP LOCKED``; every claim query is in :mod:`promostack_cli.core.claims`.
 """
 
 from __future__ import annotations
@@ -180,52 +180,6 @@ class Database:
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def for_claim(stmt, session: Session, *of):
-    """Add ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite the BEGIN IMMEDIATE lock serialises claims."""
-    if session.get_bind().dialect.name == "postgresql":
-        return stmt.with_for_update(skip_locked=True, of=of or None)
-    return stmt
-
-
-def for_update(stmt, session: Session):
-    """Row lock on PostgreSQL (waits for it); a no-op on SQLite where the transaction holds the write lock."""
-    if session.get_bind().dialect.name == "postgresql":
-        return stmt.with_for_update()
-    return stmt
-
-
-def lock_key(session: Session, *parts: object) -> None:
-    """Serialise this transaction with every other one that locks the same key, until it ends.
-
-    PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of ``parts`` (waits for it;
-    taking it twice in one transaction is fine). SQLite: nothing to do, every transaction already
-    holds the database's write lock (``BEGIN IMMEDIATE``).
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    import hashlib
-
-    from sqlalchemy import text
-
-    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest, "big", signed=True)})
-
-
-def try_lock_key(session: Session, *parts: object) -> bool:
-    """Like :func:`lock_key` without waiting: False when another transaction holds the key.
-
-    SQLite: always True (the transaction's write lock already serialises)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    import hashlib
-
-    from sqlalchemy import text
-
-    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
-    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
-                                {"k": int.from_bytes(digest, "big", signed=True)}).scalar())
 
 
 # SQLSTATE classes and codes after which the same transaction may well succeed if run again.

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import func, select
 
+from promostack_cli.core.clock import utcnow
 from promostack_cli.core.errors import OperationalError
 from promostack_cli.runtime import TenantRuntime
 from promostack_cli.forex import service
@@ -292,7 +293,7 @@ def test_a_raising_strategy_is_reported_and_other_tenants_go_on(db, box, tenant_
     connect_signal_bot(db, box, tenant_id)
     connect_signal_bot(db, box, other, token="7000000003:AAFsignalsignalsignalsignalsignal003", vip="-1001000000003")
     with db.transaction() as s:
-        update(s, tenant_id, {"strategy": f"{bad}:Broken", "timeframes": "15min"})
+        update(s, tenant_id, {"strategy": f"{bad}:Broken", "timeframes": "15min"}, utcnow())
     gold_market(td, NOW)
     report = run(db, settings, NOW, box=box)
     assert report.errors == ["entrylab: checks: Strategy 'broken' raised ZeroDivisionError: division by zero"]
@@ -320,7 +321,7 @@ def test_tick_runs_the_monitor_every_n_minutes_without_missing_candles(db, tenan
 
     cfg, s = _open_signal(db, tenant_id, runtime, settings, td)
     with db.transaction() as ses:
-        update(ses, tenant_id, {"monitor_every_minutes": "3", "timeframes": "1h"})
+        update(ses, tenant_id, {"monitor_every_minutes": "3", "timeframes": "1h"}, utcnow())
     e, tp1 = s.entry, s.targets[0]
     td.set_series("XAU/USD", "1min", _minutes(s.opened_at, [(e + 0.1, e - 0.05, e), (tp1 + 0.01, e, e + 0.1),
                                                             (e + 0.2, e, e + 0.1), (e + 0.2, e, e + 0.1)]))
@@ -366,7 +367,7 @@ def test_symbol_cannot_change_under_open_signals(db, tenant_id, runtime, setting
     _open_signal(db, tenant_id, runtime, settings, td)
     with pytest.raises(ValidationError, match="symbol and pip_size cannot change while signals are open"):
         with db.transaction() as s:
-            update(s, tenant_id, {"symbol": "EUR/USD", "pip_size": "0.0001"})
+            update(s, tenant_id, {"symbol": "EUR/USD", "pip_size": "0.0001"}, utcnow())
     assert _config(db, tenant_id).symbol == "XAU/USD"
 
 
@@ -429,8 +430,8 @@ def test_a_strategy_crashing_anywhere_never_stops_the_other_tenants(db, box, ten
     connect_signal_bot(db, box, second, token="7000000003:AAFsignalsignalsignalsignalsignal003", vip="-1001000000003")
     connect_signal_bot(db, box, third, token="7000000004:AAFsignalsignalsignalsignalsignal004", vip="-1001000000004")
     with db.transaction() as s:
-        update(s, tenant_id, {"strategy": f"{bad}:Odd", "timeframes": "15min"})
-        update(s, second, {"strategy": f"{nan}:Nan", "timeframes": "15min"})
+        update(s, tenant_id, {"strategy": f"{bad}:Odd", "timeframes": "15min"}, utcnow())
+        update(s, second, {"strategy": f"{nan}:Nan", "timeframes": "15min"}, utcnow())
     gold_market(td, NOW)
     report = run(db, settings, NOW, box=box)
     assert report.errors == ["entrylab: checks: Strategy 'odd' raised KeyError: 'session'",

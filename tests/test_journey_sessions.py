@@ -136,7 +136,7 @@ def test_inactivity_timeout(journeys, tenant_id):
     say(db, tenant_id, "/start welcome")
     with db.transaction() as s:
         s.exec(update(JourneySession).values(last_activity_at=utcnow() - timedelta(days=3, seconds=1)))
-    assert js_service.end_inactive(db) == 1
+    assert js_service.end_inactive(db, now=utcnow().timestamp()) == 1
     assert sessions(db)[0].end_reason == "inactive for 3d"
 
 
@@ -263,7 +263,7 @@ def test_stats_count_outcomes_by_code_not_by_the_words_shown(journeys, tenant_id
     with db.transaction() as s:
         s.exec(update(JourneySession).where(JourneySession.chat_id == "5550302")
                .values(last_activity_at=utcnow() - timedelta(days=4)))
-    assert js_service.end_inactive(db) == 1
+    assert js_service.end_inactive(db, now=utcnow().timestamp()) == 1
 
     def funnel():
         with db.session() as s:

@@ -343,7 +343,7 @@ def test_a_message_in_retry_backoff_keeps_its_place_in_the_chat(db, tenant_id):
     first = enqueue(db, tenant_id, 5550410, "first")
     [claimed] = claim(db, "w1", 10)
     with db.transaction() as s:  # Telegram answered 502: back in the queue for 30 s
-        write_outcomes(s, [Outcome(claimed, "w1", OutboxStatus.pending, not_before=epoch() + 30, attempted=True)])
+        write_outcomes(s, [Outcome(claimed, "w1", OutboxStatus.pending, not_before=epoch() + 30, attempted=True)], now=epoch())
     enqueue(db, tenant_id, 5550410, "second")
     assert claim(db, "w2", 10) == []
     assert [c.id for c in claim(db, "w3", 10, now=epoch() + 31)] == [first]
@@ -369,6 +369,6 @@ def test_retrying_an_older_message_waits_while_a_later_one_to_its_chat_is_in_fli
         assert service.retry(s, tenant_id, utcnow(), ids=[old]) == 1
     assert claim(db, "w2", 10) == []  # 'later' is still being sent
     with db.transaction() as s:
-        write_outcomes(s, [Outcome(in_flight, "w1", OutboxStatus.sent, message_id=1)])
+        write_outcomes(s, [Outcome(in_flight, "w1", OutboxStatus.sent, message_id=1)], now=time.time())
     assert [c.id for c in claim(db, "w3", 10)] == [old]
     assert last not in [c.id for c in claim(db, "w4", 10)]

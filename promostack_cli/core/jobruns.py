@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint, or_, update
+from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel, select
 
+from promostack_cli.core import claims
 from promostack_cli.core.clock import utcnow
 from promostack_cli.core.types import BigIntPK
-from promostack_cli.core.upsert import upsert
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # unique even for PID 1 in containers
 
@@ -38,31 +38,23 @@ class JobRun(SQLModel, table=True):
     finished_at: datetime | None = None
 
 
-def claim(db, tenant_id: int, kind: str, period: str, *, now: datetime | None = None, lease: float = 300,
+def _key(tenant_id: int, kind: str, period: str) -> dict:
+    return {"tenant_id": tenant_id, "kind": kind, "period": period}
+
+
+def claim(db, tenant_id: int, kind: str, period: str, *, now: datetime, lease: float = 300,
           max_attempts: int = 3) -> bool:
     """True if this process now owns the run of ``kind`` for ``period``."""
-    now = now or utcnow()
-    until = now + timedelta(seconds=lease)
     with db.transaction() as session:
-        upsert(session, JobRun, {"tenant_id": tenant_id, "kind": kind, "period": period, "status": "new",
-                                 "attempts": 0, "started_at": now}, ["tenant_id", "kind", "period"])
-        j = JobRun
-        got = session.exec(
-            update(j).where(j.tenant_id == tenant_id, j.kind == kind, j.period == period, j.attempts < max_attempts,
-                            or_(j.status == "new", j.status == "failed",
-                                (j.status == "running") & (j.lease_expires_at < now)))
-            .values(status="running", claimed_by=WORKER, lease_expires_at=until, attempts=j.attempts + 1, started_at=now)
-            .returning(j.id)
-        ).first()
+        got = claims.claim_period(session, JobRun.__table__, _key(tenant_id, kind, period), WORKER, now,
+                                  lease_seconds=lease, max_attempts=max_attempts)
     return got is not None
 
 
-def finish(db, tenant_id: int, kind: str, period: str, *, ok: bool, detail: str | None = None) -> None:
-    j = JobRun
+def finish(db, tenant_id: int, kind: str, period: str, *, ok: bool, now: datetime, detail: str | None = None) -> None:
     with db.transaction() as session:
-        session.exec(update(j).where(j.tenant_id == tenant_id, j.kind == kind, j.period == period,
-                                     j.claimed_by == WORKER)
-                     .values(status="done" if ok else "failed", detail=detail, finished_at=utcnow()))
+        claims.finish_period(session, JobRun.__table__, _key(tenant_id, kind, period), WORKER, now, ok=ok,
+                             detail=detail)
 
 
 def status(db, tenant_id: int, kind: str, period: str) -> JobRun | None:

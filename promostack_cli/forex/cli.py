@@ -272,6 +272,7 @@ def config_set(pairs: List[str] = typer.Argument(..., metavar="KEY VALUE [KEY VA
 
     Example: promostack -t entrylab forex config set raja_banks.tp1_percent 60 raja_banks.tp2_percent 20
     """
+    from promostack_cli.core.clock import utcnow
     from promostack_cli.core.errors import ValidationError
     from promostack_cli.forex.config import update
 
@@ -281,19 +282,20 @@ def config_set(pairs: List[str] = typer.Argument(..., metavar="KEY VALUE [KEY VA
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.transaction() as session:
-        update(session, tenant.id, changes)
+        update(session, tenant.id, changes, utcnow())
     ctx.success("Set " + ", ".join(f"{k} = {v}" for k, v in changes.items()) + f" for {tenant.slug}.")
 
 
 @config_app.command("unset")
 def config_unset(keys: List[str] = typer.Argument(..., help="Keys back to their defaults")) -> None:
     """Return keys to their defaults. Example: promostack -t entrylab forex config unset expiry_hours"""
+    from promostack_cli.core.clock import utcnow
     from promostack_cli.forex.config import update
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.transaction() as session:
-        update(session, tenant.id, {k: None for k in keys})
+        update(session, tenant.id, {k: None for k in keys}, utcnow())
     ctx.success(f"Unset {', '.join(keys)} for {tenant.slug}.")
 
 

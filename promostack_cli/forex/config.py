@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
-from promostack_cli.core.clock import utcnow
 from promostack_cli.core.errors import ValidationError
 from promostack_cli.forex.base_strategy import Param
 from promostack_cli.forex.engine import GuardConfig
@@ -151,7 +150,7 @@ def describe(cfg: ForexConfig) -> list[tuple[str, Any, str, str]]:
     return rows
 
 
-def update(session: Session, tenant_id: int, changes: dict[str, str | None]) -> ForexConfig:
+def update(session: Session, tenant_id: int, changes: dict[str, str | None], now: datetime) -> ForexConfig:
     """Set (or, with None, unset) keys; everything is validated together before anything is written."""
     from promostack_cli.forex.models import ForexSettings
 
@@ -185,7 +184,7 @@ def update(session: Session, tenant_id: int, changes: dict[str, str | None]) -> 
         row = ForexSettings(tenant_id=tenant_id, values=stored)
     else:
         row.values = stored
-        row.updated_at = utcnow()
+        row.updated_at = now
     session.add(row)
     return cfg
 

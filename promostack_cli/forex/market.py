@@ -46,19 +46,20 @@ class CreditBudget:
     processes (and every tenant using the key) share them. Windows are UTC calendar minutes and days,
     as Twelve Data counts them."""
 
-    def __init__(self, db, api_key: str, per_minute: int, per_day: int):
+    def __init__(self, db, api_key: str, per_minute: int, per_day: int, *, clock=utcnow):
         self.db = db
+        self.clock = clock
         self.account = "twelvedata:" + hashlib.sha256(api_key.encode()).hexdigest()[:40]
         self.limits = {"minute": per_minute, "day": per_day}
 
     def reserve(self, credits: int, now: datetime | None = None) -> None:
         """Take ``credits`` from both windows or none (CreditsExhausted says which ran out).
 
-        Windows follow the real clock (Twelve Data's), whatever time a replay pretends it is;
-        ``now`` is for tests."""
+        Windows follow the budget's clock (the real one, Twelve Data's, whatever time a replay
+        pretends it is)."""
         if credits <= 0:
             return
-        now = now or utcnow()
+        now = now or self.clock()
         windows = {"minute": now.replace(second=0, microsecond=0),
                    "day": now.replace(hour=0, minute=0, second=0, microsecond=0)}
         t = ApiCreditUsage

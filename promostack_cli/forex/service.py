@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from promostack_cli.core.errors import OperationalError, PromoStackError, ValidationError
-from promostack_cli.db import for_claim
+from promostack_cli.core import claims
 from promostack_cli.forex import messages
 from promostack_cli.forex.base_strategy import validated
 from promostack_cli.forex.intervals import interval_delta
@@ -108,7 +108,7 @@ def check(runtime, cfg, market, timeframe: str, now: datetime, *, strategy=None,
         with runtime.db.transaction() as session:
             # one signal decision at a time per tenant: the guardrails see every signal stored before
             # (PostgreSQL: a blocking row lock on the tenant; SQLite: BEGIN IMMEDIATE already serialises)
-            session.exec(select(Tenant.id).where(Tenant.id == runtime.tenant_id).with_for_update()).first()
+            session.exec(claims.lock(select(Tenant.id).where(Tenant.id == runtime.tenant_id), session)).first()
             blocked = guardrails(session, runtime.tenant_id, cfg.guard, close_at).blocked(close_at)
             if blocked:
                 return CheckOutcome(timeframe, "suppressed", f"{trade.direction} signal held back: {blocked}", bar_ts, signal)
@@ -184,7 +184,7 @@ def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False) -> li
     channel = None if dry_run else vip_channel(runtime)
     for snapshot in rows:
         with runtime.db.transaction() as session:
-            row = session.exec(for_claim(select(ForexSignal).where(ForexSignal.id == snapshot.id,
+            row = session.exec(claims.lock_due(select(ForexSignal).where(ForexSignal.id == snapshot.id,
                                                                    ForexSignal.status == "open"), session)).first()
             if row is None:
                 continue  # closed meanwhile, or another monitor holds it

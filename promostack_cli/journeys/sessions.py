@@ -24,7 +24,8 @@ from sqlmodel import Session, select
 
 from promostack_cli.core.clock import epoch, from_epoch, parse_duration, to_epoch
 from promostack_cli.core.errors import ValidationError
-from promostack_cli.db import Database, for_claim, for_update, lock_key
+from promostack_cli.core import claims
+from promostack_cli.db import Database
 from promostack_cli.journeys.models import Journey, JourneySession, JourneyStepVisit, JourneyTrigger
 from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, END_BLOCKED, END_INACTIVE,
                                             END_JOURNEY_REMOVED, END_RESTARTED, END_STEP_REMOVED, END_STOPPED, LIVE,
@@ -94,7 +95,7 @@ def _apply(session: Session, js: JourneySession, transition: "Transition", now: 
 
 def serialise_user(session: Session, tenant_id: int, chat_id: str) -> None:
     """Wait until no other transaction is acting on this user's sessions; hold that until commit."""
-    lock_key(session, "journey-user", tenant_id, chat_id)
+    claims.serialise(session, "journey-user", tenant_id, chat_id)
 
 
 def _live_sessions(session: Session, tenant_id: int, chat_id: str, journey_id: int | None = None):
@@ -103,7 +104,7 @@ def _live_sessions(session: Session, tenant_id: int, chat_id: str, journey_id: i
                                      JourneySession.status.in_(LIVE))
     if journey_id is not None:
         q = q.where(JourneySession.journey_id == journey_id)
-    return list(session.exec(for_update(q.order_by(JourneySession.id), session)))
+    return list(session.exec(claims.lock(q.order_by(JourneySession.id), session)))
 
 
 def _end(session: Session, js: JourneySession, status: str, reason: str, code: str, now: datetime) -> None:
@@ -232,7 +233,7 @@ def block_user(session: Session, tenant_id: int, chat_id: str, now: datetime) ->
 def end_for_import(session: Session, journey: Journey, kept_step_ids: set[str] | None, now: datetime) -> int:
     """After a re-import, end live sessions whose step is gone (all of them when the journey is removed)."""
     ended = 0
-    for js in session.exec(for_update(select(JourneySession).where(JourneySession.journey_id == journey.id,
+    for js in session.exec(claims.lock(select(JourneySession).where(JourneySession.journey_id == journey.id,
                                                                    JourneySession.status.in_(LIVE)), session)):
         if kept_step_ids is None:
             _end(session, js, CANCELLED, "journey removed", END_JOURNEY_REMOVED, now)
@@ -257,7 +258,7 @@ def run_due(db: Database, *, tenant_id: int | None = None, batch: int = 200, dea
                                              JourneySession.wake_at <= now)
             if tenant_id is not None:
                 q = q.where(JourneySession.tenant_id == tenant_id)
-            due = list(session.exec(for_claim(q.order_by(JourneySession.wake_at).limit(batch), session, JourneySession)))
+            due = list(session.exec(claims.lock_due(q.order_by(JourneySession.wake_at).limit(batch), session, JourneySession)))
             for js in due:
                 journey = session.get(Journey, js.journey_id) if js.journey_id else None
                 if journey is None:
@@ -270,9 +271,9 @@ def run_due(db: Database, *, tenant_id: int | None = None, batch: int = 200, dea
     return done
 
 
-def end_inactive(db: Database, *, tenant_id: int | None = None, now: float | None = None) -> int:
+def end_inactive(db: Database, *, now: float, tenant_id: int | None = None) -> int:
     """End live sessions idle longer than their journey's ``inactivity_timeout`` at ``now`` (epoch s)."""
-    now = from_epoch(epoch() if now is None else now)
+    now = from_epoch(now)
     ended = 0
     with db.transaction() as session:
         q = select(Journey)
@@ -284,7 +285,7 @@ def end_inactive(db: Database, *, tenant_id: int | None = None, now: float | Non
                 continue
             cutoff = now - timedelta(seconds=parse_duration(timeout))
             # sessions a user's update holds are skipped (their activity is being renewed anyway)
-            idle = for_claim(select(JourneySession.id).where(
+            idle = claims.lock_due(select(JourneySession.id).where(
                 JourneySession.journey_id == journey.id, JourneySession.status.in_(LIVE),
                 JourneySession.last_activity_at < cutoff), session, JourneySession)
             result = session.exec(
@@ -315,7 +316,7 @@ def end_blocked(db: Database, now: datetime, *, tenant_id: int | None = None) ->
             q = q.where(JourneySession.tenant_id == tenant_id)
         result = session.exec(
             update(JourneySession)
-            .where(JourneySession.id.in_(for_claim(q, session, JourneySession).scalar_subquery()))
+            .where(JourneySession.id.in_(claims.lock_due(q, session, JourneySession).scalar_subquery()))
             .values(status=BLOCKED, step_id=None, wake_at=None, ended_at=now, end_code=END_BLOCKED,
                     end_reason="the user blocked the bot (Telegram answered 403)")
         )

@@ -10,16 +10,20 @@ the message is claimed again (at-least-once: Telegram has no idempotency key).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import and_, or_, select, tuple_
 
+from promostack_cli.core import claims
 from promostack_cli.core.clock import epoch, from_epoch, to_epoch
-from promostack_cli.db import Database, for_claim
+from promostack_cli.db import Database
 from promostack_cli.outbox.models import ChatState, OutboxMessage, OutboxStatus
 
 LEASE_SECONDS = 120
+
+# the outbox as a leased queue: pending messages are due at not_before; "sending" ones are claimed
+OUTBOX = claims.Leased(OutboxMessage.__table__, claimed=OutboxStatus.sending.value,
+                       waiting=(OutboxStatus.pending.value,), due_column="not_before")
 
 
 @dataclass
@@ -65,14 +69,6 @@ def _lane_heads(now):
     )
 
 
-def _due(now):
-    o = OutboxMessage
-    return or_(
-        and_(o.status == OutboxStatus.pending, o.not_before <= now),
-        and_(o.status == OutboxStatus.sending, o.lease_expires_at < now),
-    )
-
-
 def claim(db: Database, worker: str, limit: int, *, tenant_id: int | None = None,
           lease_seconds: float = LEASE_SECONDS, per_bot: int | None = None,
           now: float | None = None, clock=epoch, skip: set[tuple[int, str]] | None = None) -> list[Claimed]:
@@ -99,7 +95,7 @@ def claim(db: Database, worker: str, limit: int, *, tenant_id: int | None = None
         select(o.id, rank)
         .join(heads, heads.c.id == o.id)
         .outerjoin(cs, lane_join)
-        .where(_due(now), or_(cs.id.is_(None), cs.next_send_at <= now_ts, cs.blocked_at.is_not(None)))
+        .where(claims.due(OUTBOX, now), or_(cs.id.is_(None), cs.next_send_at <= now_ts, cs.blocked_at.is_not(None)))
     )
     if tenant_id is not None:
         candidates = candidates.where(o.tenant_id == tenant_id)
@@ -113,38 +109,21 @@ def claim(db: Database, worker: str, limit: int, *, tenant_id: int | None = None
         .join(picked, picked.c.id == o.id)
         # re-checked on the latest row version after the lock: a row another sender claimed
         # and committed meanwhile is no longer due and drops out
-        .where(_due(now))
+        .where(claims.due(OUTBOX, now))
         .order_by(picked.c.rank, o.id)
     )
-    token = f"{worker}/{uuid.uuid4().hex[:10]}"
+    token = claims.new_token(worker)
     with db.transaction() as session:
-        _linear_plans(session)
-        rows = session.execute(for_claim(q, session, o)).all()
+        claims.linear_plans(session)
+        rows = session.execute(claims.lock_due(q, session, o)).all()
         if not rows:
             return []
         claimed_at = max(clock(), now_ts)  # after the select: a slow query must not shorten the lease we rely on
-        session.execute(
-            update(o)
-            .where(o.id.in_([r.id for r in rows]))
-            .values(status=OutboxStatus.sending, claimed_by=token,
-                    lease_expires_at=from_epoch(claimed_at + lease_seconds), updated_at=from_epoch(claimed_at),
+        claims.take(session, OUTBOX, [r.id for r in rows], token, from_epoch(claimed_at + lease_seconds),
+                    updated_at=from_epoch(claimed_at),
                     first_claimed_at=func.coalesce(o.first_claimed_at, from_epoch(claimed_at)))
-        )
     return [Claimed(r.id, r.tenant_id, r.bot_role, r.chat_id, r.chat_kind, r.method, dict(r.payload), r.attempts,
                     r.blocked_at is not None, token, claimed_at + lease_seconds) for r in rows]
-
-
-def _linear_plans(session) -> None:
-    """On PostgreSQL, forbid nested-loop joins for this transaction's queries.
-
-    Right after a burst of enqueues the planner's statistics say the outbox is nearly empty and
-    it picks nested loops, which are quadratic over thousands of unfinished rows; hash joins over
-    them stay linear whatever the statistics say.
-    """
-    from sqlalchemy import text
-
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL enable_nestloop = off"))
 
 
 def next_due_head(db: Database, *, tenant_id: int | None = None, now: float | None = None, clock=epoch,
@@ -165,7 +144,7 @@ def next_due_head(db: Database, *, tenant_id: int | None = None, now: float | No
                                                      o.first_claimed_at.is_(None))
     earliest = []
     with db.transaction() as session:
-        _linear_plans(session)
+        claims.linear_plans(session)
         for q in (held, scheduled):
             if tenant_id is not None:
                 q = q.where(o.tenant_id == tenant_id)

@@ -15,16 +15,17 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import and_, update
-
+from promostack_cli.core import claims
 from promostack_cli.core.clock import epoch, from_epoch
+from promostack_cli.core.upsert import upsert
 from promostack_cli.db import Database, is_transient
-from promostack_cli.outbox.claims import Claimed
-from promostack_cli.outbox.models import ChatState, OutboxMessage, OutboxStatus
+from promostack_cli.outbox.claims import OUTBOX, Claimed
+from promostack_cli.outbox.models import ChatState, OutboxStatus
 
 log = logging.getLogger(__name__)
 
 RECORD_RETRY_SECONDS = 60.0
+_LANE = ["tenant_id", "bot_role", "chat_id"]
 
 
 @dataclass
@@ -45,61 +46,41 @@ class Outcome:
     attempted: bool = False
 
 
-def _bulk_upsert(session, rows: list[dict], update_cols: list[str]) -> None:
-    table = ChatState.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "bot_role", "chat_id"],
-                                      set_={c: getattr(stmt.excluded, c) for c in update_cols})
-    session.execute(stmt, rows)
-
-
-def write_outcomes(session, outcomes: list[Outcome], *, now: float | None = None) -> int:
-    """Record outcomes with one executemany per kind of write; returns rows updated."""
+def write_outcomes(session, outcomes: list[Outcome], *, now: float) -> int:
+    """Record outcomes with one executemany per kind of write; returns rows this sender still held."""
     from sqlalchemy import bindparam, func
 
-    o = OutboxMessage.__table__
-    now = from_epoch(epoch() if now is None else now)
-    mine = and_(o.c.id == bindparam("b_id"), o.c.claimed_by == bindparam("b_claim"))
+    c = OUTBOX.c
+    at = from_epoch(now)
     done = [x for x in outcomes if x.status != OutboxStatus.pending]
     back = [x for x in outcomes if x.status == OutboxStatus.pending]
-    updated = 0
-    if done:
-        stmt = update(o).where(mine).values(
-            status=bindparam("b_status"), claimed_by=None, lease_expires_at=None, updated_at=now,
-            attempts=o.c.attempts + bindparam("b_tries"), telegram_message_id=bindparam("b_mid"),
-            last_error=bindparam("b_error"), error_code=bindparam("b_code"), sent_at=bindparam("b_sent", type_=o.c.sent_at.type),
-        )
-        result = session.execute(stmt, [
-            {"b_id": x.msg.id, "b_claim": x.msg.claim_token, "b_status": str(x.status), "b_mid": x.message_id,
-             "b_tries": 0 if x.status == OutboxStatus.dry_run else 1, "b_error": x.error, "b_code": x.code,
-             "b_sent": from_epoch(x.sent_at) if x.sent_at else None} for x in done])
-        updated += result.rowcount if result.rowcount and result.rowcount > 0 else 0
-    if back:
-        stmt = update(o).where(mine).values(
-            status=OutboxStatus.pending, claimed_by=None, lease_expires_at=None, updated_at=now,
-            not_before=bindparam("b_when", type_=o.c.not_before.type),
-            last_error=func.coalesce(bindparam("b_error", type_=o.c.last_error.type), o.c.last_error),
-            rate_limited=o.c.rate_limited + bindparam("b_rl"), attempts=o.c.attempts + bindparam("b_tries"),
-        )
-        result = session.execute(stmt, [
-            {"b_id": x.msg.id, "b_claim": x.msg.claim_token, "b_when": from_epoch(x.not_before), "b_error": x.error,
-             "b_rl": int(x.rate_limited), "b_tries": int(x.attempted)} for x in back])
-        updated += result.rowcount if result.rowcount and result.rowcount > 0 else 0
+    updated = claims.finish_many(
+        session, OUTBOX,
+        [{"b_id": x.msg.id, "b_claim": x.msg.claim_token, "b_status": str(x.status), "b_mid": x.message_id,
+          "b_tries": 0 if x.status == OutboxStatus.dry_run else 1, "b_error": x.error, "b_code": x.code,
+          "b_sent": from_epoch(x.sent_at) if x.sent_at else None} for x in done],
+        status=bindparam("b_status"), updated_at=at, attempts=c.attempts + bindparam("b_tries"),
+        telegram_message_id=bindparam("b_mid"), last_error=bindparam("b_error"), error_code=bindparam("b_code"),
+        sent_at=bindparam("b_sent", type_=c.sent_at.type))
+    updated += claims.hand_back(
+        session, OUTBOX,
+        [{"b_id": x.msg.id, "b_claim": x.msg.claim_token, "b_when": from_epoch(x.not_before), "b_error": x.error,
+          "b_rl": int(x.rate_limited), "b_tries": int(x.attempted)} for x in back],
+        updated_at=at, not_before=bindparam("b_when", type_=c.not_before.type),
+        last_error=func.coalesce(bindparam("b_error", type_=c.last_error.type), c.last_error),
+        rate_limited=c.rate_limited + bindparam("b_rl"), attempts=c.attempts + bindparam("b_tries"))
     paced = {}
     for x in done:
         if x.next_send_at is not None:
             paced[(x.msg.tenant_id, x.msg.bot_role, x.msg.chat_id)] = x.next_send_at
     if paced:
-        _bulk_upsert(session, [{"tenant_id": t, "bot_role": r, "chat_id": c, "next_send_at": at}
-                               for (t, r, c), at in paced.items()], ["next_send_at"])
+        upsert(session, ChatState, [{"tenant_id": t, "bot_role": r, "chat_id": ch, "next_send_at": when}
+                                    for (t, r, ch), when in paced.items()], _LANE, ["next_send_at"])
     blocked = {(x.msg.tenant_id, x.msg.bot_role, x.msg.chat_id): (x.error or "blocked")[:200] for x in done if x.blocked}
     if blocked:
-        _bulk_upsert(session, [{"tenant_id": t, "bot_role": r, "chat_id": c, "next_send_at": 0.0, "blocked_at": now,
-                                "blocked_reason": why} for (t, r, c), why in blocked.items()], ["blocked_at", "blocked_reason"])
+        upsert(session, ChatState, [{"tenant_id": t, "bot_role": r, "chat_id": ch, "next_send_at": 0.0,
+                                     "blocked_at": at, "blocked_reason": why} for (t, r, ch), why in blocked.items()],
+               _LANE, ["blocked_at", "blocked_reason"])
     return updated
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, select
 
-from promostack_cli.db import try_lock_key
+from promostack_cli.core import claims
 from promostack_cli.telegram.updates import BotRef, Envelope
 from promostack_cli.webhooks.models import TelegramUpdate
 
@@ -84,7 +84,7 @@ def store(session, items: list[Incoming], now: datetime) -> list[str]:
 
 def take(session: Session, bot: BotRef, limit: int) -> list[TelegramUpdate] | None:
     """The bot's oldest unprocessed updates, or None when another transaction is processing this bot."""
-    if not try_lock_key(session, "telegram-updates", bot.bot_id):
+    if not claims.try_serialise(session, "telegram-updates", bot.bot_id):
         return None
     return list(session.exec(select(TelegramUpdate).where(TelegramUpdate.bot_id == bot.bot_id,
                                                           TelegramUpdate.status == RECEIVED)
