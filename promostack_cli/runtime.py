@@ -29,6 +29,7 @@ class TenantRuntime:
         self._db = db
         self._box = box
         self._clients: dict[str, object] = {}
+        self._api = None  # BotApi, built on first use
 
     @cached_property
     def db(self) -> Database:
@@ -48,15 +49,15 @@ class TenantRuntime:
     def telegram(self, role: str):
         """A Bot API client for the tenant's bot in ``role`` (raises BotNotConfiguredError)."""
         if role not in self._clients:
-            from promostack_cli.telegram.client import TelegramClient
+            from promostack_cli.telegram.client import BotApi
 
-            creds = self.credentials.get_bot_credentials(role)
-            self._clients[role] = TelegramClient(
-                creds.token, base_url=self.settings.telegram_api_url, timeout=self.settings.telegram_timeout
-            )
+            if self._api is None:
+                self._api = BotApi.from_settings(self.settings)
+            self._clients[role] = self._api.client(self.credentials.get_bot_credentials(role).token)
         return self._clients[role]
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
         self._clients.clear()
+        if self._api is not None:
+            self._api.close()
+            self._api = None

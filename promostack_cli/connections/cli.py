@@ -16,12 +16,11 @@ class Role(StrEnum):
 
 def _service(db):
     from promostack_cli.connections.service import ConnectionsService
-    from promostack_cli.telegram.client import TelegramClient
+    from promostack_cli.telegram.client import BotApi
 
     s = ctx.settings()
     return ConnectionsService(
-        db, ctx.secret_box(),
-        lambda token: TelegramClient(token, base_url=s.telegram_api_url, timeout=s.telegram_timeout),
+        db, ctx.secret_box(), BotApi.from_settings(s),
         public_url=s.public_url, api_url=s.telegram_api_url,
     )
 

@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -45,7 +44,7 @@ from promostack_cli.outbox.recorder import Outcome, Recorder
 from promostack_cli.outbox.loop import DeliveryLoop
 from promostack_cli.telegram import errors as tg
 from promostack_cli.telegram.chats import api_chat_id
-from promostack_cli.telegram.client import TelegramClient
+from promostack_cli.telegram.client import BotApi
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +128,7 @@ class Sender:
     """
 
     def __init__(self, db: Database, box, config: SenderConfig, *, worker: str | None = None,
-                 printer: Callable[[Claimed], None] | None = None, http: httpx.Client | None = None,
+                 printer: Callable[[Claimed], None] | None = None, api: BotApi | None = None,
                  clock: Callable[[], float] = epoch, sleep: Callable[[float], None] = time.sleep):
         self.db = db
         self.box = box
@@ -138,11 +137,8 @@ class Sender:
         self.printer = printer
         self.clock = clock
         self.sleep = sleep
-        self._owns_http = http is None
-        self._http = http or httpx.Client(
-            timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
-            limits=httpx.Limits(max_connections=max(config.workers * 2, 20), max_keepalive_connections=max(config.workers, 10)),
-        )
+        self._owns_api = api is None
+        self._api = api or BotApi(config.api_url, timeout=config.timeout, max_connections=max(config.workers * 2, 20))
         self.pacer = Pacer(db, 1.0 / config.rate_per_bot)
         self._creds: dict[tuple[int, str], object] = {}
         self._creds_lock = threading.Lock()
@@ -157,8 +153,8 @@ class Sender:
 
     def close(self) -> None:
         self._recorder.close()
-        if self._owns_http:
-            self._http.close()
+        if self._owns_api:
+            self._api.close()
 
     def flush(self) -> None:
         """Wait until every outcome submitted so far is committed."""
@@ -290,7 +286,7 @@ class Sender:
             self._count(released=1)
             return
 
-        client = TelegramClient(creds.token, base_url=self.config.api_url, http=self._http)
+        client = self._api.client(creds.token)
         params = dict(msg.payload)
         params["chat_id"] = api_chat_id(msg.chat_id)
         reply_ref = params.pop(REPLY_TO_DEDUPE, None)

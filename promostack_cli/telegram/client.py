@@ -1,5 +1,7 @@
-"""A small synchronous Bot API client on httpx.
+"""A small synchronous Bot API client on httpx, and the one factory that builds them.
 
+:class:`BotApi` is how the product gets clients: one per process and base URL, holding one pooled
+``httpx.Client`` that every bot's :class:`TelegramClient` shares (``api.client(token)``).
 ``TelegramClient(token, base_url=...)`` posts JSON to ``{base_url}/bot{token}/{method}`` and returns
 the ``result`` of the envelope or raises a typed :mod:`promostack_cli.telegram.errors` exception. The
 token never appears in exception messages or logs.
@@ -25,9 +27,41 @@ ALLOWED_UPDATES = [
 ]
 
 
-def _shared_http(timeout: float) -> httpx.Client:
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
+DEFAULT_API_URL = "https://api.telegram.org"
+
+
+def _shared_http(timeout: float, max_connections: int = 100) -> httpx.Client:
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max(max_connections // 2, 10))
     return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), limits=limits)
+
+
+class BotApi:
+    """The Bot API at ``base_url`` (Telegram's, a local Bot API server, a test stand-in).
+
+    Builds a :class:`TelegramClient` per bot token over one shared connection pool; close it once.
+    """
+
+    def __init__(self, base_url: str = DEFAULT_API_URL, *, timeout: float = 15.0, max_connections: int = 100):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._max_connections = max_connections
+        self._http: httpx.Client | None = None
+
+    @classmethod
+    def from_settings(cls, settings, *, max_connections: int = 100) -> "BotApi":
+        return cls(settings.telegram_api_url, timeout=settings.telegram_timeout, max_connections=max_connections)
+
+    def client(self, token: str) -> "TelegramClient":
+        if self._http is None:
+            self._http = _shared_http(self.timeout, self._max_connections)
+        return TelegramClient(token, base_url=self.base_url, timeout=self.timeout, http=self._http)
+
+    __call__ = client  # a BotApi is the ``token -> client`` factory services take
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
 
 class TelegramClient:
@@ -35,7 +69,7 @@ class TelegramClient:
         self,
         token: str,
         *,
-        base_url: str = "https://api.telegram.org",
+        base_url: str = DEFAULT_API_URL,
         timeout: float = 15.0,
         http: httpx.Client | None = None,
     ):
