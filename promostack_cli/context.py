@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -105,3 +106,19 @@ def fail(message: str, exit_code: int = 1) -> PromoStackError:
     exc = PromoStackError(message)
     exc.exit_code = exit_code
     return exc
+
+
+@contextmanager
+def progress(total: int, label: str):
+    """A progress bar on stderr when it is a terminal (an ``advance(n)`` callable), else None:
+    nothing under cron or in pipes."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=err, transient=True)
+    with bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)

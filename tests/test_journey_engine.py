@@ -146,6 +146,21 @@ def test_stop_cancels_and_replies_after_the_end_do_nothing():
     assert r.on_reply(t.state, "hello", 1.0).messages == []
 
 
+def test_simulation_is_driven_by_its_callbacks_alone():
+    """The simulator reads and prints only through what it is given (the CLI passes the terminal)."""
+    from promostack_cli.journeys.simulate import run_simulation
+
+    lines = iter(["dunno\n", "#2\n", "\n"])
+    said: list[tuple[str, str | None]] = []
+    status = run_simulation(runner().spec, {"first_name": "Sam"},
+                            read_line=lambda: next(lines, ""), say=lambda text, style: said.append((text, style)),
+                            echo_input=True)
+    texts = [t for t, _ in said]
+    assert status == "completed"
+    assert "bot › Hi Sam!" in texts and "you › dunno" in texts and "you › (no reply)" in texts
+    assert ("── session completed: no reply before the timeout", "dim") == said[-1]
+
+
 def test_simulate_cli_walks_through_a_file(tmp_path):
     path = tmp_path / "welcome.yaml"
     path.write_text(WELCOME)

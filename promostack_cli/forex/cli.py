@@ -11,6 +11,8 @@ from typing import List, Optional
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.forex import cli_reports
+from promostack_cli.forex.cli_common import CANDLES_HELP, NOW_HELP, parse_time, print_texts, setup
 
 app = typer.Typer(help="Forex signals: Twelve Data candles, strategies, signal lifecycle, briefings, recaps, analytics, backtests.",
                   no_args_is_help=True)
@@ -18,10 +20,6 @@ config_app = typer.Typer(help="The tenant's forex settings (symbol, strategy par
 app.add_typer(config_app, name="config")
 signal_app = typer.Typer(help="One signal.", no_args_is_help=True)
 app.add_typer(signal_app, name="signal")
-
-CANDLES_HELP = "Offline: read candles from a CSV (datetime, open, high, low, close) instead of Twelve Data"
-NOW_HELP = "Pretend it is this UTC time (replays, tests); default: now, or the end of --candles"
-
 
 class Timeframe(str, Enum):
     m15 = "15min"
@@ -32,47 +30,6 @@ class SignalStatus(str, Enum):
     open = "open"
     closed = "closed"
     all = "all"
-
-
-def _time(value: Optional[str], name: str) -> Optional[datetime]:
-    if value is None:
-        return None
-    from datetime import UTC
-
-    from promostack_cli.core.errors import ValidationError
-
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(f"{name} '{value}' is not a date or time like 2025-03-01 or 2025-03-01T07:15.") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _setup(candles: Optional[Path], now_opt: Optional[str]):
-    """(runtime, config, market, now) for the current tenant."""
-    from promostack_cli.core.clock import utcnow
-    from promostack_cli.runtime import TenantRuntime
-    from promostack_cli.forex.config import load
-    from promostack_cli.forex.market import FileMarket, live_market
-
-    db = ctx.open_db()
-    tenant = ctx.current_tenant(db)
-    runtime = TenantRuntime(tenant.id, db=db)
-    with db.session() as session:
-        cfg = load(session, tenant.id)
-    if candles:
-        market = FileMarket.from_csv(candles)
-        now = _time(now_opt, "--now") or market.end
-    else:
-        market = live_market(runtime, ctx.settings(), cfg.symbol)
-        now = _time(now_opt, "--now") or utcnow()
-    return runtime, cfg, market, now
-
-
-def _print_texts(texts: list[str], heading: str) -> None:
-    for text in texts:
-        ctx.err.print(f"--- {heading} ---", style="cyan", markup=False)
-        ctx.out.print(text, markup=False, highlight=False)
 
 
 @app.command("strategies")
@@ -114,7 +71,7 @@ def check(
     """
     from promostack_cli.forex import service
 
-    runtime, cfg, market, at = _setup(candles, now)
+    runtime, cfg, market, at = setup(candles, now)
     try:
         chosen = cfg.strategy(strategy) if strategy else None
         out = service.check(runtime, cfg, market, timeframe.value, at, strategy=chosen, dry_run=dry_run,
@@ -126,7 +83,7 @@ def check(
                        "signal": _signal_dict(out.signal) if out.signal else None, "text": out.text})
         return
     if out.text and dry_run:
-        _print_texts([out.text], "would post to the VIP channel")
+        print_texts([out.text], "would post to the VIP channel")
     ctx.info(f"{timeframe.value}: {out.status}: {out.detail}")
 
 
@@ -144,7 +101,7 @@ def monitor(
     """
     from promostack_cli.forex import service
 
-    runtime, cfg, market, at = _setup(candles, now)
+    runtime, cfg, market, at = setup(candles, now)
     error = None
     try:
         outs = service.monitor(runtime, cfg, market, at, dry_run=dry_run)
@@ -156,7 +113,7 @@ def monitor(
         ctx.emit_json([{"signal": o.signal_id, "status": o.status, "events": [e.__dict__ for e in o.events]} for o in outs])
         return
     if dry_run:
-        _print_texts([t for o in outs for t in o.texts], "would reply in the VIP channel")
+        print_texts([t for o in outs for t in o.texts], "would reply in the VIP channel")
     if not outs:
         ctx.info("No open signals.")
     for o in outs:
@@ -181,11 +138,11 @@ def tick(
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db, required=False)
-    report = run(db, ctx.settings(), _time(now, "--now") or utcnow(), box=None if dry_run else ctx.secret_box(), tenant_id=tenant.id if tenant else None, dry_run=dry_run)
+    report = run(db, ctx.settings(), parse_time(now, "--now") or utcnow(), box=None if dry_run else ctx.secret_box(), tenant_id=tenant.id if tenant else None, dry_run=dry_run)
     if ctx.want_json(json_):
         ctx.emit_json({"lines": report.lines, "errors": report.errors, "texts": report.texts if dry_run else []})
     elif dry_run:
-        _print_texts(report.texts, "would post")
+        print_texts(report.texts, "would post")
     for line in report.lines:
         ctx.info(line)
     if report.errors:
@@ -299,131 +256,10 @@ def config_unset(keys: List[str] = typer.Argument(..., help="Keys back to their 
     ctx.success(f"Unset {', '.join(keys)} for {tenant.slug}.")
 
 
-@app.command("briefing")
-def briefing(
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print it; send nothing"),
-    candles: Optional[Path] = typer.Option(None, "--candles", help=CANDLES_HELP),
-    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP),
-) -> None:
-    """The morning briefing: Asian range vs its average, where price sits, pivots from the previous day.
-
-    forex tick posts it on weekdays at briefing_time. Example: promostack -t entrylab forex briefing --dry-run
-    """
-    from promostack_cli.forex.reports import post_report
-
-    runtime, cfg, market, at = _setup(candles, now)
-    try:
-        text = post_report(runtime, cfg, market, "forex_briefing", at.date().isoformat(), at, dry_run=dry_run)
-    finally:
-        runtime.close()
-    _report_done(text, dry_run, "briefing")
-
-
-@app.command("recap")
-def recap(
-    weekly: bool = typer.Option(False, "--weekly", help="The week ending on --day (default: the last Sunday)"),
-    day: Optional[str] = typer.Option(None, "--day", help="The day recapped (default: yesterday)"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print it; send nothing"),
-) -> None:
-    """The daily recap (each signal of the day, result, pips, totals, win rate) or the weekly one.
-
-    Example: promostack -t entrylab forex recap --dry-run
-    """
-    from datetime import timedelta
-
-    from promostack_cli.core.clock import utcnow
-    from promostack_cli.runtime import TenantRuntime
-    from promostack_cli.forex.config import load
-    from promostack_cli.forex.reports import post_report
-
-    db = ctx.open_db()
-    tenant = ctx.current_tenant(db)
-    runtime = TenantRuntime(tenant.id, db=db)
-    with db.session() as session:
-        cfg = load(session, tenant.id)
-    now = utcnow()
-    chosen = _time(day, "--day")
-    if weekly:
-        target = chosen.date() if chosen else now.date() - timedelta(days=(now.weekday() + 1) % 7)
-        kind = "forex_weekly_recap"
-    else:
-        target = chosen.date() if chosen else now.date() - timedelta(days=1)
-        kind = "forex_daily_recap"
-    text = post_report(runtime, cfg, None, kind, target.isoformat(), now, dry_run=dry_run)
-    _report_done(text, dry_run, "weekly recap" if weekly else "daily recap")
-
-
-def _report_done(text: str, dry_run: bool, what: str) -> None:
-    if dry_run:
-        _print_texts([text], f"{what} (dry run)")
-    else:
-        ctx.success(f"The {what} is queued for the VIP channel. Deliver with: promostack scheduler tick")
-
-
-@app.command("analytics")
-def analytics(
-    days: int = typer.Option(30, "--days", min=1, max=36500, help="Signals opened in the last N days"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the cumulative-pips curve to this PNG"),
-    json_: bool = typer.Option(False, "--json", help="JSON output"),
-) -> None:
-    """Performance of closed signals: win rate, pips, profit factor, expectancy, drawdown, hold time,
-    TP hit rates; overall and by strategy and timeframe. Example: promostack -t entrylab forex analytics --days 90
-    """
-    from promostack_cli.core.clock import utcnow
-    from promostack_cli.forex.reports import closed_of
-    from promostack_cli.forex.signals import signals_opened_since
-
-    db = ctx.open_db()
-    tenant = ctx.current_tenant(db)
-    with db.session() as session:
-        rows = signals_opened_since(session, tenant.id, days, utcnow())
-    closed = closed_of(rows)
-    _emit_metrics(closed, f"{tenant.slug}, last {days} days", json_, plot, open_count=sum(r.status == "open" for r in rows))
-
-
-def _emit_metrics(closed, title: str, json_: bool, plot: Optional[Path], open_count: int | None = None, extra: dict | None = None) -> None:
-    from promostack_cli.forex import metrics
-
-    overall, groups = metrics.compute(closed), metrics.by_group(closed)
-    if plot:
-        metrics.plot(closed, plot, f"Cumulative pips: {title}")
-    if ctx.want_json(json_):
-        ctx.emit_json({**(extra or {}), "overall": overall, "by_strategy_timeframe": groups,
-                       **({"open": open_count} if open_count is not None else {})})
-    else:
-        columns, rows = metrics.rows(overall, groups)
-        ctx.emit_table(f"Performance: {title}", columns, rows)
-        if open_count:
-            ctx.info(f"{open_count} signal(s) still open are not counted.")
-    if plot:
-        ctx.success(f"Wrote {plot}.")
-
-
-@app.command("backtest")
-def backtest(
-    candles: Path = typer.Option(..., "--candles", help="History as CSV (datetime, open, high, low, close)"),
-    strategy: str = typer.Option("raja_banks", "--strategy", help="Strategy name or path/to/file.py:Class"),
-    timeframe: Optional[str] = typer.Option(None, "--timeframe", help="Signal timeframe (default: the strategy's first)"),
-    symbol: str = typer.Option("XAU/USD", "--symbol", help="Instrument (labels only)"),
-    pip_size: float = typer.Option(0.1, "--pip-size", min=1e-8, help="Price units per pip (gold 0.1, EUR/USD 0.0001)"),
-    from_: Optional[str] = typer.Option(None, "--from", help="First day or time that may open a signal (UTC)"),
-    to: Optional[str] = typer.Option(None, "--to", help="End (exclusive) for opening signals (UTC)"),
-    param: List[str] = typer.Option([], "--param", "-p", help="Strategy parameter NAME=VALUE (repeatable); default: the tenant's config when --tenant is given"),
-    trades: Optional[Path] = typer.Option(None, "--trades", help="Write every trade to this CSV"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the cumulative-pips curve to this PNG"),
-    naive: bool = typer.Option(False, "--naive", hidden=True, help="Call the strategy on the full history at every candle (slow; for checking)"),
-    json_: bool = typer.Option(False, "--json", help="JSON output"),
-) -> None:
-    """Replay history through the same strategy code and the same monitor rules as live trading.
-
-    Guardrails and expiry come from the tenant's config with --tenant, else the defaults.
-    Example: promostack forex backtest --candles xauusd_15min.csv --timeframe 15min --trades trades.csv
-    """
-    from promostack_cli.forex.backtest import run_backtest
-
-    run_backtest(candles=candles, strategy=strategy, timeframe=timeframe, symbol=symbol, pip_size=pip_size,
-                 start=_time(from_, "--from"), end=_time(to, "--to"), params=param, trades_csv=trades,
-                 plot=plot, naive=naive, json_=ctx.want_json(json_), emit=_emit_metrics)
+app.command("briefing")(cli_reports.briefing)
+app.command("recap")(cli_reports.recap)
+app.command("analytics")(cli_reports.analytics)
+app.command("backtest")(cli_reports.backtest)
 
 
 @app.command("templates")

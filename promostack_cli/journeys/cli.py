@@ -210,9 +210,11 @@ def simulate(
     Type a reply, '#N' to press button N, an empty line to let a reply time out, '/stop' to leave.
     Example: promostack -t entrylab journeys simulate welcome --var first_name=Sam
     """
-    from promostack_cli.journeys.simulate import load_for_simulation, run_simulation
+    import sys
 
-    spec = load_for_simulation(target)
+    from promostack_cli.journeys.simulate import run_simulation
+
+    spec = _spec_for_simulation(target)
     variables = {"first_name": "Alex", "last_name": "", "username": "alex"}
     for item in var or []:
         name, sep, value = item.partition("=")
@@ -221,7 +223,29 @@ def simulate(
 
             raise ValidationError(f"--var '{item}' is not NAME=VALUE.")
         variables[name.strip()] = value
-    run_simulation(spec, variables)
+    run_simulation(spec, variables, read_line=sys.stdin.readline, echo_input=not sys.stdin.isatty(),
+                   say=lambda text, style: ctx.out.print(text, markup=False, highlight=False, style=style,
+                                                         soft_wrap=True))
+
+
+def _spec_for_simulation(target: str):
+    """A YAML file (validated like `journeys validate`) or a journey of the current tenant."""
+    from pathlib import Path
+
+    from promostack_cli.journeys.service import SpecValidationError, get_journey, load_specs
+    from promostack_cli.journeys.spec.model import JourneySpec
+
+    if target.endswith((".yaml", ".yml")) or Path(target).is_file():
+        try:
+            return load_specs([target])[0]
+        except SpecValidationError as exc:
+            for line in exc.errors:
+                ctx.err.print(line, markup=False, highlight=False)
+            raise
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        return JourneySpec.from_dict(get_journey(session, tenant.id, target).definition)
 
 
 @app.command("sessions")

@@ -1,48 +1,31 @@
-"""``journeys simulate``: the real state machine on a virtual clock, in the terminal."""
+"""``journeys simulate``: the real state machine on a virtual clock.
+
+The conversation is driven through two callbacks the CLI passes: ``read_line()`` (the user's next
+line, "" at the end of input) and ``say(text, style)`` (a line of the conversation; ``style`` is a
+rich style name or None). Nothing here prints or reads the terminal itself.
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from typing import Callable
 
-from promostack_cli import context as ctx
 from promostack_cli.journeys.engine import CHOICE_PREFIX, FINAL, WAITING_DELAY, JourneyRunner, Transition
 from promostack_cli.journeys.spec.model import JourneySpec
 from promostack_cli.journeys.spec.rules import EVENTS
 
 
-def load_for_simulation(target: str) -> JourneySpec:
-    """A YAML file (validated like `journeys validate`) or a journey of the current tenant."""
-    from promostack_cli.journeys.service import SpecValidationError, load_specs
-
-    if target.endswith((".yaml", ".yml")) or Path(target).is_file():
-        try:
-            return load_specs([target])[0]
-        except SpecValidationError as exc:
-            for line in exc.errors:
-                ctx.err.print(line, markup=False, highlight=False)
-            raise
-    from promostack_cli.journeys.service import get_journey
-
-    db = ctx.open_db()
-    tenant = ctx.current_tenant(db)
-    with db.session() as session:
-        return JourneySpec.from_dict(get_journey(session, tenant.id, target).definition)
+Say = Callable[[str, "str | None"], None]
 
 
-def _say(text: str, style: str | None = None) -> None:
-    ctx.out.print(text, markup=False, highlight=False, style=style, soft_wrap=True)
-
-
-def _show(transition: Transition) -> None:
+def _show(transition: Transition, _say: Say) -> None:
     for msg in transition.messages:
         if msg.error:
-            _say(f"bot ✗ {msg.error} (a live session records it as a failed message)", style="red")
+            _say(f"bot ✗ {msg.error} (a live session records it as a failed message)", "red")
             continue
-        _say(f"bot › {msg.text}")
+        _say(f"bot › {msg.text}", None)
         if msg.reply_markup:
             buttons = [b["text"] for row in msg.reply_markup["inline_keyboard"] for b in row]
-            _say("      " + "  ".join(f"[#{i + 1} {b}]" for i, b in enumerate(buttons)), style="cyan")
+            _say("      " + "  ".join(f"[#{i + 1} {b}]" for i, b in enumerate(buttons)), "cyan")
 
 
 def _later(seconds: float) -> str:
@@ -52,7 +35,15 @@ def _later(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def run_simulation(spec: JourneySpec, variables: dict[str, str]) -> None:
+def run_simulation(spec: JourneySpec, variables: dict[str, str], *, read_line: Callable[[], str], say: Say,
+                   echo_input: bool) -> str:
+    """Play ``spec`` to its end or the end of input; returns the session's final status
+    ("waiting" when input ended while a question waits). ``echo_input``: repeat each line read
+    (input that is not typed at a terminal)."""
+
+    def _say(text: str, style: str | None = None) -> None:
+        say(text, style)
+
     runner = JourneyRunner(spec)
     for event in spec.events():
         for name in sorted(EVENTS.get(event, ())):
@@ -61,22 +52,22 @@ def run_simulation(spec: JourneySpec, variables: dict[str, str]) -> None:
     _say(f"── simulating '{spec.slug}' ({spec.name}); a reply, #N for a button, empty line = no reply, /stop", style="dim")
     transition = runner.start(variables, now)
     while True:
-        _show(transition)
+        _show(transition, say)
         state = transition.state
         if state.status in FINAL:
             _say(f"── session {state.status}" + (f": {state.end_reason}" if state.end_reason else ""), style="dim")
-            return
+            return state.status
         if state.status == WAITING_DELAY:
             _say(f"   … {_later(state.wake_at - now)} later", style="dim")
             now = state.wake_at
             transition = runner.on_timer(state, now)
             continue
-        line = sys.stdin.readline()
-        if not sys.stdin.isatty():
+        line = read_line()
+        if echo_input:
             _say(f"you › {line.rstrip()}" if line.strip() else "you › (no reply)")
         if line == "" and state.wake_at is None:  # end of input while a question waits forever
             _say("── no more input: a real session would keep waiting for the answer", style="dim")
-            return
+            return "waiting"
         reply = line.strip()
         if reply == "/stop":
             transition = runner.stop(state)
