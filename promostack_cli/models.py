@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from promostack_cli.connections.models import BotConnection
 from promostack_cli.core.jobruns import JobRun
+from promostack_cli.crosspromo.models import CrossPromoJob, CrossPromoPost, CrossPromoSettings, CrossPromoStart, FeedCache
 from promostack_cli.forex.models import ApiCreditUsage, ForexCandle, ForexSettings, ForexSignal, ForexSignalEvent
 from promostack_cli.journeys.models import Journey, JourneySession, JourneyTrigger
 from promostack_cli.outbox.models import BotRateLimit, ChatState, OutboxMessage
@@ -12,5 +13,5 @@ from promostack_cli.webhooks.models import TelegramUpdate
 
 metadata = SQLModel.metadata
 
-__all__ = ["ApiCreditUsage", "BotConnection", "ForexCandle", "ForexSettings", "ForexSignal", "ForexSignalEvent", "JobRun", "BotRateLimit", "ChatState", "Journey", "JourneySession", "JourneyTrigger", "OutboxMessage", "TelegramUpdate", "Tenant",
+__all__ = ["ApiCreditUsage", "BotConnection", "CrossPromoJob", "CrossPromoPost", "CrossPromoSettings", "CrossPromoStart", "FeedCache", "ForexCandle", "ForexSettings", "ForexSignal", "ForexSignalEvent", "JobRun", "BotRateLimit", "ChatState", "Journey", "JourneySession", "JourneyTrigger", "OutboxMessage", "TelegramUpdate", "Tenant",
            "metadata"]

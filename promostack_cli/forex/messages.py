@@ -7,30 +7,14 @@ weekly_recap.j2) replace them.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
-from promostack_cli.core.errors import ValidationError
 from promostack_cli.forex.lifecycle import price_decimals
 
 BUILTIN_DIR = Path(__file__).parent / "templates"
 TEMPLATES = ("signal.j2", "update.j2", "briefing.j2", "daily_recap.j2", "weekly_recap.j2")
 RESULT_LABELS = {"tp3": "TP3", "stop": "stopped out", "breakeven": "closed at entry after TP1",
                  "locked": "closed at TP1 after TP2", "expired": "closed at market"}
-
-
-@lru_cache(maxsize=16)
-def _environment(templates_dir: str):
-    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
-
-    loaders = []
-    if templates_dir:
-        if not Path(templates_dir).is_dir():
-            raise ValidationError(f"templates_dir {templates_dir} is not a directory.")
-        loaders.append(FileSystemLoader(templates_dir))
-    loaders.append(FileSystemLoader(str(BUILTIN_DIR)))
-    return Environment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined,
-                       trim_blocks=False, keep_trailing_newline=False)
 
 
 def helpers(pip_size: float, entry: float | None = None, direction: str | None = None) -> dict:
@@ -50,14 +34,9 @@ def helpers(pip_size: float, entry: float | None = None, direction: str | None =
 
 
 def render(name: str, templates_dir: str = "", **context) -> str:
-    from jinja2 import TemplateError
+    from promostack_cli.core.templates import render as render_template
 
-    env = _environment(templates_dir or "")
-    try:
-        text = env.get_template(name).render(**context)
-    except TemplateError as exc:
-        raise ValidationError(f"Template {name} failed: {exc}") from None
-    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+    return render_template(BUILTIN_DIR, name, templates_dir, **context)
 
 
 def signal_text(signal, templates_dir: str = "") -> str:

@@ -29,6 +29,12 @@ def _at(day: date, minutes: int) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC) + timedelta(minutes=minutes)
 
 
+def pivots(high: float, low: float, close: float) -> dict[str, float]:
+    """Classic floor pivots from a day's high, low and close."""
+    p = (high + low + close) / 3
+    return {"p": p, "r1": 2 * p - low, "s1": 2 * p - high, "r2": p + (high - low), "s2": p - (high - low)}
+
+
 def briefing_context(frame, cfg, now: datetime) -> dict:
     """Figures for the briefing of ``now``'s day from 1h candles (closed by ``now``)."""
     start, end = parse_session("asian_session", cfg.asian_session)
@@ -60,7 +66,6 @@ def briefing_context(frame, cfg, now: datetime) -> dict:
         raise OperationalError("No previous trading day's candles for the pivots.")
     prev = frame[[ts.date() == prev_days[-1] for ts in frame.index]]
     h, l, c = float(prev["high"].max()), float(prev["low"].min()), float(prev["close"].iloc[-1])
-    p = (h + l + c) / 3
     last = float(frame["close"].iloc[-1])
     position = "above" if last > high else "below" if last < low else "inside"
     return {
@@ -68,7 +73,7 @@ def briefing_context(frame, cfg, now: datetime) -> dict:
         "asian": AsianRange(high, low, range_pips, average, (range_pips / average) if average else None),
         "last": last, "position": position, "position_ratio": (last - low) / (high - low) if high > low else 0.5,
         "prev_day": datetime.combine(prev_days[-1], time(0)),
-        "pivots": {"p": p, "r1": 2 * p - l, "s1": 2 * p - h, "r2": p + (h - l), "s2": p - (h - l)},
+        "pivots": pivots(h, l, c),
         **messages.helpers(cfg.pip_size),
     }
 

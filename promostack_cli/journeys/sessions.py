@@ -192,11 +192,11 @@ def handle_message(session: Session, tenant_id: int, chat_id: str, variables: di
                    now: datetime) -> str:
     """A private message from a user, as a text (``journeys simulate``, tests); the receiver routes
     parsed events to :func:`start_by_link`, :func:`stop_user` and :func:`handle_text` instead."""
-    from promostack_cli.telegram.updates import deep_link_payload, parse_command
+    from promostack_cli.telegram.updates import deep_link_payload, parse_command, split_ref
 
     command, args = parse_command(text)
     if command == "start":
-        return start_by_link(session, tenant_id, chat_id, variables, deep_link_payload(args), now)
+        return start_by_link(session, tenant_id, chat_id, variables, split_ref(deep_link_payload(args))[0], now)
     if command == "stop":
         return f"stopped {stop_user(session, tenant_id, chat_id, now)} session(s)"
     return handle_text(session, tenant_id, chat_id, variables, text, now)

@@ -19,6 +19,9 @@ from typing import Any
 KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "callback_query",
          "my_chat_member", "chat_member", "chat_join_request", "inline_query", "poll", "poll_answer")
 PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# an attribution code at the end of a deep-link payload: "vip__cp1a" is the link "vip" opened from
+# the cross-promo post cp1a ("cp1a" alone: a plain /start from that post)
+REF_RE = re.compile(r"^(?:(?P<base>[A-Za-z0-9_-]+?)__)?(?P<ref>cp[0-9a-z]{1,12})$")
 COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s+(.*))?$", re.DOTALL)
 
 
@@ -88,8 +91,14 @@ class Event:
 
     @property
     def start_payload(self) -> str | None:
-        """The deep-link payload of a ``/start``, when it is one Telegram could have sent."""
-        return deep_link_payload(self.args) if self.command == "start" else None
+        """The deep-link payload of a ``/start``, when it is one Telegram could have sent, without
+        an attribution code (see :attr:`start_ref`)."""
+        return split_ref(deep_link_payload(self.args))[0] if self.command == "start" else None
+
+    @property
+    def start_ref(self) -> str | None:
+        """The attribution code a ``/start`` link carries (``cp...``: the cross-promo post it came from)."""
+        return split_ref(deep_link_payload(self.args))[1] if self.command == "start" else None
 
     def variables(self) -> dict[str, str]:
         return self.user.variables() if self.user else {"first_name": "", "last_name": "", "username": ""}
@@ -146,6 +155,14 @@ def _chat(value: Any) -> tuple[str | None, str | None]:
 def deep_link_payload(args: str | None) -> str | None:
     """``args`` of a ``/start`` when it is a payload Telegram could have sent, else None."""
     return args if args and PAYLOAD_RE.match(args) else None
+
+
+def split_ref(payload: str | None) -> tuple[str | None, str | None]:
+    """``("vip", "cp1a")`` for ``"vip__cp1a"``, ``(None, "cp1a")`` for ``"cp1a"``, else ``(payload, None)``."""
+    m = REF_RE.match(payload) if payload else None
+    if not m:
+        return payload, None
+    return m["base"], m["ref"]
 
 
 def parse_command(text: str | None) -> tuple[str | None, str | None]:

@@ -1,7 +1,7 @@
 """The receiver's router: each domain registers its handlers here, at the edge.
 
-Today: the outbox's chat blocks (a user blocking or unblocking the bot, or writing again) and
-journeys (``journeys/handlers.py``). Billing will register ``chat_member``, ``chat_join_request`` and
+Today: the outbox's chat blocks (a user blocking or unblocking the bot, or writing again), cross
+promo's attribution of /start links (``crosspromo/handlers.py``) and journeys (``journeys/handlers.py``). Billing will register ``chat_member``, ``chat_join_request`` and
 ``/verify`` the same way: one ``register(router)`` call in :func:`build_router`.
 """
 
@@ -44,10 +44,12 @@ def _unblocked(session: Session, event: Event, now: datetime) -> Handled | None:
 
 
 def build_router() -> Router:
+    from promostack_cli.crosspromo import handlers as crosspromo
     from promostack_cli.journeys import handlers as journeys
 
     router = Router()
     router.before("message", _unblock_on_message, roles=ROLES)
+    crosspromo.register(router)
     router.before("my_chat_member", _chat_block, roles=ROLES)
     journeys.register(router)
     router.on("my_chat_member", _unblocked, roles=ROLES)
