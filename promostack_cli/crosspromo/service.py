@@ -64,16 +64,25 @@ def enqueue_due(session, tenant_id: int, settings: PromoSettings, now: datetime)
         enabled_at = None  # a replay (--now) of a time before it was switched on
     late = timedelta(seconds=settings.late_window_seconds)
     added = 0
-    for slot in due_slots(settings, now):
-        if enabled_at and slot.run_at < enabled_at:
-            continue  # scheduled before cross promo was switched on: not a missed post
+    slots = [s for s in due_slots(settings, now) if not (enabled_at and s.run_at < enabled_at)]
+    # a run every minute finds the same slots again: one read instead of an insert attempt each
+    existing = _existing_keys(session, tenant_id, [s.key for s in slots])
+    for slot in slots:
+        if slot.key in existing:
+            continue
         reason = None
         if now > slot.run_at + late:
-            reason = (f"late: due {slot.local_time:%a %d %b %H:%M %Z}, the late window ({settings.late_window}) "
-                      f"had passed when a run found it")
+            reason = f"late: due {slot.local_time:%a %d %b %H:%M %Z}; the late window ({settings.late_window}) had passed"
         added += queue.enqueue(session, tenant_id, slot.kind, slot.key, slot.run_at, slot.local_date.isoformat(),
                                now, cancelled=reason)
     return added + _enqueue_wins(session, tenant_id, settings, now, enabled_at)
+
+
+def _existing_keys(session, tenant_id: int, keys: list[str]) -> set[str]:
+    if not keys:
+        return set()
+    j = CrossPromoJob
+    return set(session.exec(select(j.unique_key).where(j.tenant_id == tenant_id, j.unique_key.in_(keys))).all())
 
 
 def _enqueue_wins(session, tenant_id: int, settings: PromoSettings, now: datetime, enabled_at) -> int:
@@ -87,6 +96,8 @@ def _enqueue_wins(session, tenant_id: int, settings: PromoSettings, now: datetim
     events = session.exec(select(e).where(e.tenant_id == tenant_id, e.kind.in_(list(TP_KINDS)), e.at >= since,
                                           e.at <= now).order_by(e.at, e.id)).all()
     added = 0
+    existing = _existing_keys(session, tenant_id, [f"win:{ev.signal_id}" if TP_KINDS[ev.kind] == settings.win_stage
+                                                   else f"win:{ev.signal_id}:tp{TP_KINDS[ev.kind]}" for ev in events])
     for ev in events:
         level = TP_KINDS[ev.kind]
         if level < settings.win_stage:
@@ -96,6 +107,8 @@ def _enqueue_wins(session, tenant_id: int, settings: PromoSettings, now: datetim
             continue
         local_date = run_at.astimezone(settings.zone).date().isoformat()
         payload = {"signal_id": ev.signal_id, "level": level}
+        if (f"win:{ev.signal_id}" if level == settings.win_stage else f"win:{ev.signal_id}:tp{level}") in existing:
+            continue
         if level == settings.win_stage:
             added += _enqueue_win(session, tenant_id, settings, ev.signal_id, run_at, local_date, now, payload)
         else:
