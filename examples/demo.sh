@@ -43,6 +43,15 @@ CANDLES="$ROOT/tests/data/xauusd_15min.csv"
 step forex strategies
 step forex backtest --candles "$CANDLES" --timeframe 15min
 step forex briefing --dry-run --candles "$CANDLES" --now 2026-05-29T06:20
+# Cross promo on the FREE channel, replayed on 15 May 2026: a signal at 07:45 UTC that hits TP1 at
+# 08:15, TP2 and TP3 later; the morning post (09:00 London), the VIP teaser (10:00) and the win copy
+step crosspromo settings set --enabled --cta-url "https://t.me/demo_gold_helper_bot?start=welcome" \
+    --timezone Europe/London --late-window 3h
+step forex check --candles "$CANDLES" --now 2026-05-15T07:45:30
+step forex monitor --candles "$CANDLES" --now 2026-05-15T10:30
+step crosspromo schedule --days 3 --now 2026-05-15T06:00Z
+step crosspromo run --candles "$CANDLES" --now 2026-05-15T10:31Z
+step crosspromo jobs
 step forex check --candles "$CANDLES" --now 2026-05-29T07:30:30
 step forex signals
 step scheduler tick

@@ -142,10 +142,11 @@ def teaser(settings, session, tenant_id: int, now: datetime) -> Post:
 
 # -- win copies ---------------------------------------------------------------------------------
 
-def win_copy(settings, signal, level: int, kind: str) -> Post:
+def win_copy(settings, signal, level: int, kind: str, banked: float | None = None) -> Post:
     """The FREE copy of ``signal`` at take-profit ``level`` (kind ``win``), or the reply that tells
-    a later take-profit (kind ``win_update``)."""
-    gained = _pips_at(signal, level)
+    a later take-profit (kind ``win_update``). ``banked``: the pips its TP events recorded up to
+    ``level`` (the figures the VIP channel was told); computed from the targets otherwise."""
+    gained = round(banked, 1) if banked is not None else _pips_at(signal, level)
     text = render(settings, kind, s=signal, level=level, gained=gained, pip_size=signal.pip_size)
     return Post(kind, text, signal_id=signal.id,
                 reply_to=f"crosspromo:win:{signal.id}" if kind == "win_update" else None)

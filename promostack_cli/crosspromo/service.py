@@ -60,9 +60,11 @@ def enabled_tenants(session, tenant_id: int | None = None) -> list[tuple[int, Pr
 def enqueue_due(session, tenant_id: int, settings: PromoSettings, now: datetime) -> int:
     """Daily posts due by ``now`` (too late ones recorded as cancelled) and win copies of new TP hits."""
     enabled_at = datetime.fromisoformat(settings.stored["enabled_at"]) if settings.stored.get("enabled_at") else None
-    if enabled_at and enabled_at > now:
-        enabled_at = None  # a replay (--now) of a time before it was switched on
     late = timedelta(seconds=settings.late_window_seconds)
+    if enabled_at and enabled_at > now:
+        # a replay (--now) of a time before cross promo was switched on: what would have been posted
+        # then, not two days of "missed" posts before it
+        enabled_at = now - late
     added = 0
     slots = [s for s in due_slots(settings, now) if not (enabled_at and s.run_at < enabled_at)]
     # a run every minute finds the same slots again: one read instead of an insert attempt each
@@ -166,7 +168,19 @@ def build(job: CrossPromoJob, settings: PromoSettings, runtime, market_for, now:
         raise Skip(f"signal {job.payload['signal_id']} no longer exists")
     if signal.status == "closed" and signal.pips <= 0:
         raise Skip(f"signal {signal.id} closed without profit ({signal.result}, {signal.pips:+.1f} pips): not copied")
-    return posts.win_copy(settings, signal, job.payload["level"], job.kind)
+    return posts.win_copy(settings, signal, job.payload["level"], job.kind,
+                          banked=_banked(runtime, signal.id, job.payload["level"]))
+
+
+def _banked(runtime, signal_id: int, level: int) -> float | None:
+    """Pips the signal's TP events recorded up to ``level`` (None if any lacks its figure)."""
+    from promostack_cli.forex.models import ForexSignalEvent
+
+    kinds = [f"tp{n}" for n in range(1, level + 1)]
+    with runtime.session() as session:
+        pips = session.exec(select(ForexSignalEvent.pips).where(ForexSignalEvent.signal_id == signal_id,
+                                                                ForexSignalEvent.kind.in_(kinds))).all()
+    return sum(pips) if len(pips) == level and all(p is not None for p in pips) else None
 
 
 class Skip(PromoStackError):

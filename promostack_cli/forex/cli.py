@@ -90,7 +90,7 @@ def check(
 @app.command("monitor")
 def monitor(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the updates that would be posted; change nothing"),
-    candles: Optional[Path] = typer.Option(None, "--candles", help="Offline: 1min candles from a CSV"),
+    candles: Optional[Path] = typer.Option(None, "--candles", help="Offline: candles from a CSV (1min as live; coarser ones are applied whole, stop first)"),
     now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP),
     json_: bool = typer.Option(False, "--json", help="JSON output"),
 ) -> None:
@@ -102,6 +102,9 @@ def monitor(
     from promostack_cli.forex import service
 
     runtime, cfg, market, at = setup(candles, now)
+    if candles and market.interval != "1min":
+        ctx.info(f"{market.interval} candles: each is applied whole (a candle that reaches the stop and a "
+                 "target counts as the stop), as in a backtest; live monitoring uses 1min candles.")
     error = None
     try:
         outs = service.monitor(runtime, cfg, market, at, dry_run=dry_run)

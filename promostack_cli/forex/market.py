@@ -168,6 +168,8 @@ class Fetch:
 class Market:
     """Where a command's candles come from."""
 
+    monitor_step = timedelta(minutes=1)   # the duration of the bars minute_bars returns
+
     def frames(self, intervals: Iterable[str], now: datetime, bars: int) -> dict:
         raise NotImplementedError
 
@@ -274,6 +276,13 @@ class FileMarket(Market):
         return cls(frame, infer_interval(frame))
 
     @property
+    def monitor_step(self) -> timedelta:
+        """Offline, the monitor applies the file's own candles (coarser ones whole, as a backtest does)."""
+        from promostack_cli.forex.intervals import interval_delta
+
+        return interval_delta(self.interval)
+
+    @property
     def end(self) -> datetime:
         from promostack_cli.forex.intervals import interval_delta
 
@@ -288,9 +297,7 @@ class FileMarket(Market):
     def minute_bars(self, since: datetime, now: datetime):
         from promostack_cli.forex.candles import closed_only
 
-        if self.interval != "1min":
-            raise ValidationError(f"The monitor needs 1min candles; the file has {self.interval} candles.")
-        frame = closed_only(self.frame, "1min", now)
+        frame = closed_only(self.frame, self.interval, now)
         return frame[frame.index >= since]
 
     def last_close(self, now: datetime) -> float | None:

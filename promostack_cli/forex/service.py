@@ -171,7 +171,7 @@ def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False) -> li
         bars = market.cached_minute_bars(since, now)
     ts = [t.to_pydatetime() for t in bars.index]
     highs, lows, closes = bars["high"].tolist(), bars["low"].tolist(), bars["close"].tolist()
-    minute = timedelta(minutes=1)
+    minute = market.monitor_step  # 1 min live; a --candles file's own interval offline
     # the market price for signals past their expiry that no candle reached (fetched before any
     # transaction: it may cost a Twelve Data request)
     fallback = None
