@@ -2,7 +2,7 @@
 
 Only the edge (CLI, webhook receiver, job runners) calls :func:`get_settings`; domain services
 receive what they need as arguments. The idle ``scheduler tick`` reads the same variables without
-pydantic (:mod:`promostack_cli.settings_env`) when it can be sure to read them alike.
+pydantic (:mod:`promostack_cli.core.env`) when it can be sure to read them alike.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from promostack_cli.settings_env import APP_NAME, DatabaseLocation, default_data_dir
+from promostack_cli.core.env import APP_NAME, DatabaseLocation, default_data_dir
 
 __all__ = ["APP_NAME", "Settings", "default_data_dir", "env_overrides", "get_settings", "reset_settings_cache"]
 

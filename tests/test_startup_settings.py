@@ -6,7 +6,7 @@ import os
 import pytest
 
 from promostack_cli.settings import Settings
-from promostack_cli.settings_env import FIELDS, default_data_dir, read_plain
+from promostack_cli.core.env import FIELDS, default_data_dir, read_plain
 
 VALUES = ["0", "1", "007", "2", "1.5", "0.5", "-1", "abc", "", " 5", "5 ", "256", "257", "1e3", "inf", "nan",
           "true", "True", "yes", "off", "postgresql+psycopg://u@h/db", "/tmp/x/", "1_000"]
