@@ -5,8 +5,13 @@ between storing and processing); advance journey sessions whose delay ended or r
 inactive ones (their messages go into the outbox); run cross promo (due daily posts and win copies
 into the outbox); deliver the outbox; end the sessions of users
 whose chat the outbox found blocked (a 403 to a send: right after delivery, so in the same tick). A
-domain with due work adds its step factory to :func:`steps` (the billing sweep will). Several ticks may run at once, on several machines against PostgreSQL: every piece of work
-is claimed before it is done.
+domain with due work adds its step factory to :func:`steps` (the billing sweep will). Several ticks
+may run at once, on several machines against PostgreSQL: every piece of work is claimed before it
+is done.
+
+:func:`nothing_due` answers, with SQLAlchemy Core queries (each domain's ``due`` module), whether
+none of these steps has work: the idle tick cron starts every minute stops there, without loading
+the ORM models, the sender or httpx. A domain that adds a step adds its check there too.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 from promostack_cli.scheduler.runner import TickReport, run
 from promostack_cli.scheduler.steps import StepFactory, TickContext
 
-__all__ = ["TickContext", "TickReport", "run", "steps"]
+__all__ = ["TickContext", "TickReport", "nothing_due", "run", "steps"]
 
 
 def steps() -> list[StepFactory]:
@@ -24,3 +29,21 @@ def steps() -> list[StepFactory]:
     from promostack_cli.webhooks.steps import StoredUpdatesStep
 
     return [StoredUpdatesStep, TimersStep, InactiveStep, CrossPromoStep, DeliveryStep, BlockedStep]
+
+
+def nothing_due(db, now: float, deadline: float, *, tenant_id: int | None = None) -> bool:
+    """True when no step of :func:`steps` has work at ``now`` (delivery: before ``deadline``).
+
+    Conservative: it may find work a step then does not do, never the other way round."""
+    from promostack_cli.core.clock import from_epoch
+    from promostack_cli.crosspromo.due import crosspromo_due
+    from promostack_cli.journeys.due import blocked_due, inactive_due, timers_due
+    from promostack_cli.outbox.due import delivery_due
+    from promostack_cli.webhooks.due import updates_due
+
+    at, until = from_epoch(now), from_epoch(deadline)
+    with db.engine.connect() as conn:
+        return not (updates_due(conn, tenant_id=tenant_id) or timers_due(conn, at, tenant_id=tenant_id)
+                    or inactive_due(conn, at, tenant_id=tenant_id) or crosspromo_due(conn, at, tenant_id=tenant_id)
+                    or delivery_due(conn, until, tenant_id=tenant_id)
+                    or blocked_due(conn, tenant_id=tenant_id))

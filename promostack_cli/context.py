@@ -72,10 +72,11 @@ def emit_table(title: str | None, columns: Iterable[str], rows: Iterable[Iterabl
 
 def open_db():
     """The configured database, migrated: the embedded default migrates itself; others must be upgraded."""
-    from promostack_cli.db import HEAD_REVISION, Database, safe_url
+    from promostack_cli.db import HEAD_REVISION, safe_url
+    from promostack_cli.models import open_database
 
     s = settings()
-    db = Database(s.resolved_database_url)
+    db = open_database(s.resolved_database_url)
     if s.uses_default_database and db.current_revision() != HEAD_REVISION:
         from promostack_cli.system.migrate import upgrade
 

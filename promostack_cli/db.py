@@ -4,6 +4,12 @@ SQLite: WAL journal, a busy timeout, foreign keys on, and every transaction open
 ``BEGIN IMMEDIATE`` so read-then-write transactions (claims, rate-limit reservations) take the write
 lock up front instead of failing with "database is locked" when they upgrade. PostgreSQL: claims use
 ``SELECT ... FOR UPDATE SKIP LOCKED``; every claim query is in :mod:`promostack_cli.core.claims`.
+
+This module knows no domain table. A session flushes a row only if its table, and the table its
+foreign keys name (``tenants``), are in ``SQLModel.metadata``: the entry points register them by
+opening the database through :func:`promostack_cli.models.open_database`. The ORM itself (SQLModel,
+``sqlalchemy.orm``) loads with the first session, so an engine alone costs SQLAlchemy Core only
+(the idle ``scheduler tick`` answers with Core queries).
 """
 
 from __future__ import annotations
@@ -11,14 +17,15 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session, create_engine
 
 from promostack_cli.core.errors import DatabaseNotMigratedError, OperationalError
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 # The Alembic revision this code expects. tests/test_migrations.py asserts it equals the head of
 # migrations/versions, so the start-up check is one cheap SELECT instead of parsing the history.
@@ -127,11 +134,18 @@ class Database:
     """An engine plus a session factory; the edge builds one and passes sessions to services."""
 
     def __init__(self, url: str):
-        import promostack_cli.models  # noqa: F401 - every table, so foreign keys resolve in any process
-
         self.url = url
         self.engine = get_engine(url)
-        self._factory = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
+        self._session_factory = None
+
+    @property
+    def _factory(self):
+        if self._session_factory is None:
+            from sqlalchemy.orm import sessionmaker
+            from sqlmodel import Session
+
+            self._session_factory = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
+        return self._session_factory
 
     @property
     def dialect(self) -> str:

@@ -11,8 +11,11 @@ from promostack_cli.settings import Settings, get_settings
 
 
 def default_db(settings: Settings | None = None) -> Database:
+    """The configured database, every table registered (the receiver's and TenantRuntime's way in)."""
+    from promostack_cli.models import open_database
+
     settings = settings or get_settings()
-    return Database(settings.resolved_database_url)
+    return open_database(settings.resolved_database_url)
 
 
 def default_box(settings: Settings | None = None) -> SecretBox:

@@ -1,7 +1,8 @@
 """One settings object, read from PROMOSTACK_* environment variables and an optional .env file.
 
 Only the edge (CLI, webhook receiver, job runners) calls :func:`get_settings`; domain services
-receive what they need as arguments.
+receive what they need as arguments. The idle ``scheduler tick`` reads the same variables without
+pydantic (:mod:`promostack_cli.core.env`) when it can be sure to read them alike.
 """
 
 from __future__ import annotations
@@ -13,17 +14,12 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-APP_NAME = "promostack"
+from promostack_cli.core.env import APP_NAME, DatabaseLocation, default_data_dir
+
+__all__ = ["APP_NAME", "Settings", "default_data_dir", "env_overrides", "get_settings", "reset_settings_cache"]
 
 
-def default_data_dir() -> Path:
-    """The per-user data directory (``typer.get_app_dir``), without importing typer/click eagerly."""
-    import typer
-
-    return Path(typer.get_app_dir(APP_NAME))
-
-
-class Settings(BaseSettings):
+class Settings(DatabaseLocation, BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PROMOSTACK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
@@ -66,24 +62,6 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
-
-    @property
-    def resolved_data_dir(self) -> Path:
-        return self.data_dir or default_data_dir()
-
-    @property
-    def default_sqlite_path(self) -> Path:
-        return self.resolved_data_dir / "promostack.db"
-
-    @property
-    def uses_default_database(self) -> bool:
-        return not self.database_url
-
-    @property
-    def resolved_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{self.default_sqlite_path}"
 
 
 @lru_cache(maxsize=1)

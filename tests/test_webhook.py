@@ -262,23 +262,25 @@ def test_update_id_must_be_a_real_integer(receiver):
 
 
 def test_models_resolve_in_a_fresh_process(db, db_url):
-    """A worker process that imports only the webhook models must still write updates (FK to tenants)."""
+    """A fresh receiver worker that has imported only the webhook models must still write updates
+    (FK to tenants): the database it opens, as the receiver does (``runtime.default_db``), has
+    every table registered, although db.py itself knows no domain table."""
+    import os
     import subprocess
     import sys
 
-    code = ("from promostack_cli.db import Database\n"
-            "from promostack_cli.webhooks.models import TelegramUpdate\n"
-            f"db = Database({db_url!r})\n"
+    # import order matters: the model module first, as in a fresh uvicorn worker
+    code = ("from promostack_cli.webhooks.models import TelegramUpdate\n"
+            "from promostack_cli.runtime import default_db\n"
+            "db = default_db()\n"
             "from sqlalchemy import text\n"
             "with db.transaction() as s:\n"
             "    s.execute(text(\"INSERT INTO tenants (slug, name, created_at) VALUES ('x', 'x', CURRENT_TIMESTAMP)\"))\n"
             "    tid = s.execute(text(\"SELECT id FROM tenants WHERE slug = 'x'\")).scalar()\n"
             "    s.add(TelegramUpdate(tenant_id=tid, bot_id=1, bot_role='message_bot', kind='message', status='ignored'))\n"
             "print('ok')\n")
-    # import order matters: the model module first, as in a fresh uvicorn worker
-    code = code.replace("from promostack_cli.db import Database\nfrom promostack_cli.webhooks.models import TelegramUpdate\n",
-                        "from promostack_cli.webhooks.models import TelegramUpdate\nfrom promostack_cli.db import Database\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    env = {**os.environ, "PROMOSTACK_DATABASE_URL": db_url}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -68,9 +69,14 @@ def parse_days(text: str) -> tuple[int, ...]:
     return tuple(sorted(days))
 
 
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
 def parse_timezone(text: str) -> ZoneInfo:
     name = str(text).strip()
-    if name not in available_timezones() and name != "UTC":
+    if name not in _zone_names():
         raise ValidationError(f"--timezone '{text}' is not an IANA time zone (e.g. Europe/London, America/New_York, UTC).")
     try:
         return ZoneInfo(name)

@@ -66,6 +66,18 @@ def slots(settings, start: datetime, end: datetime) -> list[Slot]:
     return sorted(out, key=lambda s: (s.run_at, s.kind))
 
 
+def switched_on(settings, now: datetime) -> datetime | None:
+    """Posts due before this instant are not "missed": cross promo was switched on after them.
+
+    A replay (``--now``) of a time before the switch-on looks back over the late window only:
+    what would have been posted then, not two days of missed posts before it."""
+    raw = settings.stored.get("enabled_at")
+    if not raw:
+        return None
+    at = datetime.fromisoformat(raw)
+    return now - timedelta(seconds=settings.late_window_seconds) if at > now else at
+
+
 def due_slots(settings, now: datetime) -> list[Slot]:
     """Daily posts due by ``now`` that a run may still have to enqueue: those of the last two local
     days (a machine down overnight finds yesterday's, which then end cancelled as late)."""

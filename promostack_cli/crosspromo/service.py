@@ -18,7 +18,7 @@ from promostack_cli.core.errors import OperationalError, PromoStackError
 from promostack_cli.crosspromo import posts, queue
 from promostack_cli.crosspromo.config import PromoSettings, resolve
 from promostack_cli.crosspromo.models import CrossPromoJob, CrossPromoPost, CrossPromoSettings, JobStatus
-from promostack_cli.crosspromo.schedule import due_slots
+from promostack_cli.crosspromo.schedule import due_slots, switched_on
 
 TP_KINDS = {"tp1": 1, "tp2": 2, "tp3": 3}
 
@@ -59,12 +59,8 @@ def enabled_tenants(session, tenant_id: int | None = None) -> list[tuple[int, Pr
 
 def enqueue_due(session, tenant_id: int, settings: PromoSettings, now: datetime) -> int:
     """Daily posts due by ``now`` (too late ones recorded as cancelled) and win copies of new TP hits."""
-    enabled_at = datetime.fromisoformat(settings.stored["enabled_at"]) if settings.stored.get("enabled_at") else None
+    enabled_at = switched_on(settings, now)
     late = timedelta(seconds=settings.late_window_seconds)
-    if enabled_at and enabled_at > now:
-        # a replay (--now) of a time before cross promo was switched on: what would have been posted
-        # then, not two days of "missed" posts before it
-        enabled_at = now - late
     added = 0
     slots = [s for s in due_slots(settings, now) if not (enabled_at and s.run_at < enabled_at)]
     # a run every minute finds the same slots again: one read instead of an insert attempt each

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 
 class DeliveryStep:
     name = "outbox.delivery"
 
     def __init__(self, context):
+        self.context, self.tenant_id = context, context.tenant_id
+
+    @cached_property
+    def sender(self):
+        """Built on the first call: an idle tick that never delivers imports no sender, no httpx."""
         from promostack_cli.outbox.sender import Sender, SenderConfig
 
-        self.tenant_id = context.tenant_id
+        context = self.context
         config = SenderConfig.from_settings(context.settings, dry_run=context.dry_run)
         kwargs = {"clock": context.clock} if context.clock else {}
-        self.sender = Sender(context.db, context.box, config, printer=context.printer, **kwargs)
+        return Sender(context.db, context.box, config, printer=context.printer, **kwargs)
 
     def __call__(self, now: float, deadline: float) -> dict:
         from promostack_cli.outbox.sender import DeliveryReport
@@ -29,4 +36,5 @@ class DeliveryStep:
                 f"{c.get('released', 0)} handed back")
 
     def close(self) -> None:
-        self.sender.close()
+        if "sender" in self.__dict__:
+            self.sender.close()

@@ -28,6 +28,7 @@ def tick(
     from promostack_cli.core.clock import iso_now, parse_duration
     from promostack_cli.core.errors import ValidationError
     from jobs.scheduler_tick import TickContext, run, steps
+    from promostack_cli.scheduler.runner import summary
 
     try:
         budget = parse_duration(for_)
@@ -43,9 +44,8 @@ def tick(
     report = run(context, steps(), budget=budget, loop=interval)
     if ctx.want_json(json_):
         ctx.emit_json(report.as_dict())
-    stamp = iso_now()
-    for totals, (name, line) in zip(report.steps, report.lines):
-        ctx.info(f"{stamp} tick {name}: {line} in {totals.seconds:.1f}s")
+    for line in summary(report, iso_now()):
+        ctx.info(line)
     if report.errors:
         raise ctx.fail("; ".join(report.errors[:3]))
 

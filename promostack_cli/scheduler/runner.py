@@ -34,11 +34,16 @@ class TickReport:
 
 
 def run(context: TickContext, factories: list[StepFactory], *, budget: float, loop: float | None = None,
-        sleep: Callable[[float], None] = time.sleep) -> TickReport:
+        sleep: Callable[[float], None] = time.sleep,
+        nothing_due: Callable[[float, float], bool] | None = None) -> TickReport:
     """One tick, or with ``loop`` a tick every ``loop`` seconds, all within ``budget`` seconds.
 
     Within a tick the steps run in order with one deadline: the tick's end (the next loop boundary,
-    or the end of the budget), so a tick's delivery drains until the next tick is due."""
+    or the end of the budget), so a tick's delivery drains until the next tick is due.
+
+    ``nothing_due(now, deadline)``: a cheap check, asked before each tick until one has work; a
+    tick it answers True for calls no step (their counts stay empty, their lines read the same).
+    From the first tick with work on, every tick calls every step, as without it."""
     clock = context.clock or epoch
     started = clock()
     end = started + budget
@@ -51,8 +56,12 @@ def run(context: TickContext, factories: list[StepFactory], *, budget: float, lo
         while True:
             tick_started = clock()
             tick_deadline = min(end, tick_started + loop) if loop else end
-            for step, totals in zip(steps, report.steps):
-                run_step(step, totals, clock(), tick_deadline, clock)
+            if nothing_due is not None and nothing_due(tick_started, tick_deadline):
+                pass  # an idle tick: no step has anything to do
+            else:
+                nothing_due = None
+                for step, totals in zip(steps, report.steps):
+                    run_step(step, totals, clock(), tick_deadline, clock)
             report.ticks += 1
             if loop is None:
                 break
@@ -66,3 +75,9 @@ def run(context: TickContext, factories: list[StepFactory], *, budget: float, lo
     report.seconds = clock() - started
     report.lines = [(s.name, step.describe(s.counts)) for step, s in zip(steps, report.steps)]
     return report
+
+
+def summary(report: TickReport, stamp: str) -> list[str]:
+    """The lines a tick prints on stderr, one per step, each with the ISO time ``stamp``."""
+    return [f"{stamp} tick {name}: {line} in {totals.seconds:.1f}s"
+            for totals, (name, line) in zip(report.steps, report.lines)]

@@ -1,0 +1,1 @@
+"""Cross promo: the FREE channel schedule, win copies, the job queue and attribution."""

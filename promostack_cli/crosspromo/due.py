@@ -1,0 +1,71 @@
+"""Whether cross promo's tick step has work, in SQLAlchemy Core (no ORM), with the conditions of
+``service.run``: a job due or whose lease expired, a queued job whose message the outbox finished,
+or, for a tenant with cross promo on, a daily post or win copy due and not yet enqueued.
+
+Conservative: it may find work the step then does not do, never the other way round."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, and_, column, exists, or_, select, table
+
+from promostack_cli.crosspromo.config import resolve
+from promostack_cli.crosspromo.schedule import due_slots, switched_on
+
+FINAL = ("sent", "failed", "cancelled", "dry_run")          # outbox.models.OutboxStatus.final()
+TP_LEVELS = {"tp1": 1, "tp2": 2, "tp3": 3}
+
+settings_t = table("crosspromo_settings", column("tenant_id", Integer), column("values", JSON()))
+jobs_t = table("crosspromo_jobs", column("tenant_id", Integer), column("unique_key", String), column("status", String),
+               column("run_at", DateTime(timezone=True)), column("lease_expires_at", DateTime(timezone=True)),
+               column("outbox_id", BigInteger))
+outbox_t = table("outbox_messages", column("id", BigInteger), column("status", String))
+events_t = table("forex_signal_events", column("tenant_id", Integer), column("signal_id", BigInteger),
+                 column("kind", String), column("at", DateTime(timezone=True)))
+
+
+def crosspromo_due(conn, now: datetime, *, tenant_id: int | None = None) -> bool:
+    j, o = jobs_t, outbox_t
+    jobs = select(j.c.status).where(or_(
+        and_(j.c.status == "pending", j.c.run_at <= now),
+        and_(j.c.status == "claimed", j.c.lease_expires_at < now),
+        and_(j.c.status == "queued", exists(select(o.c.id).where(o.c.id == j.c.outbox_id, o.c.status.in_(FINAL)))),
+    ))
+    if tenant_id is not None:
+        jobs = jobs.where(j.c.tenant_id == tenant_id)
+    if conn.execute(select(exists(jobs))).scalar():
+        return True
+    q = select(settings_t.c.tenant_id, settings_t.c["values"])
+    if tenant_id is not None:
+        q = q.where(settings_t.c.tenant_id == tenant_id)
+    for tid, values in conn.execute(q):
+        try:
+            settings = resolve(dict(values or {}))
+        except Exception:  # noqa: BLE001 - a setting that no longer checks: the step reports it
+            return True
+        if settings.enabled and _unqueued(conn, tid, settings, now):
+            return True
+    return False
+
+
+def _unqueued(conn, tenant_id: int, settings, now: datetime) -> bool:
+    since = switched_on(settings, now)
+    keys = {s.key for s in due_slots(settings, now) if not (since and s.run_at < since)}
+    delay = timedelta(seconds=settings.win_delay_seconds)
+    lookback = now - delay - timedelta(seconds=settings.late_window_seconds) - timedelta(hours=1)
+    if since:
+        lookback = max(lookback, since - delay)
+    e = events_t
+    for signal_id, kind, at in conn.execute(select(e.c.signal_id, e.c.kind, e.c.at).where(
+            e.c.tenant_id == tenant_id, e.c.kind.in_(list(TP_LEVELS)), e.c.at >= lookback, e.c.at <= now - delay)):
+        level = TP_LEVELS[kind]
+        if level == settings.win_stage:
+            keys.add(f"win:{signal_id}")
+        elif level > settings.win_stage:
+            keys.add(f"win:{signal_id}:tp{level}")
+    if not keys:
+        return False
+    found = {k for (k,) in conn.execute(select(jobs_t.c.unique_key).where(jobs_t.c.tenant_id == tenant_id,
+                                                                         jobs_t.c.unique_key.in_(sorted(keys))))}
+    return bool(keys - found)

@@ -1,0 +1,234 @@
+"""The idle ``scheduler tick`` cron starts every minute: answered with SQLAlchemy Core before the ORM,
+Typer or pydantic load, printing what the Typer command prints; work found hands over to the steps."""
+
+import re
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import base_env
+
+NOT_ON_THE_IDLE_PATH = ("typer", "pydantic", "pydantic_settings", "sqlmodel", "sqlalchemy.orm", "httpx", "rich",
+                        "promostack_cli.models", "promostack_cli.outbox.sender")
+
+
+def _tick(env: dict, cwd, *args: str) -> tuple[int, list[str], set[str]]:
+    """(exit code, stderr lines without their time stamps, modules of NOT_ON_THE_IDLE_PATH loaded)."""
+    code = ("import sys\n"
+            f"sys.argv = ['promostack', 'scheduler', 'tick', *{list(args)!r}]\n"
+            "from promostack_cli.main import run\n"
+            "try:\n    run()\nexcept SystemExit as exc:\n    code = exc.code or 0\nelse:\n    code = 0\n"
+            f"print('LOADED=' + ','.join(m for m in {NOT_ON_THE_IDLE_PATH!r} if m in sys.modules), file=sys.__stderr__)\n"
+            "print('CODE=' + str(code), file=sys.__stderr__)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd)
+    lines = proc.stderr.splitlines()
+    loaded = {m for m in lines[-2].removeprefix("LOADED=").split(",") if m}
+    return int(lines[-1].removeprefix("CODE=")), [line.split(" ", 1)[-1] for line in lines[:-2]], loaded
+
+
+def _migrated(tmp_path) -> dict:
+    env = base_env(tmp_path)
+    subprocess.run([sys.executable, "-m", "promostack_cli", "db", "upgrade"], env=env, check=True, capture_output=True)
+    return env
+
+
+def test_idle_tick_loads_no_orm_typer_or_pydantic_and_prints_what_the_typer_command_prints(tmp_path):
+    env = _migrated(tmp_path)
+    fast_dir, full_dir = tmp_path / "fast", tmp_path / "full"
+    fast_dir.mkdir()
+    full_dir.mkdir()
+    (full_dir / ".env").write_text("")  # a .env file is pydantic-settings' to read: the Typer command runs
+    code, fast, loaded = _tick(env, fast_dir, "--for", "5s", "--loop", "1s")
+    assert code == 0 and loaded == set(), (fast, loaded)
+    code, full, loaded_full = _tick(env, full_dir, "--for", "5s", "--loop", "1s")
+    assert code == 0 and {"typer", "sqlmodel", "promostack_cli.models"} <= loaded_full
+    untimed = [re.sub(r" in \d+\.\ds$", "", line) for line in full]  # the Typer command's steps load the ORM
+    assert [re.sub(r" in \d+\.\ds$", "", line) for line in fast] == untimed and len(fast) == 6
+    assert fast[0] == "tick webhooks.updates: 0 stored Telegram update(s) processed in 0.0s"
+
+
+def test_command_lines_the_idle_path_leaves_to_typer(tmp_path):
+    env = _migrated(tmp_path)
+    for args, expect in ((["--for", "nonsense"], 2), (["--loop", "0s"], 2), (["--for"], 2), (["--bogus"], 2),
+                         (["--help"], 0), (["--json", "--for", "1s"], 0), (["--dry-run", "--for", "1s"], 0)):
+        code, _lines, loaded = _tick(env, tmp_path, *args)
+        assert code == expect and "typer" in loaded, (args, code)
+
+
+def test_a_tick_that_finds_work_later_in_its_loop_does_it(cli, db_url, tmp_path):
+    """Idle at first (no Typer, no ORM), then a journey message comes due: the loop's next tick sends it."""
+    assert cli("tenants", "add", "entrylab").code == 0
+    from tests.conftest import MESSAGE_TOKEN
+
+    assert cli("-t", "entrylab", "connections", "set", "message_bot", "--no-validate", "--token", MESSAGE_TOKEN).code == 0
+    from promostack_cli.core.clock import utcnow
+    from promostack_cli.models import OutboxMessage, Tenant, open_database
+
+    db = open_database(db_url)
+    with db.transaction() as s:
+        tid = s.query(Tenant).filter_by(slug="entrylab").one().id
+        s.add(OutboxMessage(tenant_id=tid, bot_role="message_bot", chat_id="700", chat_kind="private",
+                            payload={"text": "later"}, not_before=utcnow() + timedelta(seconds=2.5)))
+    r = cli("scheduler", "tick", "--loop", "1s", "--for", "4s")
+    assert r.code == 0, r.stderr
+    assert "tick outbox.delivery: 1 sent" in r.stderr
+    with db.session() as s:
+        assert s.query(OutboxMessage).one().status == "sent"
+
+
+@pytest.fixture
+def due(db, tenant_id):
+    from jobs.scheduler_tick import nothing_due
+    from promostack_cli.core.clock import epoch
+
+    def check(deadline_in: float = 60.0) -> bool:
+        now = epoch()
+        return not nothing_due(db, now, now + deadline_in)
+
+    return check
+
+
+def test_each_kind_of_due_work_is_seen(db, tenant_id, due):
+    from promostack_cli.core.clock import utcnow
+    from promostack_cli.journeys.states import ACTIVE, WAITING_DELAY
+    from promostack_cli.models import ChatState, Journey, JourneySession, OutboxMessage, TelegramUpdate
+
+    now = utcnow()
+    assert not due()
+
+    def added(*rows):
+        with db.transaction() as s:
+            for row in rows:
+                s.add(row)
+
+    def cleared(*models):
+        with db.transaction() as s:
+            for model in models:
+                s.query(model).delete()
+
+    added(TelegramUpdate(tenant_id=tenant_id, bot_id=1, bot_role="message_bot", kind="message", status="processed"))
+    assert not due()
+    added(TelegramUpdate(tenant_id=tenant_id, bot_id=1, bot_role="message_bot", kind="message", status="received"))
+    assert due()
+    cleared(TelegramUpdate)
+
+    msg = dict(tenant_id=tenant_id, bot_role="message_bot", chat_id="1", chat_kind="private")
+    added(OutboxMessage(**msg, not_before=now + timedelta(minutes=5)), OutboxMessage(**msg, status="sent"))
+    assert not due(60) and due(400)  # due before the tick's deadline, or not
+    added(OutboxMessage(**msg, status="sending", not_before=now))
+    assert due(1)
+    cleared(OutboxMessage)
+
+    added(Journey(tenant_id=tenant_id, slug="j", name="j", status="active", content_hash="h",
+                  definition={"inactivity_timeout": "1h"}))
+    with db.session() as s:
+        jid = s.query(Journey).one().id
+    live = dict(tenant_id=tenant_id, journey_id=jid, journey_slug="j", chat_id="9")
+    added(JourneySession(**live, status=WAITING_DELAY, wake_at=now + timedelta(minutes=5), last_activity_at=now))
+    assert not due()
+    cleared(JourneySession)
+    added(JourneySession(**live, status=WAITING_DELAY, wake_at=now - timedelta(seconds=1), last_activity_at=now))
+    assert due()
+    cleared(JourneySession)
+    added(JourneySession(**live, status=ACTIVE, last_activity_at=now - timedelta(hours=2)))
+    assert due()  # idle longer than the journey's inactivity_timeout
+    cleared(JourneySession)
+    added(JourneySession(**live, status=ACTIVE, last_activity_at=now),
+          ChatState(tenant_id=tenant_id, bot_role="message_bot", chat_id="9", blocked_at=now))
+    assert due()  # a live session in a chat the outbox marked blocked
+    cleared(JourneySession, ChatState)
+
+
+def test_cross_promo_work_is_seen(db, tenant_id, due):
+    """A tenant with cross promo on has work when a daily post or a win copy is due and not yet a
+    job, when a job is due or its lease expired, and when a queued job's message was delivered."""
+    from promostack_cli.core.clock import utcnow
+    from promostack_cli.crosspromo import config
+    from promostack_cli.crosspromo.models import CrossPromoJob
+    from promostack_cli.forex.models import ForexSignal, ForexSignalEvent
+    from promostack_cli.models import OutboxMessage
+    from sqlalchemy import update
+
+    J = CrossPromoJob
+    todays = J.unique_key == f"morning_news:{now.date()}"
+
+    now = utcnow()
+    with db.transaction() as s:   # "daily" at a time 3 hours from now: nothing due today yet
+        later = (now + timedelta(hours=3)).strftime("%H:%M")
+        config.update(s, tenant_id, {"enabled": True, "cta_url": "https://t.me/x_bot", "days": "daily",
+                                     "morning_time": later, "teaser_time": later,
+                                     "enabled_at": (now - timedelta(days=3)).isoformat()}, now)
+    yesterday = (now - timedelta(days=1)).date()
+    with db.transaction() as s:  # yesterday's posts were made (or recorded as missed)
+        for key in (f"morning_news:{yesterday}", f"teaser:{yesterday}"):
+            s.add(CrossPromoJob(tenant_id=tenant_id, kind=key.split(":")[0], unique_key=key, scheduled_at=now,
+                                run_at=now, local_date=str(yesterday), status="completed"))
+    two_days = (now - timedelta(days=2)).date()
+    with db.transaction() as s:
+        for key in (f"morning_news:{two_days}", f"teaser:{two_days}"):
+            s.add(CrossPromoJob(tenant_id=tenant_id, kind=key.split(":")[0], unique_key=key, scheduled_at=now,
+                                run_at=now, local_date=str(two_days), status="cancelled"))
+    assert not due()
+    with db.transaction() as s:
+        config.update(s, tenant_id, {"morning_time": (now - timedelta(minutes=5)).strftime("%H:%M")}, now)
+    assert due()  # today's morning post is due and not a job yet
+    with db.transaction() as s:
+        s.add(CrossPromoJob(tenant_id=tenant_id, kind="morning_news", unique_key=f"morning_news:{now.date()}",
+                            scheduled_at=now, run_at=now + timedelta(minutes=1), local_date=str(now.date())))
+    assert not due()  # a job now, due in a minute
+    with db.transaction() as s:
+        s.execute(update(J).where(todays).values(status="claimed", lease_expires_at=now - timedelta(seconds=1)))
+    assert due()  # its worker died
+    with db.transaction() as s:
+        msg = OutboxMessage(tenant_id=tenant_id, bot_role="signal_bot", chat_id="@free", chat_kind="channel",
+                            status="pending", not_before=now + timedelta(hours=1))
+        s.add(msg)
+        s.flush()
+        s.execute(update(J).where(todays).values(status="queued", lease_expires_at=None, outbox_id=msg.id))
+    assert not due()  # queued, its message not sent yet
+    with db.transaction() as s:
+        s.execute(update(OutboxMessage).values(status="sent"))
+    assert due()  # sent: the job can be settled
+    with db.transaction() as s:
+        s.execute(update(J).where(todays).values(status="completed"))
+        sig = ForexSignal(tenant_id=tenant_id, strategy="s", symbol="XAU/USD", timeframe="15min", direction="BUY",
+                          bar_ts=now, opened_at=now, entry=1, initial_stop=0.5, stop=0.5, targets=[2, 3, 4],
+                          close_percents=[50, 30, 20], pip_size=0.1, expires_at=now, monitored_until=now)
+        s.add(sig)
+        s.flush()
+        s.add(ForexSignalEvent(tenant_id=tenant_id, signal_id=sig.id, kind="tp1", at=now - timedelta(minutes=10)))
+    assert not due()  # the copy waits for win_delay (30m)
+    with db.transaction() as s:
+        s.execute(update(ForexSignalEvent).values(at=now - timedelta(minutes=31)))
+    assert due()
+
+
+def test_the_core_checks_name_real_columns_and_statuses():
+    from sqlalchemy import JSON, DateTime
+
+    from promostack_cli.journeys import due as journeys_due
+    from promostack_cli.models import metadata
+    from promostack_cli.outbox import due as outbox_due
+    from promostack_cli.outbox.models import OutboxStatus
+    from promostack_cli.webhooks import due as webhooks_due
+    from promostack_cli.webhooks.inbox import RECEIVED
+
+    from promostack_cli.crosspromo import due as crosspromo_due
+
+    for light in (webhooks_due.telegram_updates, outbox_due.outbox_messages, journeys_due.journeys,
+                  journeys_due.journey_sessions, journeys_due.chat_states, crosspromo_due.settings_t,
+                  crosspromo_due.jobs_t, crosspromo_due.outbox_t, crosspromo_due.events_t):
+        real = metadata.tables[light.name]
+        for col in light.c:
+            assert col.name in real.c, (light.name, col.name)
+            real_type = real.c[col.name].type
+            if isinstance(col.type, DateTime):  # sqlmodel's UTCDateTime: a timezone-aware DateTime
+                assert isinstance(getattr(real_type, "impl", real_type), DateTime), (light.name, col.name)
+                assert real_type.timezone == col.type.timezone, (light.name, col.name)
+            if isinstance(col.type, JSON):
+                assert isinstance(real_type, JSON), (light.name, col.name)
+    assert webhooks_due.RECEIVED == RECEIVED
+    assert (outbox_due.PENDING, outbox_due.SENDING) == (OutboxStatus.pending, OutboxStatus.sending)
+    assert set(crosspromo_due.FINAL) == set(OutboxStatus.final())
