@@ -4,7 +4,7 @@ Typer or pydantic load, printing what the Typer command prints; work found hands
 import re
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -141,7 +141,7 @@ def test_each_kind_of_due_work_is_seen(db, tenant_id, due):
     cleared(JourneySession, ChatState)
 
 
-def test_cross_promo_work_is_seen(db, tenant_id, due):
+def test_cross_promo_work_is_seen(db, tenant_id):
     """A tenant with cross promo on has work when a daily post or a win copy is due and not yet a
     job, when a job is due or its lease expired, and when a queued job's message was delivered."""
     from promostack_cli.core.clock import utcnow
@@ -151,12 +151,18 @@ def test_cross_promo_work_is_seen(db, tenant_id, due):
     from promostack_cli.models import OutboxMessage
     from sqlalchemy import update
 
+
+    from jobs.scheduler_tick import nothing_due
+
+    now = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
+
+    def due() -> bool:
+        return not nothing_due(db, now.timestamp(), now.timestamp() + 60)
+
     J = CrossPromoJob
     todays = J.unique_key == f"morning_news:{now.date()}"
-
-    now = utcnow()
-    with db.transaction() as s:   # "daily" at a time 3 hours from now: nothing due today yet
-        later = (now + timedelta(hours=3)).strftime("%H:%M")
+    with db.transaction() as s:   # "daily" at 15:00 UTC: nothing due today yet
+        later = "15:00"
         config.update(s, tenant_id, {"enabled": True, "cta_url": "https://t.me/x_bot", "days": "daily",
                                      "morning_time": later, "teaser_time": later,
                                      "enabled_at": (now - timedelta(days=3)).isoformat()}, now)
@@ -172,7 +178,7 @@ def test_cross_promo_work_is_seen(db, tenant_id, due):
                                 run_at=now, local_date=str(two_days), status="cancelled"))
     assert not due()
     with db.transaction() as s:
-        config.update(s, tenant_id, {"morning_time": (now - timedelta(minutes=5)).strftime("%H:%M")}, now)
+        config.update(s, tenant_id, {"morning_time": "11:55"}, now)
     assert due()  # today's morning post is due and not a job yet
     with db.transaction() as s:
         s.add(CrossPromoJob(tenant_id=tenant_id, kind="morning_news", unique_key=f"morning_news:{now.date()}",
