@@ -2,6 +2,9 @@
 
 from sqlmodel import SQLModel
 
+from promostack_cli.billing.models import (BillingAccessChange, BillingEvent, BillingLinkCode, BillingMember,
+                                          BillingPayment, BillingPrice, BillingSettings, BillingVerifyAttempt,
+                                          TelegramSubscription)
 from promostack_cli.connections.models import BotConnection
 from promostack_cli.core.jobruns import JobRun
 from promostack_cli.forex.models import ApiCreditUsage, ForexCandle, ForexSettings, ForexSignal, ForexSignalEvent
@@ -13,4 +16,6 @@ from promostack_cli.webhooks.models import TelegramUpdate
 metadata = SQLModel.metadata
 
 __all__ = ["ApiCreditUsage", "BotConnection", "ForexCandle", "ForexSettings", "ForexSignal", "ForexSignalEvent", "JobRun", "BotRateLimit", "ChatState", "Journey", "JourneySession", "JourneyTrigger", "OutboxMessage", "TelegramUpdate", "Tenant",
+           "BillingAccessChange", "BillingEvent", "BillingLinkCode", "BillingMember", "BillingPayment", "BillingPrice",
+           "BillingSettings", "BillingVerifyAttempt", "TelegramSubscription",
            "metadata"]
