@@ -16,6 +16,7 @@ import typer
 from promostack_cli import __version__
 from promostack_cli.connections.cli import app as connections_app
 from promostack_cli import context as ctx
+from promostack_cli.billing.cli import app as billing_app
 from promostack_cli.core.errors import PromoStackError
 from promostack_cli.forex.cli import app as forex_app
 from promostack_cli.journeys.cli import app as journeys_app
@@ -38,6 +39,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(connections_app, name="connections")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(forex_app, name="forex")
+app.add_typer(billing_app, name="billing")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(webhook_app, name="webhook")

@@ -64,8 +64,8 @@ class TelegramSubscription(SQLModel, table=True):
     """A Stripe subscription (or a manual grant) and the Telegram user it gives access to.
 
     Status fields come from the newest *observation* (a subscription snapshot in an event, or
-    ``billing sync``): ``state_at`` is its time (epoch seconds), ``state_rank``/``state_event`` break
-    ties, so an older or repeated event never moves the state backwards.
+    ``billing sync``); ``state_key`` and ``snapshot_key`` order observations (terminal first, then
+    time, status rank, event id), so an older or repeated event never moves the state backwards.
     """
 
     __tablename__ = "telegram_subscriptions"
@@ -95,9 +95,9 @@ class TelegramSubscription(SQLModel, table=True):
     current_period_start: datetime | None = None
     current_period_end: datetime | None = None
     paid_until: datetime | None = None           # the latest period end of a paid invoice
-    state_at: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
-    state_rank: int = 0
-    state_event: str | None = Field(default=None, max_length=100)
+    # ordering keys of the observations the status and the period fields came from (see state.py)
+    state_key: str = Field(default="", max_length=140)
+    snapshot_key: str = Field(default="", max_length=140)
     revoked_at: datetime | None = None           # `billing revoke`: no access whatever Stripe says
     note: str | None = Field(default=None, max_length=500)
     payment_failed_at: datetime | None = None

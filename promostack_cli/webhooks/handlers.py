@@ -1,8 +1,8 @@
 """The receiver's router: each domain registers its handlers here, at the edge.
 
 Today: the outbox's chat blocks (a user blocking or unblocking the bot, or writing again) and
-journeys (``journeys/handlers.py``). Billing will register ``chat_member``, ``chat_join_request`` and
-``/verify`` the same way: one ``register(router)`` call in :func:`build_router`.
+journeys (``journeys/handlers.py``) and billing (``billing/handlers.py``: ``chat_member``,
+``chat_join_request``, ``/verify``, ``/subscribe``): one ``register(router)`` call each in :func:`build_router`.
 """
 
 from __future__ import annotations
@@ -44,11 +44,13 @@ def _unblocked(session: Session, event: Event, now: datetime) -> Handled | None:
 
 
 def build_router() -> Router:
+    from promostack_cli.billing import handlers as billing
     from promostack_cli.journeys import handlers as journeys
 
     router = Router()
     router.before("message", _unblock_on_message, roles=ROLES)
     router.before("my_chat_member", _chat_block, roles=ROLES)
+    billing.register(router)  # before journeys: /start v_… and /start subscribe are billing's
     journeys.register(router)
     router.on("my_chat_member", _unblocked, roles=ROLES)
     return router
