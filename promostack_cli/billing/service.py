@@ -50,23 +50,32 @@ def _apply(session: Session, cfg: BillingConfig, e: ev.Event, now: datetime) -> 
     return "processed", result, access
 
 
+def _insert(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def ingest(session: Session, cfg: BillingConfig, payload: dict, now: datetime, *, source: str = "webhook") -> Ingested:
     """Store and apply one event (a parsed JSON dict) in the caller's transaction."""
-    from promostack_cli.core.upsert import upsert
     from promostack_cli.db import is_transient
 
     e = ev.parse_event(payload)
     sub_id = ev.subscription_of(e)
     if sub_id:
         claims.serialise(session, "billing", cfg.tenant_id, sub_id)
-    inserted = upsert(session, BillingEvent, {
-        "tenant_id": cfg.tenant_id, "event_id": e.id, "type": e.type, "created": e.created, "livemode": e.livemode,
-        "stripe_subscription_id": sub_id, "source": source, "status": "received", "payload": payload,
-        "received_at": now}, ["tenant_id", "event_id"])
-    if not inserted.rowcount:
+    values = {"tenant_id": cfg.tenant_id, "event_id": e.id, "type": e.type, "created": e.created,
+              "livemode": e.livemode, "stripe_subscription_id": sub_id, "source": source, "status": "received",
+              "payload": payload, "received_at": now}
+    insert = _insert(session)
+    new_id = session.execute(insert(BillingEvent.__table__).values(**values)
+                             .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
+                             .returning(BillingEvent.__table__.c.id)).scalar()
+    if new_id is None:
         return Ingested(False, "duplicate")
-    row = session.exec(select(BillingEvent).where(BillingEvent.tenant_id == cfg.tenant_id,
-                                                  BillingEvent.event_id == e.id)).one()
+    row = session.get(BillingEvent, new_id)
     return _run(session, cfg, row, e, now, is_transient)
 
 
