@@ -18,8 +18,10 @@ from datetime import datetime
 from promostack_cli.billing import service, state
 from promostack_cli.billing.access import has_access, reconcile
 from promostack_cli.billing.config import BillingConfig
-from promostack_cli.billing.events import BadEvent, subscription
-from promostack_cli.billing.models import BillingMember
+from sqlmodel import select
+
+from promostack_cli.billing.events import BadEvent, parse_event, subscription, subscription_of
+from promostack_cli.billing.models import BillingMember, TelegramSubscription
 from promostack_cli.core import claims
 
 IN_CHANNEL = ("member", "administrator", "creator", "restricted")
@@ -56,6 +58,11 @@ def apply(session, cfg: BillingConfig, events: list[dict], subscriptions: list[d
         if done.stored:
             report.events_replayed.append({"event": payload.get("id"), "type": payload.get("type"),
                                            "status": done.status, "result": done.result})
+        if done.access:
+            uid = session.exec(select(TelegramSubscription.telegram_user_id).where(
+                TelegramSubscription.tenant_id == cfg.tenant_id,
+                TelegramSubscription.stripe_subscription_id == subscription_of(parse_event(payload)))).first()
+            report.access.append({"telegram_user_id": uid, "access": done.access})
     at = int(now.timestamp())
     users: set[int] = set()
     for obj in subscriptions:
@@ -86,8 +93,6 @@ def apply(session, cfg: BillingConfig, events: list[dict], subscriptions: list[d
 
 def drift(session, cfg: BillingConfig, tg, now: datetime, report: SyncReport) -> None:
     """Step 3: ``tg`` is the signal bot's client (it administers the VIP channel)."""
-    from sqlmodel import select
-
     from promostack_cli.telegram.errors import TelegramError
 
     members = session.exec(select(BillingMember).where(BillingMember.tenant_id == cfg.tenant_id)
