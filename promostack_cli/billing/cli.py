@@ -260,6 +260,30 @@ def replay(event_id: str = typer.Argument(..., help="evt_… (billing events lis
     ctx.success(f"Event {event_id}: {done.status} ({done.result}).")
 
 
+@app.command("inject")
+def inject(signature: str = typer.Option(..., "--signature", help="The Stripe-Signature header (t=…,v1=…)"),
+           file: Optional[str] = typer.Option(None, "--file", "-f", help="Event JSON (default: stdin)"),
+           json_: bool = typer.Option(False, "--json", help="JSON result")) -> None:
+    """Process one signed Stripe event exactly as the receiver would (signature checked with the
+    tenant's secret, 300 s tolerance), without HTTP: for replaying a captured delivery, or demos."""
+    import sys
+
+    from promostack_cli.billing.service import verified
+    from promostack_cli.billing.service import ingest as do_ingest
+
+    body = open(file, "rb").read() if file else sys.stdin.buffer.read()
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        cfg = _config(session, tenant)
+        done = do_ingest(session, cfg, verified(cfg, body, signature), _now())
+    if ctx.want_json(json_):
+        ctx.emit_json({"status": done.status if done.stored else "duplicate", "result": done.result,
+                       "access": done.access})
+    ctx.info(f"event {done.status if done.stored else 'duplicate'}" + (f": {done.result}" if done.result else "")
+             + (f"; access {done.access}" if done.access else ""))
+
+
 @app.command("stats")
 def stats(json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     """Active members, MRR by currency, new and churned (30 days), payments failed and recovered."""

@@ -98,6 +98,25 @@ def _run(session: Session, cfg: BillingConfig, row: BillingEvent, e: ev.Event, n
     return Ingested(True, status, result or row.error or "", access)
 
 
+def verified(cfg: BillingConfig, body: bytes, signature: str, tolerance: int = 300) -> dict:
+    """The event in ``body`` if ``signature`` (a Stripe-Signature header) is valid for the tenant."""
+    import json
+
+    import stripe
+
+    try:
+        stripe.WebhookSignature.verify_header(body, signature, cfg.webhook_secret, tolerance=tolerance)
+        payload = json.loads(body)
+    except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError):
+        raise ValidationError("The Stripe signature does not match this tenant's webhook secret (or is older "
+                              "than 5 minutes).") from None
+    try:
+        ev.parse_event(payload)
+    except ev.BadEvent as exc:
+        raise ValidationError(f"Not a Stripe event: {exc}.") from None
+    return payload
+
+
 def replay(session: Session, cfg: BillingConfig, event_id: str, now: datetime) -> Ingested:
     """Apply a stored event again (``billing replay``): safe, observations are idempotent."""
     from promostack_cli.db import is_transient
