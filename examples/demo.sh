@@ -54,6 +54,32 @@ step crosspromo run --candles "$CANDLES" --now 2026-05-15T10:31Z
 step crosspromo jobs
 step forex check --candles "$CANDLES" --now 2026-05-29T07:30:30
 step forex signals
+# Billing, offline: a signed Stripe checkout → link → access granted → cancellation → removal
+SIGN="$ROOT/.venv/bin/python $ROOT/examples/stripe_event.py"
+WHSEC=whsec_demoSigningSecret0123456789
+PROMOSTACK_STRIPE_WEBHOOK_SECRET="$WHSEC" step billing setup --price price_demo_monthly --name "VIP monthly" \
+    --vip-link https://t.me/+demoVIPjoinRequests --grace 3d
+stripe_event() {  # $1 = event file; prints and pipes it like the receiver would get it
+    printf '\n\033[1m$ promostack billing inject --signature "t=…,v1=…" < %s\033[0m\n' "$(basename "$1")" >&2
+    "$PROMOSTACK" billing inject --signature "$($SIGN sign "$1" "$WHSEC")" --file "$1"
+}
+$SIGN checkout "$DEMO_DIR/checkout.json" "$DEMO_DIR/active.json" "$DEMO_DIR/deleted.json"
+stripe_event "$DEMO_DIR/checkout.json"
+stripe_event "$DEMO_DIR/active.json"
+step billing subscriptions
+LINK="$("$PROMOSTACK" billing link dana@example.com --json)"
+printf '\n\033[1m$ promostack billing link dana@example.com\033[0m\n%s\n' "$LINK" >&2
+PAYLOAD="$(echo "$LINK" | "$ROOT/.venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["start_payload"])')"
+printf '\n\033[1m$ echo <Dana opens the link: /start %s> | promostack webhook inject\033[0m\n' "$PAYLOAD" >&2
+echo '{"update_id": 1002, "message": {"message_id": 2, "date": 1764000100, "text": "/start '"$PAYLOAD"'",
+  "chat": {"id": 5550009, "type": "private", "first_name": "Dana"},
+  "from": {"id": 5550009, "is_bot": false, "first_name": "Dana"}}}' | "$PROMOSTACK" webhook inject
+printf '\n\033[1m$ echo <Dana asks to join the VIP channel> | promostack webhook inject signal_bot\033[0m\n' >&2
+echo '{"update_id": 2001, "chat_join_request": {"chat": {"id": -1001000000001, "type": "channel", "title": "VIP"},
+  "from": {"id": 5550009, "is_bot": false, "first_name": "Dana"}, "user_chat_id": 5550009, "date": 1764000200}}' \
+  | "$PROMOSTACK" webhook inject signal_bot
+stripe_event "$DEMO_DIR/deleted.json"
+step billing show dana@example.com
 step scheduler tick
 step outbox list
 printf '\nDemo data lives in %s (delete it freely). Nothing was sent: PROMOSTACK_DRY_RUN=1.\n' "$DEMO_DIR" >&2

@@ -16,7 +16,7 @@ from promostack_cli import __version__
 from promostack_cli.core.errors import PromoStackError
 
 APP_HELP = ("Telegram marketing for forex-signal channels: tenants, bot connections, journeys, forex signals, "
-            "outbox delivery and scheduled jobs.")
+            "cross promo, billing, outbox delivery and scheduled jobs.")
 
 
 def __getattr__(name: str):
@@ -32,6 +32,7 @@ def build_app():
     ``scheduler tick`` (cron, every minute) is answered before Typer loads (``scheduler/fast.py``)."""
     import typer
 
+    from promostack_cli.billing.cli import app as billing_app
     from promostack_cli.connections.cli import app as connections_app
     from promostack_cli.crosspromo.cli import app as crosspromo_app
     from promostack_cli.forex.cli import app as forex_app
@@ -56,6 +57,7 @@ def build_app():
     app.add_typer(journeys_app, name="journeys")
     app.add_typer(forex_app, name="forex")
     app.add_typer(crosspromo_app, name="crosspromo")
+    app.add_typer(billing_app, name="billing")
     app.add_typer(outbox_app, name="outbox")
     app.add_typer(scheduler_app, name="scheduler")
     app.add_typer(webhook_app, name="webhook")

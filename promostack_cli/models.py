@@ -9,6 +9,9 @@ database this way only when a step has work.
 
 from sqlmodel import SQLModel
 
+from promostack_cli.billing.models import (BillingAccessChange, BillingEvent, BillingLinkCode, BillingMember,
+                                          BillingPayment, BillingPrice, BillingSettings, BillingVerifyAttempt,
+                                          TelegramSubscription)
 from promostack_cli.connections.models import BotConnection
 from promostack_cli.core.jobruns import JobRun
 from promostack_cli.crosspromo.models import CrossPromoJob, CrossPromoPost, CrossPromoSettings, CrossPromoStart, FeedCache
@@ -27,5 +30,8 @@ def open_database(url: str) -> Database:
     return Database(url)
 
 
-__all__ = ["ApiCreditUsage", "BotConnection", "CrossPromoJob", "CrossPromoPost", "CrossPromoSettings", "CrossPromoStart", "FeedCache", "ForexCandle", "ForexSettings", "ForexSignal", "ForexSignalEvent", "JobRun", "BotRateLimit", "ChatState", "Journey", "JourneySession", "JourneyTrigger", "OutboxMessage", "TelegramUpdate", "Tenant",
-           "metadata", "open_database"]
+__all__ = ["ApiCreditUsage", "BillingAccessChange", "BillingEvent", "BillingLinkCode", "BillingMember", "BillingPayment",
+           "BillingPrice", "BillingSettings", "BillingVerifyAttempt", "BotConnection", "BotRateLimit", "ChatState",
+           "CrossPromoJob", "CrossPromoPost", "CrossPromoSettings", "CrossPromoStart", "FeedCache", "ForexCandle",
+           "ForexSettings", "ForexSignal", "ForexSignalEvent", "JobRun", "Journey", "JourneySession", "JourneyTrigger",
+           "OutboxMessage", "TelegramSubscription", "TelegramUpdate", "Tenant", "metadata", "open_database"]

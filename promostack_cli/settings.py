@@ -58,7 +58,10 @@ class Settings(DatabaseLocation, BaseSettings):
     twelvedata_credits_per_minute: int = Field(default=8, ge=1, description="Plan limit: API credits per minute")
     twelvedata_credits_per_day: int = Field(default=800, ge=1, description="Plan limit: API credits per UTC day")
 
-    @field_validator("telegram_api_url", "public_url", "twelvedata_api_url")
+    # Billing (Stripe). The tenant's keys are stored encrypted with `billing setup`, not here.
+    stripe_api_url: str = Field(default="https://api.stripe.com", description="Stripe API base URL")
+
+    @field_validator("telegram_api_url", "public_url", "twelvedata_api_url", "stripe_api_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value

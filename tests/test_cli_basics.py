@@ -149,10 +149,11 @@ def test_dry_run_tick_prints_what_would_be_sent(tmp_path):
     assert "dry run · message_bot → 5550001" in r.stdout and "Hi <b>Sam</b>" in r.stdout
     # one summary line per step, each stamped with an ISO UTC time for the cron log
     lines = [line for line in r.stderr.splitlines() if " tick " in line]
-    assert [line.split(" ")[2] for line in lines] == ["webhooks.updates:", "journeys.timers:", "journeys.inactive:", "crosspromo.run:",
-                                                        "outbox.delivery:", "journeys.blocked:"]
+    assert [line.split(" ")[2] for line in lines] == ["webhooks.updates:", "journeys.timers:", "journeys.inactive:",
+                                                        "crosspromo.run:", "billing.sweep:", "outbox.delivery:",
+                                                        "journeys.blocked:"]
     assert all(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ tick ", line) for line in lines)
-    assert "1 dry-run" in lines[4]
+    assert "1 dry-run" in lines[5]
     assert cli("-t", "demo", "outbox", "list", "--json").json()[0]["status"] == "dry_run"
 
 

@@ -189,7 +189,7 @@ def test_event_trigger_starts_with_event_variables(journeys, tenant_id):
         started = js_service.start_by_event(s, tenant_id, "stripe_payment_successful", "5550201",
                                             {**USER, "vip_link": "https://t.me/+abc&def", "plan": "monthly"}, utcnow())
         assert [j.journey_slug for j in started] == ["vip-welcome"]
-        assert js_service.start_by_event(s, tenant_id, "stripe_subscription_canceled", "5550201", USER, utcnow()) == []
+        assert js_service.start_by_event(s, tenant_id, "stripe_sub_cancelled", "5550201", USER, utcnow()) == []
     assert outbox_texts(db, chat="5550201") == ["Thank you, Sam! Your VIP access is ready: https://t.me/+abc&amp;def"]
 
 

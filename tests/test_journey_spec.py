@@ -473,12 +473,12 @@ def test_event_variables_allowed_only_with_that_event_trigger():
     errors = errors_of(HEAD + body)
     assert errors == [
         "j.yaml:6: text: variable 'plan' is only available in journeys with an "
-        "'stripe_payment_successful' or 'stripe_subscription_canceled' event trigger",
+        "'stripe_payment_failed' or 'stripe_payment_successful' or 'stripe_sub_cancelled' event trigger",
         "j.yaml:6: text: variable 'vip_link' is only available in journeys with an "
         "'stripe_payment_successful' event trigger",
     ]
     # the cancellation event provides plan but not vip_link
-    errors = errors_of(HEAD.replace("deep_link: t", "event: stripe_subscription_canceled") + body)
+    errors = errors_of(HEAD.replace("deep_link: t", "event: stripe_sub_cancelled") + body)
     assert len(errors) == 1 and "'vip_link' is only available" in errors[0]
     # the payment event provides both
     assert errors_of(HEAD.replace("deep_link: t", "event: stripe_payment_successful") + body) == []

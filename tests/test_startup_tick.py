@@ -45,7 +45,7 @@ def test_idle_tick_loads_no_orm_typer_or_pydantic_and_prints_what_the_typer_comm
     code, full, loaded_full = _tick(env, full_dir, "--for", "5s", "--loop", "1s")
     assert code == 0 and {"typer", "sqlmodel", "promostack_cli.models"} <= loaded_full
     untimed = [re.sub(r" in \d+\.\ds$", "", line) for line in full]  # the Typer command's steps load the ORM
-    assert [re.sub(r" in \d+\.\ds$", "", line) for line in fast] == untimed and len(fast) == 6
+    assert [re.sub(r" in \d+\.\ds$", "", line) for line in fast] == untimed and len(fast) == 7
     assert fast[0] == "tick webhooks.updates: 0 stored Telegram update(s) processed in 0.0s"
 
 
@@ -211,6 +211,28 @@ def test_cross_promo_work_is_seen(db, tenant_id):
     assert due()
 
 
+def test_billing_sweep_work_is_seen(db, tenant_id, due):
+    """A member whose review time passed, or a linked, paying user with no access, is work."""
+    from sqlalchemy import update
+
+    from promostack_cli.billing.models import BillingMember, TelegramSubscription
+    from promostack_cli.core.clock import utcnow
+
+    now = utcnow()
+    with db.transaction() as s:
+        s.add(BillingMember(tenant_id=tenant_id, telegram_user_id=5550101, access="granted",
+                            review_at=now + timedelta(days=3)))
+        s.add(TelegramSubscription(tenant_id=tenant_id, telegram_user_id=5550101, status="active",
+                                   current_period_end=now + timedelta(days=3)))
+    assert not due()
+    with db.transaction() as s:
+        s.execute(update(BillingMember).values(review_at=now - timedelta(seconds=1)))
+    assert due()  # the paid period (or grace) ended: access is checked again
+    with db.transaction() as s:
+        s.execute(update(BillingMember).values(review_at=None, access="none"))
+    assert due()  # paying and linked, but no access: the sweep grants it
+
+
 def test_the_core_checks_name_real_columns_and_statuses():
     from sqlalchemy import JSON, DateTime
 
@@ -221,9 +243,12 @@ def test_the_core_checks_name_real_columns_and_statuses():
     from promostack_cli.webhooks import due as webhooks_due
     from promostack_cli.webhooks.inbox import RECEIVED
 
+    from promostack_cli.billing import due as billing_due
+    from promostack_cli.billing.models import KEEP_ACCESS
     from promostack_cli.crosspromo import due as crosspromo_due
 
-    for light in (webhooks_due.telegram_updates, outbox_due.outbox_messages, journeys_due.journeys,
+    assert billing_due.KEEP_ACCESS == KEEP_ACCESS
+    for light in (billing_due.members, billing_due.subscriptions, webhooks_due.telegram_updates, outbox_due.outbox_messages, journeys_due.journeys,
                   journeys_due.journey_sessions, journeys_due.chat_states, crosspromo_due.settings_t,
                   crosspromo_due.jobs_t, crosspromo_due.outbox_t, crosspromo_due.events_t):
         real = metadata.tables[light.name]

@@ -36,12 +36,14 @@ def mask(value: str | None, keep: int = 2) -> str:
 
 
 _APIKEY_RE = re.compile(r"((?:apikey|api_key)=)([^&\s'\"]+)", re.IGNORECASE)
+_STRIPE_SECRET_RE = re.compile(r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9]{4,}|\bwhsec_[A-Za-z0-9+/=]{4,}")
 
 
 def redact(text: str) -> str:
     """Mask anything shaped like a bot token, and ``apikey=`` query values (Twelve Data), inside
     free text (error messages, URLs, log lines)."""
     text = _TOKEN_RE.sub(lambda m: mask(m.group(0)), text)
+    text = _STRIPE_SECRET_RE.sub(lambda m: mask(m.group(0), 4), text)  # Stripe keys and webhook secrets
     return _APIKEY_RE.sub(lambda m: m.group(1) + mask(m.group(2)), text)
 
 

@@ -117,6 +117,39 @@ def enqueue(
     return msg
 
 
+# Bot API calls other than sendMessage that may go through the outbox: channel access (billing).
+# They share the lanes, limits, retries and records of messages; the sender calls ``method`` with
+# the payload plus ``chat_id``.
+CALL_METHODS = ("approveChatJoinRequest", "declineChatJoinRequest", "banChatMember", "unbanChatMember",
+                "createChatInviteLink", "revokeChatInviteLink")
+
+
+def enqueue_call(session: Session, tenant_id: int, bot_role: str, chat_id: str | int, method: str,
+                 params: dict[str, Any], *, now: datetime, dedupe_key: str | None = None, source: str | None = None,
+                 priority: int = NORMAL) -> OutboxMessage:
+    """Add a Bot API call (one of :data:`CALL_METHODS`) to ``chat_id``'s lane, in the caller's transaction.
+
+    Calls and messages to one chat through one bot are delivered in the order they were queued, so
+    ``banChatMember`` then ``unbanChatMember`` reach Telegram in that order.
+    """
+    if bot_role not in ROLES:
+        raise ValidationError(f"Unknown bot role '{bot_role}': use signal_bot or message_bot.")
+    if method not in CALL_METHODS:
+        raise ValidationError(f"The outbox does not queue {method!r}; it queues sendMessage and {', '.join(CALL_METHODS)}.")
+    chat = validate_chat(chat_id)
+    if dedupe_key:
+        existing = session.exec(select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id,
+                                                            OutboxMessage.dedupe_key == dedupe_key)).first()
+        if existing:
+            return existing
+    msg = OutboxMessage(tenant_id=tenant_id, bot_role=bot_role, chat_id=chat, chat_kind=chat_kind(chat), method=method,
+                        payload={k: v for k, v in params.items() if k != "chat_id"}, not_before=now,
+                        dedupe_key=dedupe_key, source=source, priority=priority, created_at=now, updated_at=now)
+    session.add(msg)
+    session.flush()
+    return msg
+
+
 def list_messages(session: Session, tenant_id: int, *, statuses: Iterable[str] = (), chat_id: str | None = None,
                   limit: int = 50) -> list[OutboxMessage]:
     q = select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id)
@@ -149,6 +182,7 @@ def describe(msg: OutboxMessage) -> dict:
         "status": msg.status,
         "bot": msg.bot_role,
         "chat_id": msg.chat_id,
+        "method": msg.method,
         "text": msg.payload.get("text", ""),
         "attempts": msg.attempts,
         "rate_limited": msg.rate_limited,

@@ -51,6 +51,11 @@ def tick(
 
 
 def _print_dry_run(msg) -> None:
+    if msg.method != "sendMessage":  # a channel access call (billing): method and parameters
+        params = ", ".join(f"{k}={v}" for k, v in sorted(msg.payload.items()))
+        ctx.out.print(f"── dry run · {msg.bot_role} → {msg.chat_id} · {msg.method}({params}) · message {msg.id}",
+                      style="cyan", markup=False)
+        return
     text = msg.payload.get("text", "")
     ctx.out.print(f"── dry run · {msg.bot_role} → {msg.chat_id} · message {msg.id}", style="cyan", markup=False)
     ctx.out.print(text, markup=False, highlight=False)

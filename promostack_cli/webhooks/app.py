@@ -3,7 +3,7 @@
 Each process runs one store batcher (requests), one processor and one deliverer (threads):
 an update is stored and answered, processed right after (``workers.Processor``), and what it
 queued is sent right after that (``workers.Deliverer``); ``scheduler tick`` is the safety net for
-both. Stripe routes will sit beside the Telegram ones in their own module.
+both. Stripe routes (``stripe_routes``: the billing webhook and checkout/portal redirects) sit beside them.
 """
 
 from __future__ import annotations
@@ -57,7 +57,10 @@ def create_app(db=None, box=None, settings=None) -> Starlette:
             await run_in_threadpool(processor.close)
             await run_in_threadpool(deliverer.close)
 
+    from promostack_cli.webhooks.stripe_routes import stripe_routes
+
     routes = telegram_routes(WebhookDirectory(db, box), batcher) + [Route("/healthz", healthz, methods=["GET"])]
+    routes += stripe_routes(db, box, settings, on_enqueued=None if settings.dry_run else deliverer.kick)
     return Starlette(routes=routes, lifespan=lifespan)
 
 

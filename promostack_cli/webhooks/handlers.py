@@ -1,8 +1,9 @@
 """The receiver's router: each domain registers its handlers here, at the edge.
 
 Today: the outbox's chat blocks (a user blocking or unblocking the bot, or writing again), cross
-promo's attribution of /start links (``crosspromo/handlers.py``) and journeys (``journeys/handlers.py``). Billing will register ``chat_member``, ``chat_join_request`` and
-``/verify`` the same way: one ``register(router)`` call in :func:`build_router`.
+promo's attribution of /start links (``crosspromo/handlers.py``), billing (``billing/handlers.py``:
+``chat_member``, ``chat_join_request``, ``/verify``, ``/subscribe``) and journeys
+(``journeys/handlers.py``): one ``register(router)`` call each in :func:`build_router`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def _unblocked(session: Session, event: Event, now: datetime) -> Handled | None:
 
 
 def build_router() -> Router:
+    from promostack_cli.billing import handlers as billing
     from promostack_cli.crosspromo import handlers as crosspromo
     from promostack_cli.journeys import handlers as journeys
 
@@ -51,6 +53,7 @@ def build_router() -> Router:
     router.before("message", _unblock_on_message, roles=ROLES)
     crosspromo.register(router)
     router.before("my_chat_member", _chat_block, roles=ROLES)
+    billing.register(router)  # before journeys: /start v_… and /start subscribe are billing's
     journeys.register(router)
     router.on("my_chat_member", _unblocked, roles=ROLES)
     return router

@@ -445,7 +445,10 @@ class FakeTelegram:
             "createChatInviteLink": self._create_invite_link,
             "revokeChatInviteLink": self._revoke_invite_link,
             "banChatMember": self._ban_chat_member, "unbanChatMember": self._unban_chat_member,
+            "approveChatJoinRequest": self._approve_join_request,
+            "declineChatJoinRequest": self._decline_join_request,
         }
+        self._tracked: set[int] = set()  # chats whose user membership is tracked (others: everyone "member")
         self._canonical = {name.lower(): name for name in self._handlers}
         self.reset()
 
@@ -519,6 +522,18 @@ class FakeTelegram:
                 self._usernames[username.lower()] = numeric
             return chat.to_dict()
 
+    def track_members(self, chat_id: int, members: tuple[int, ...] = ()) -> None:
+        """Track who is in ``chat_id``: getChatMember then says member/left/kicked for users, join
+        requests can be approved or declined, approvals make members and bans remove them."""
+        with self._lock:
+            self._tracked.add(int(chat_id))
+            self.members.update((int(chat_id), int(u)) for u in members)
+
+    def add_join_request(self, chat_id: int, user_id: int) -> None:
+        """A user asked to join through a join-request link (the update itself is the test's to post)."""
+        with self._lock:
+            self.join_requests.add((int(chat_id), int(user_id)))
+
     def block(self, chat_id: int, bot_token: str | None = None) -> None:
         """The user blocked the bot (every bot if bot_token is None)."""
         with self._lock:
@@ -566,6 +581,8 @@ class FakeTelegram:
             self._invite_links: dict[str, tuple[int, dict]] = {}
             self._message_ids: dict[int, int] = collections.defaultdict(int)
             self.banned: set[tuple[int, int]] = set()  # (chat id, user id)
+            self.members: set[tuple[int, int]] = set()  # (chat id, user id) in tracked chats
+            self.join_requests: set[tuple[int, int]] = set()  # pending (chat id, user id)
 
     # ------------------------------------------------------------ inspection
     @property
@@ -810,6 +827,10 @@ class FakeTelegram:
         if member_bot is None or chat.type == "private":
             user = dict(member_bot) if member_bot else {"id": user_id, "is_bot": False,
                                                          "first_name": f"User{user_id}"}
+            if member_bot is None and chat.id in self._tracked:
+                if (chat.id, user_id) in self.banned:
+                    return {"status": "kicked", "user": user, "until_date": 0}
+                return {"status": "member" if (chat.id, user_id) in self.members else "left", "user": user}
             return {"status": "member", "user": user}
         if not self._is_member(chat, user_id):
             return {"status": "left", "user": dict(member_bot)}
@@ -910,7 +931,25 @@ class FakeTelegram:
 
     def _ban_chat_member(self, token: str, bot: dict, p: dict, now: float) -> bool:
         chat = self._managed_chat(p, bot)
-        self.banned.add((chat.id, self._require_user_id(p)))
+        user_id = self._require_user_id(p)
+        self.banned.add((chat.id, user_id))
+        self.members.discard((chat.id, user_id))
+        return True
+
+    def _join_request(self, bot: dict, p: dict) -> tuple[int, int]:
+        chat = self._managed_chat(p, bot)
+        key = (chat.id, self._require_user_id(p))
+        if key not in self.join_requests:
+            raise ApiError(400, "Bad Request: HIDE_REQUESTER_MISSING")
+        self.join_requests.discard(key)
+        return key
+
+    def _approve_join_request(self, token: str, bot: dict, p: dict, now: float) -> bool:
+        self.members.add(self._join_request(bot, p))
+        return True
+
+    def _decline_join_request(self, token: str, bot: dict, p: dict, now: float) -> bool:
+        self._join_request(bot, p)
         return True
 
     def _unban_chat_member(self, token: str, bot: dict, p: dict, now: float) -> bool:

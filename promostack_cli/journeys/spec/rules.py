@@ -23,8 +23,9 @@ DEFAULTS = {"status": "draft", "re_entry": "block", "strict": False, "validate":
 
 BASE_VARIABLES: frozenset[str] = frozenset({"first_name", "last_name", "username"})
 EVENTS: dict[str, frozenset[str]] = {
-    "stripe_payment_successful": frozenset({"vip_link", "plan"}),
-    "stripe_subscription_canceled": frozenset({"plan"}),
+    "stripe_payment_successful": frozenset({"vip_link", "plan"}),    # billing granted VIP access
+    "stripe_payment_failed": frozenset({"plan", "update_card_link"}),
+    "stripe_sub_cancelled": frozenset({"plan"}),                     # billing removed VIP access
 }
 
 MAX_TEXT_CHARS = MAX_MESSAGE_LENGTH  # Telegram's limit for one message

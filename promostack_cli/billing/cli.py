@@ -1,0 +1,346 @@
+"""``promostack billing``: Stripe subscriptions that grant and revoke VIP channel access."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from promostack_cli import context as ctx
+
+app = typer.Typer(help="Billing: Stripe subscriptions grant and revoke VIP channel access.", no_args_is_help=True)
+settings_app = typer.Typer(help="The tenant's billing settings.", no_args_is_help=True)
+app.add_typer(settings_app, name="settings")
+
+
+def _now():
+    from promostack_cli.core.clock import utcnow
+
+    return utcnow()
+
+
+def _config(session, tenant):
+    from promostack_cli.billing.config import require
+
+    return require(session, tenant.id, ctx.secret_box(), tenant.slug, ctx.settings().public_url)
+
+
+def _duration(text: str | None, option: str) -> float | None:
+    from promostack_cli.core.clock import parse_duration
+    from promostack_cli.core.errors import ValidationError
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValidationError(f"{option}: {exc}") from None
+
+
+@app.command("setup")
+def setup(
+    webhook_secret: Optional[str] = typer.Option(None, "--webhook-secret", envvar="PROMOSTACK_STRIPE_WEBHOOK_SECRET",
+                                                 show_envvar=False, help="The endpoint's signing secret, whsec_… (stored encrypted)"),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="PROMOSTACK_STRIPE_API_KEY", show_envvar=False,
+                                          help="Stripe secret or restricted key, sk_… (stored encrypted; needed for checkout links, portal links and sync)"),
+    price: List[str] = typer.Option([], "--price", help="A plan's Stripe price id, price_… (repeat for several plans)"),
+    name: List[str] = typer.Option([], "--name", help="The plan's name shown to users, one per --price, in order"),
+    grace: Optional[str] = typer.Option(None, "--grace", help="Access kept after a failed renewal (default 3d)"),
+    vip_chat: Optional[str] = typer.Option(None, "--vip-chat", help="The VIP channel's numeric id, -100… (default: the signal bot's VIP channel)"),
+    vip_link: Optional[str] = typer.Option(None, "--vip-link", help="The VIP channel's join-request invite link, sent to paying users"),
+    success_url: Optional[str] = typer.Option(None, "--success-url", help="Where Checkout sends the user after paying (default: the message bot)"),
+    cancel_url: Optional[str] = typer.Option(None, "--cancel-url", help="Where Checkout sends the user who gives up"),
+    access_mode: Optional[str] = typer.Option(None, "--access-mode", help="join_request (default)"),
+    json_: bool = typer.Option(False, "--json", help="JSON output"),
+) -> None:
+    """Store the tenant's Stripe settings (secrets encrypted); run again to change or add plans.
+
+    Example: promostack -t entrylab billing setup --webhook-secret whsec_… --api-key sk_live_… --price price_123 --name "VIP monthly" --grace 3d
+    """
+    from promostack_cli.billing.config import describe, setup as do_setup
+    from promostack_cli.core.errors import ValidationError
+
+    if len(name) > len(price):
+        raise ValidationError("Each --name belongs to a --price: give the --price first.")
+    prices = [(p, name[i] if i < len(name) else None) for i, p in enumerate(price)]
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        do_setup(session, tenant.id, ctx.secret_box(), _now(), webhook_secret=webhook_secret, api_key=api_key,
+                 prices=prices, grace_seconds=_duration(grace, "--grace"), access_mode=access_mode,
+                 vip_chat_id=vip_chat, vip_link=vip_link, success_url=success_url, cancel_url=cancel_url)
+        shown = describe(session, tenant.id)
+    if ctx.want_json(json_):
+        ctx.emit_json(shown)
+    public = ctx.settings().public_url
+    ctx.success(f"Billing set up for tenant '{tenant.slug}'.")
+    ctx.info(f"Stripe webhook endpoint: {public or '<PROMOSTACK_PUBLIC_URL>'}/api/stripe/webhook/{tenant.slug}")
+
+
+@settings_app.command("show")
+def settings_show(json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Show the billing settings; secrets are masked."""
+    from promostack_cli.billing.config import describe
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        shown = describe(session, tenant.id)
+    if shown is None:
+        raise ctx.fail(f"Billing is not set up for tenant '{tenant.slug}'. Run: promostack billing setup --webhook-secret whsec_...", 2)
+    if ctx.want_json(json_):
+        ctx.emit_json(shown)
+        return
+    rows = [(k, v) for k, v in shown.items() if k != "plans"]
+    rows += [("plan", f"{p['price']}  {p['name']}") for p in shown["plans"]]
+    ctx.emit_table("Billing settings", ["setting", "value"], rows)
+
+
+@app.command("subscriptions")
+def subscriptions(status: Optional[str] = typer.Option(None, "--status", help="Only this Stripe status (active, past_due, canceled…)"),
+                  json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """List the tenant's subscriptions and manual grants, with their access."""
+    from promostack_cli.billing.reports import subscriptions as listing
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        rows = listing(session, _config(session, tenant), _now(), status)
+    if ctx.want_json(json_):
+        ctx.emit_json(rows)
+        return
+    ctx.emit_table(None, ["id", "subscription", "email", "telegram", "plan", "status", "period end", "access until"],
+                   [(r["id"], r["subscription"] or "manual", r["email"], r["telegram_user_id"], r["plan"],
+                     r["status"] + (" (cancels)" if r["cancel_at_period_end"] and r["source"] == "stripe" else ""),
+                     r["period_end"], r["access_until"] if r["access"] else "no access") for r in rows],
+                   empty="No subscriptions yet.")
+
+
+@app.command("show")
+def show(ref: str = typer.Argument(..., help="TELEGRAM_ID, e-mail, sub_… or cus_…"),
+         json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """A user's subscriptions with their history: events, payments, access changes."""
+    from promostack_cli.billing.reports import show as do_show
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        shown = do_show(session, _config(session, tenant), ref, _now())
+    if ctx.want_json(json_):
+        ctx.emit_json(shown)
+        return
+    ctx.info(f"Telegram user {shown['telegram_user_id'] or '(not linked)'}: access {shown['access']}, "
+             f"in channel: {'unknown' if shown['in_channel'] is None else shown['in_channel']}")
+    ctx.emit_table("Subscriptions", ["subscription", "email", "plan", "status", "period end", "access until"],
+                   [(s["subscription"] or "manual", s["email"], s["plan"], s["status"], s["period_end"],
+                     s["access_until"] if s["access"] else "no access") for s in shown["subscriptions"]])
+    ctx.emit_table("Events", ["at", "event", "type", "status", "result"],
+                   [(e["at"], e["event"], e["type"], e["status"], e["result"]) for e in shown["events"]], empty="No events.")
+    ctx.emit_table("Payments", ["at", "invoice", "status", "amount", "currency", "period end"],
+                   [(p["at"], p["invoice"], p["status"], p["amount"], p["currency"], p["period_end"])
+                    for p in shown["payments"]], empty="No payments.")
+    ctx.emit_table("Access", ["at", "action", "reason"],
+                   [(c["at"], c["action"], c["reason"]) for c in shown["access_changes"]], empty="No access changes.")
+
+
+@app.command("grant")
+def grant(telegram_id: int = typer.Argument(..., help="The user's Telegram id"),
+          days: int = typer.Option(..., "--days", help="How long the access lasts"),
+          note: Optional[str] = typer.Option(None, "--note", help="Why (kept with the grant)"),
+          json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Give manual or complimentary access that expires; recorded like a subscription."""
+    from promostack_cli.billing.reports import grant as do_grant
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        shown = do_grant(session, _config(session, tenant), telegram_id, days, note, _now())
+    if ctx.want_json(json_):
+        ctx.emit_json(shown)
+    ctx.success(f"Granted VIP access to {telegram_id} until {shown['access_until']}.")
+
+
+@app.command("revoke")
+def revoke(telegram_id: int = typer.Argument(..., help="The user's Telegram id"),
+           json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Take a user's access away now (ban + unban in the VIP channel, a message to the user)."""
+    from promostack_cli.billing.reports import revoke as do_revoke
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        shown = do_revoke(session, _config(session, tenant), telegram_id, _now())
+    if ctx.want_json(json_):
+        ctx.emit_json(shown)
+    ctx.success(f"Revoked access of {telegram_id} ({shown['access']}).")
+    if shown["still_billed_by_stripe"]:
+        ctx.warn(f"Stripe still bills {', '.join(shown['still_billed_by_stripe'])}: cancel it in Stripe if you mean to.")
+
+
+@app.command("sync")
+def sync(dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing"),
+         json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Repair local state from Stripe (subscriptions, undelivered events of the last 30 days) and report
+    channel drift (paid but not in the channel, in the channel but not paid). Safe hourly from cron.
+    """
+    from promostack_cli.billing import sync as do_sync
+    from promostack_cli.billing.stripe_api import StripeApi
+    from promostack_cli.core.errors import PromoStackError
+    from promostack_cli.runtime import TenantRuntime
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        cfg = _config(session, tenant)
+    runtime = TenantRuntime(tenant.id, settings=ctx.settings(), db=db, box=ctx.secret_box())
+    try:
+        try:
+            tg = runtime.telegram("signal_bot")
+        except PromoStackError:
+            tg = None
+        report = do_sync.run(db, cfg, StripeApi(cfg.api_key, ctx.settings().stripe_api_url), tg, _now(),
+                             dry_run=dry_run)
+    finally:
+        runtime.close()
+    if ctx.want_json(json_):
+        ctx.emit_json(report.as_dict())
+        return
+    verb = "would change" if dry_run else "changed"
+    ctx.emit_table(f"Subscriptions {verb}", ["subscription", "telegram", "from", "status", "period end"],
+                   [(c["subscription"], c["telegram_user_id"], c["from"], c["status"], c["period_end"])
+                    for c in report.changed], empty=f"No subscription {verb} ({report.subscriptions_seen} checked).")
+    if report.events_replayed:
+        ctx.emit_table("Undelivered events applied", ["event", "type", "status"],
+                       [(e["event"], e["type"], e["status"]) for e in report.events_replayed])
+    for a in report.access:
+        ctx.info(f"access {a['access']}: {a['telegram_user_id']}" + (" (dry run)" if dry_run else ""))
+    ctx.emit_table("Drift", ["telegram", "drift", "channel status"],
+                   [(d["telegram_user_id"], d["drift"], d["channel_status"]) for d in report.drift],
+                   empty="No drift between payments and channel membership.")
+    for note in report.notes:
+        ctx.warn(note)
+
+
+@app.command("events")
+def events(failed: bool = typer.Option(False, "--failed", help="Only events whose handling failed"),
+           limit: int = typer.Option(50, "--limit", min=1, max=1000, help="At most this many, newest first"),
+           json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """The Stripe events received, newest first."""
+    from promostack_cli.billing.service import list_events
+    from promostack_cli.core.clock import from_epoch
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        rows = [{"event": e.event_id, "type": e.type, "created": from_epoch(e.created).isoformat(), "source": e.source,
+                 "status": e.status, "result": e.result, "error": e.error}
+                for e in list_events(session, tenant.id, failed=failed, limit=limit)]
+    if ctx.want_json(json_):
+        ctx.emit_json(rows)
+        return
+    ctx.emit_table(None, ["event", "type", "created", "source", "status", "result"],
+                   [(r["event"], r["type"], r["created"], r["source"], r["status"], r["error"] or r["result"])
+                    for r in rows], empty="No failed events." if failed else "No events yet.")
+
+
+@app.command("replay")
+def replay(event_id: str = typer.Argument(..., help="evt_… (billing events lists them)"),
+           json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Apply a stored event again, e.g. after fixing what made it fail. Safe: it cannot move state backwards."""
+    from promostack_cli.billing.service import replay as do_replay
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        done = do_replay(session, _config(session, tenant), event_id, _now())
+    if ctx.want_json(json_):
+        ctx.emit_json({"event": event_id, "status": done.status, "result": done.result, "access": done.access})
+    if done.status == "failed":
+        raise ctx.fail(f"Event {event_id} failed again: {done.result}")
+    ctx.success(f"Event {event_id}: {done.status} ({done.result}).")
+
+
+@app.command("inject")
+def inject(signature: str = typer.Option(..., "--signature", help="The Stripe-Signature header (t=…,v1=…)"),
+           file: Optional[str] = typer.Option(None, "--file", "-f", help="Event JSON (default: stdin)"),
+           json_: bool = typer.Option(False, "--json", help="JSON result")) -> None:
+    """Process one signed Stripe event exactly as the receiver would (signature checked with the
+    tenant's secret, 300 s tolerance), without HTTP: for replaying a captured delivery, or demos."""
+    import sys
+
+    from promostack_cli.billing.service import verified
+    from promostack_cli.billing.service import ingest as do_ingest
+
+    body = open(file, "rb").read() if file else sys.stdin.buffer.read()
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        cfg = _config(session, tenant)
+        done = do_ingest(session, cfg, verified(cfg, body, signature), _now())
+    if ctx.want_json(json_):
+        ctx.emit_json({"status": done.status if done.stored else "duplicate", "result": done.result,
+                       "access": done.access})
+    ctx.info(f"event {done.status if done.stored else 'duplicate'}" + (f": {done.result}" if done.result else "")
+             + (f"; access {done.access}" if done.access else ""))
+
+
+@app.command("stats")
+def stats(json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Active members, MRR by currency, new and churned (30 days), payments failed and recovered."""
+    from promostack_cli.billing.reports import stats as do_stats
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        shown = do_stats(session, _config(session, tenant), _now())
+    if ctx.want_json(json_):
+        ctx.emit_json(shown)
+        return
+    mrr = ", ".join(f"{v:.2f} {k.upper()}" for k, v in shown["mrr"].items()) or "0"
+    ctx.emit_table("Billing", ["figure", "value"], [
+        ("active members", shown["active_members"]), ("MRR", mrr), ("new (30 days)", shown["new_30d"]),
+        ("churned (30 days)", shown["churned_30d"]), ("payments failed (30 days)", shown["payments_failed_30d"]),
+        ("payments recovered (30 days)", shown["payments_recovered_30d"])])
+    for note in shown["notes"]:
+        ctx.info(note)
+
+
+@app.command("checkout-link")
+def checkout_link(telegram_user: int = typer.Option(..., "--telegram-user", help="The Telegram id the payment links to"),
+                  price: Optional[str] = typer.Option(None, "--price", help="price_… (default: the first plan)"),
+                  json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Create a Stripe Checkout link whose payment links itself to that Telegram user."""
+    from promostack_cli.billing.access import message_bot_username
+    from promostack_cli.billing.checkout import checkout_url
+    from promostack_cli.billing.stripe_api import StripeApi
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        cfg = _config(session, tenant)
+        username = message_bot_username(session, tenant.id)
+    made = checkout_url(StripeApi(cfg.api_key, ctx.settings().stripe_api_url), cfg, telegram_user, price, _now(), username)
+    if ctx.want_json(json_):
+        ctx.emit_json(made)
+        return
+    ctx.out.print(made["url"], markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("link")
+def link(ref: str = typer.Argument(..., help="e-mail, sub_… or cus_… of a payment made elsewhere"),
+         json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """A deep link (t.me/<bot>?start=v_…) and a single-use /verify code that link one subscription to
+    whoever uses them first: show them on the success page or e-mail them."""
+    from promostack_cli.billing.linking import issue
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        made = issue(session, _config(session, tenant), ref, _now())
+    if ctx.want_json(json_):
+        ctx.emit_json(made)
+        return
+    ctx.out.print(f"deep link: {made['deep_link'] or '(connect the message bot) /start ' + made['start_payload']}",
+                  markup=False, highlight=False, soft_wrap=True)
+    ctx.out.print(f"code:      /verify {made['code']}  (single use, until {made['code_expires_at']})", markup=False,
+                  highlight=False)

@@ -1,0 +1,128 @@
+"""Billing's part of the update router: linking (``/start v_…``, ``/verify``), ``/subscribe``, and the
+VIP channel's join requests and membership changes.
+
+Registered by :func:`register` (``webhooks/handlers.py``), before journeys so ``/start v_…`` and
+``/start subscribe`` are billing's. Handlers run in the transaction that marks the update processed
+and only queue outbox work. Join requests and ``chat_member`` updates reach the signal bot (the VIP
+channel's admin); the message bot talks to users.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from promostack_cli.billing import linking
+from promostack_cli.billing.access import SIGNAL, has_access, member, reconcile, record, subscribe_hint
+from promostack_cli.billing.config import BillingConfig, load
+from promostack_cli.outbox.models import INTERACTIVE
+from promostack_cli.telegram.routing import Handled, Router
+from promostack_cli.telegram.updates import Event
+
+IN_CHANNEL = ("member", "administrator", "creator", "restricted")
+
+
+def _config(session: Session, tenant_id: int) -> BillingConfig | None:
+    from promostack_cli.runtime import default_box
+    from promostack_cli.settings import get_settings
+
+    settings = get_settings()
+    return load(session, tenant_id, default_box(settings), settings.public_url)
+
+
+def _reply(session: Session, event: Event, text: str, now: datetime, reply_markup: dict | None = None) -> Handled:
+    from promostack_cli.outbox.service import enqueue
+
+    enqueue(session, event.bot.tenant_id, "message_bot", event.chat_id, text, now=now, source="billing",
+            priority=INTERACTIVE, reply_markup=reply_markup, disable_web_page_preview=True)
+    return Handled(text.split("\n")[0][:120], enqueued=True)
+
+
+def _private_user(event: Event) -> bool:
+    return event.private and event.text is not None and event.user is not None and event.user.id is not None
+
+
+def on_start(session: Session, event: Event, now: datetime) -> Handled | None:
+    payload = event.start_payload
+    if not _private_user(event) or not payload or not (payload.startswith("v_") or payload == "subscribe"):
+        return None
+    cfg = _config(session, event.bot.tenant_id)
+    if cfg is None:
+        return None  # billing not set up: the payload may be a journey's deep link
+    if payload == "subscribe":
+        return on_subscribe(session, event, now, cfg)
+    answer = linking.by_deep_link(session, cfg, event.user.id, payload, now)
+    return _reply(session, event, answer, now)
+
+
+def on_verify(session: Session, event: Event, now: datetime) -> Handled | None:
+    if not _private_user(event):
+        return None
+    cfg = _config(session, event.bot.tenant_id)
+    if cfg is None:
+        return None
+    answer = linking.by_code(session, cfg, event.user.id, event.args, now)
+    return _reply(session, event, answer, now)
+
+
+def on_subscribe(session: Session, event: Event, now: datetime, cfg: BillingConfig | None = None) -> Handled | None:
+    if not _private_user(event):
+        return None
+    cfg = cfg or _config(session, event.bot.tenant_id)
+    if cfg is None:
+        return None
+    text, markup = linking.subscribe_offer(session, cfg, event.user.id, now)
+    return _reply(session, event, text, now, markup)
+
+
+def _vip(cfg: BillingConfig | None, event: Event) -> bool:
+    return cfg is not None and cfg.vip_chat_id is not None and event.chat_id == cfg.vip_chat_id
+
+
+def on_join_request(session: Session, event: Event, now: datetime) -> Handled | None:
+    """Approve a user with an active, linked subscription; decline anyone else with a /subscribe offer."""
+    from promostack_cli.outbox.service import enqueue, enqueue_call
+
+    cfg = _config(session, event.bot.tenant_id)
+    if not _vip(cfg, event) or event.user is None or event.user.id is None:
+        return None
+    uid = event.user.id
+    if has_access(session, cfg, uid, now):
+        reconcile(session, cfg, uid, now, "join request")
+        enqueue_call(session, cfg.tenant_id, SIGNAL, cfg.vip_chat_id, "approveChatJoinRequest", {"user_id": uid},
+                     now=now, source="billing", priority=INTERACTIVE)
+        record(session, cfg.tenant_id, uid, "approved", "join request from a subscriber", now)
+        return Handled(f"join request of {uid} approved", enqueued=True)
+    enqueue_call(session, cfg.tenant_id, SIGNAL, cfg.vip_chat_id, "declineChatJoinRequest", {"user_id": uid},
+                 now=now, source="billing", priority=INTERACTIVE)
+    record(session, cfg.tenant_id, uid, "declined", "join request without an active subscription", now)
+    if event.join_user_chat_id:  # the signal bot may message the requester for 5 minutes
+        enqueue(session, cfg.tenant_id, SIGNAL, event.join_user_chat_id,
+                "The VIP channel is for subscribers. To join, " + subscribe_hint(session, cfg.tenant_id) + ".",
+                now=now, source="billing", priority=INTERACTIVE, disable_web_page_preview=True)
+    return Handled(f"join request of {uid} declined (no active subscription)", enqueued=True)
+
+
+def on_member(session: Session, event: Event, now: datetime) -> Handled | None:
+    """Someone joined or left the VIP channel: remember it (drift reports, ``billing show``)."""
+    cfg = _config(session, event.bot.tenant_id)
+    change = event.member
+    if not _vip(cfg, event) or change is None or change.user is None or change.user.id is None or change.user.is_bot:
+        return None
+    uid = change.user.id
+    inside = change.new_status in IN_CHANNEL
+    row = member(session, cfg.tenant_id, uid, now)
+    if row.in_channel != inside:
+        record(session, cfg.tenant_id, uid, "joined" if inside else "left", f"chat_member {change.new_status}", now)
+    row.in_channel, row.updated_at = inside, now
+    session.add(row)
+    return Handled(f"{uid} {'joined' if inside else 'left'} the VIP channel")
+
+
+def register(router: Router) -> None:
+    router.command("start", on_start, roles=("message_bot",))
+    router.command("verify", on_verify, roles=("message_bot",))
+    router.command("subscribe", on_subscribe, roles=("message_bot",))
+    router.on("chat_join_request", on_join_request, roles=(SIGNAL,))
+    router.on("chat_member", on_member, roles=(SIGNAL,))

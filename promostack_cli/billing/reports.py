@@ -1,0 +1,148 @@
+"""What the billing commands show, as data (the CLI formats it), and the manual grant/revoke.
+
+``stats``: active members (users with access now), MRR by currency (active subscriptions' price per
+interval, normalised to a month), new and churned subscriptions in the last 30 days, payments
+failed and recovered (a failed invoice paid later). Conversions by deep-link code are counted when
+cross promo records which code brought a user (not available in this release: reported as such).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from promostack_cli.billing.access import aware, entitled, reconcile, user_subscriptions
+from promostack_cli.billing.config import BillingConfig
+from promostack_cli.billing.linking import find_subscription
+from promostack_cli.billing.models import (STATUSES, BillingAccessChange, BillingEvent, BillingMember,
+                                          BillingPayment, TelegramSubscription)
+from promostack_cli.core.clock import from_epoch
+from promostack_cli.core.errors import NotFoundError, ValidationError
+
+MONTHLY = {"day": 30.0, "week": 30.0 / 7, "month": 1.0, "year": 1 / 12}
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return aware(dt).isoformat() if dt else None
+
+
+def describe(sub: TelegramSubscription, cfg: BillingConfig, now: datetime) -> dict:
+    ok, until = entitled(sub, now, cfg.grace_seconds)
+    return {"id": sub.id, "source": sub.source, "subscription": sub.stripe_subscription_id,
+            "customer": sub.stripe_customer_id, "email": sub.email, "telegram_user_id": sub.telegram_user_id,
+            "plan": sub.plan, "status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end,
+            "period_end": _iso(sub.current_period_end), "paid_until": _iso(sub.paid_until),
+            "access": ok, "access_until": _iso(until), "revoked": sub.revoked_at is not None,
+            "linked_by": sub.link_method, "note": sub.note}
+
+
+def subscriptions(session: Session, cfg: BillingConfig, now: datetime, status: str | None = None) -> list[dict]:
+    if status is not None and status not in STATUSES:
+        raise ValidationError(f"--status must be one of {', '.join(STATUSES)}.")
+    q = select(TelegramSubscription).where(TelegramSubscription.tenant_id == cfg.tenant_id)
+    if status:
+        q = q.where(TelegramSubscription.status == status)
+    return [describe(s, cfg, now) for s in session.exec(q.order_by(TelegramSubscription.id))]
+
+
+def _telegram_id(ref: str) -> int | None:
+    return int(ref) if ref.isdigit() else None
+
+
+def show(session: Session, cfg: BillingConfig, ref: str, now: datetime) -> dict:
+    """A user's (or an e-mail's) subscriptions with their events, payments and access changes."""
+    uid = _telegram_id(ref)
+    if uid is not None:
+        subs = user_subscriptions(session, cfg.tenant_id, uid)
+    else:
+        first = find_subscription(session, cfg.tenant_id, ref)
+        uid = first.telegram_user_id
+        subs = user_subscriptions(session, cfg.tenant_id, uid) if uid else [first]
+    changes = session.exec(select(BillingAccessChange).where(
+        BillingAccessChange.tenant_id == cfg.tenant_id, BillingAccessChange.telegram_user_id == uid)
+        .order_by(BillingAccessChange.id)).all() if uid else []
+    if not subs and not changes:
+        raise NotFoundError(f"No subscription or access history for {ref[:60]} in this tenant.")
+    ids = [s.stripe_subscription_id for s in subs if s.stripe_subscription_id]
+    events = session.exec(select(BillingEvent).where(BillingEvent.tenant_id == cfg.tenant_id,
+                                                     BillingEvent.stripe_subscription_id.in_(ids))
+                          .order_by(BillingEvent.created, BillingEvent.id)).all() if ids else []
+    payments = session.exec(select(BillingPayment).where(BillingPayment.tenant_id == cfg.tenant_id,
+                                                         BillingPayment.stripe_subscription_id.in_(ids))
+                            .order_by(BillingPayment.at)).all() if ids else []
+    member = session.exec(select(BillingMember).where(BillingMember.tenant_id == cfg.tenant_id,
+                                                      BillingMember.telegram_user_id == uid)).first() if uid else None
+    return {
+        "telegram_user_id": uid,
+        "access": member.access if member else "none",
+        "in_channel": member.in_channel if member else None,
+        "subscriptions": [describe(s, cfg, now) for s in subs],
+        "events": [{"at": from_epoch(e.created).isoformat(), "event": e.event_id, "type": e.type,
+                    "status": e.status, "result": e.result or e.error} for e in events],
+        "payments": [{"at": _iso(p.at), "invoice": p.invoice_id, "status": p.status, "amount": p.amount,
+                      "currency": p.currency, "period_end": _iso(p.period_end)} for p in payments],
+        "access_changes": [{"at": _iso(c.at), "action": c.action, "reason": c.reason} for c in changes],
+    }
+
+
+def grant(session: Session, cfg: BillingConfig, telegram_user_id: int, days: float, note: str | None,
+          now: datetime) -> dict:
+    """Manual or complimentary access: a ``manual`` subscription ending after ``days`` (no grace)."""
+    if telegram_user_id <= 0:
+        raise ValidationError("TELEGRAM_ID must be a Telegram user id (a positive number).")
+    if not 0 < days <= 3660:
+        raise ValidationError("--days must be between 1 and 3660.")
+    if note is not None and len(note) > 500:
+        raise ValidationError("--note may be at most 500 characters.")
+    sub = TelegramSubscription(tenant_id=cfg.tenant_id, source="manual", telegram_user_id=telegram_user_id,
+                               linked_at=now, link_method="manual", plan="manual grant", status="active",
+                               cancel_at_period_end=True, current_period_start=now,
+                               current_period_end=now + timedelta(days=days), note=note, created_at=now, updated_at=now)
+    session.add(sub)
+    session.flush()
+    reconcile(session, cfg, telegram_user_id, now, f"manual grant for {days:g} day(s)" + (f": {note}" if note else ""))
+    return describe(sub, cfg, now)
+
+
+def revoke(session: Session, cfg: BillingConfig, telegram_user_id: int, now: datetime) -> dict:
+    """Take access away now, whatever Stripe says (the Stripe subscription itself is not cancelled)."""
+    subs = [s for s in user_subscriptions(session, cfg.tenant_id, telegram_user_id) if s.revoked_at is None]
+    if not subs:
+        raise NotFoundError(f"Telegram user {telegram_user_id} has no subscription or grant in this tenant.")
+    for s in subs:
+        s.revoked_at, s.updated_at = now, now
+        if s.source == "manual":
+            s.status = "canceled"
+        session.add(s)
+    session.flush()
+    changed = reconcile(session, cfg, telegram_user_id, now, "revoked by the operator")
+    paying = [s.stripe_subscription_id for s in subs if s.source == "stripe" and s.status in ("active", "trialing",
+                                                                                          "past_due")]
+    return {"telegram_user_id": telegram_user_id, "revoked": len(subs), "access": changed or "unchanged",
+            "still_billed_by_stripe": paying}
+
+
+def stats(session: Session, cfg: BillingConfig, now: datetime) -> dict:
+    tid = cfg.tenant_id
+    subs = session.exec(select(TelegramSubscription).where(TelegramSubscription.tenant_id == tid)).all()
+    members = {s.telegram_user_id for s in subs if entitled(s, now, cfg.grace_seconds)[0]}
+    mrr: dict[str, float] = {}
+    for s in subs:
+        if s.source == "stripe" and s.status in ("active", "past_due") and s.amount and s.currency:
+            mrr[s.currency] = mrr.get(s.currency, 0.0) + s.amount * MONTHLY.get(s.interval or "month", 1.0) / 100
+    since = now - timedelta(days=30)
+    new = sum(1 for s in subs if s.source == "stripe" and s.status not in ("incomplete", "incomplete_expired")
+              and aware(s.created_at) >= since)
+    churned = sum(1 for s in subs if s.source == "stripe" and s.ended_at and aware(s.ended_at) >= since)
+    failed = session.exec(select(BillingPayment.invoice_id).where(
+        BillingPayment.tenant_id == tid, BillingPayment.status == "failed", BillingPayment.at >= since)).all()
+    recovered = session.exec(select(func.count()).select_from(BillingPayment).where(
+        BillingPayment.tenant_id == tid, BillingPayment.status == "paid",
+        BillingPayment.invoice_id.in_(failed))).one() if failed else 0
+    return {"active_members": len(members), "mrr": {k: round(v, 2) for k, v in sorted(mrr.items())},
+            "new_30d": new, "churned_30d": churned, "payments_failed_30d": len(failed),
+            "payments_recovered_30d": recovered,
+            "conversions_by_code": None,  # needs cross promo's attribution of deep-link codes
+            "notes": ["conversions by deep-link code need cross promo's attribution (not in this release)"]}

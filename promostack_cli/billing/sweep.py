@@ -1,0 +1,59 @@
+"""The billing sweep (a ``scheduler tick`` step): access that should change with no event at all.
+
+* Members whose ``review_at`` passed (a paid period, grace or manual grant ended): access is
+  checked again and removed if nothing entitles them any more — a cancellation at period end, a
+  deletion webhook that never came.
+* Linked subscriptions that entitle a user who never got access (an event applied while the
+  access step failed, a link made by ``billing sync``): access is granted.
+
+Database-only work, claimed in-transaction with :func:`promostack_cli.core.claims.lock_due`
+(concurrent ticks take disjoint members on PostgreSQL); the access calls go into the outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import select
+
+from promostack_cli.billing.access import reconcile
+from promostack_cli.billing.config import load
+from promostack_cli.billing.models import KEEP_ACCESS, BillingMember, TelegramSubscription
+from promostack_cli.core import claims
+
+BATCH = 200
+
+
+def _left_out(session, now: datetime, tenant_id: int | None) -> list[tuple[int, int]]:
+    s, m = TelegramSubscription, BillingMember
+    q = (select(s.tenant_id, s.telegram_user_id).outerjoin(
+        m, and_(m.tenant_id == s.tenant_id, m.telegram_user_id == s.telegram_user_id))
+        .where(s.telegram_user_id.is_not(None), s.revoked_at.is_(None), s.status.in_(KEEP_ACCESS),
+               or_(s.current_period_end.is_(None), s.current_period_end > now),
+               or_(m.id.is_(None), m.access == "none")).distinct().limit(BATCH))
+    if tenant_id is not None:
+        q = q.where(s.tenant_id == tenant_id)
+    return [(t, u) for t, u in session.exec(q).all()]
+
+
+def sweep(db, box, now: datetime, *, tenant_id: int | None = None) -> dict[str, int]:
+    counts = {"checked": 0, "granted": 0, "removed": 0}
+    with db.transaction() as session:
+        q = select(BillingMember).where(BillingMember.review_at <= now).order_by(BillingMember.review_at).limit(BATCH)
+        if tenant_id is not None:
+            q = q.where(BillingMember.tenant_id == tenant_id)
+        due = [(m.tenant_id, m.telegram_user_id) for m in session.exec(claims.lock_due(q, session)).all()]
+        configs: dict[int, object] = {}
+        for tid, uid in due + _left_out(session, now, tenant_id):
+            if tid not in configs:
+                configs[tid] = load(session, tid, box)
+            cfg = configs[tid]
+            counts["checked"] += 1
+            if cfg is None:  # billing was removed: nothing to review
+                session.exec(update(BillingMember).where(BillingMember.tenant_id == tid).values(review_at=None))
+                continue
+            changed = reconcile(session, cfg, uid, now, "sweep: paid period or grace ended")
+            if changed:
+                counts[changed] += 1
+    return counts
