@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import MESSAGE_TOKEN, Cli, base_env
-from tests.test_webhook import _free_port, _healthy, message, wait_for
+from tests.integration.test_webhook import _free_port, _healthy, message, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # no timing assertions: runs in the parallel phase
 

@@ -25,9 +25,9 @@ from promostack_cli.journeys.spec.rules import (
 )
 from promostack_cli.journeys.spec.schema import STEP_PROPERTIES, json_schema
 from tests.conftest import Cli, base_env
-from tests.test_journey_spec import EXAMPLE
+from tests.unit.test_journey_spec import EXAMPLE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples" / "journeys").glob("*.yaml"))
 INVALID = sorted((ROOT / "tests" / "data" / "journeys" / "invalid").glob("*.yaml"))
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())

@@ -15,7 +15,7 @@ from promostack_cli.journeys.models import JourneySession
 from promostack_cli.journeys.service import apply_import, load_specs, plan_import
 from promostack_cli.outbox.models import OutboxMessage
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "journeys"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "journeys"
 USER = {"first_name": "Sam", "last_name": "", "username": "sam"}
 
 

@@ -19,7 +19,7 @@ from promostack_cli.outbox.models import OutboxMessage
 from promostack_cli.telegram import html
 from tests.conftest import MESSAGE_TOKEN, Cli, base_env
 from tests.fakes.telegram import parse_html
-from tests.test_webhook import message, receiver, wait_for  # noqa: F401 - receiver is a fixture
+from tests.integration.test_webhook import message, receiver, wait_for  # noqa: F401 - receiver is a fixture
 
 USER = 5550101
 HOSTILE = """\

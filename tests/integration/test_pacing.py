@@ -15,7 +15,7 @@ from promostack_cli.core.clock import utcnow
 from promostack_cli.outbox.models import BotRateLimit, OutboxMessage
 from promostack_cli.outbox.pacing import HORIZON_SECONDS, Pacer
 from tests.conftest import MESSAGE_TOKEN
-from tests.test_outbox import connect, send_all
+from tests.integration.test_outbox import connect, send_all
 
 BOT = int(MESSAGE_TOKEN.split(":")[0])
 RATE = 28.0

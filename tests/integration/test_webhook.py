@@ -22,7 +22,7 @@ from promostack_cli.webhooks.app import create_app
 from promostack_cli.webhooks.models import TelegramUpdate
 from tests.conftest import MESSAGE_TOKEN
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "journeys"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "journeys"
 PUBLIC = "https://promo.example.com"
 
 
@@ -286,7 +286,7 @@ def test_inject_command_processes_an_update_like_the_receiver(cli):
     assert cli("tenants", "add", "entrylab").code == 0
     assert cli("-t", "entrylab", "connections", "set", "message_bot", "--no-validate",
                "--token", MESSAGE_TOKEN).code == 0
-    examples = str(Path(__file__).resolve().parents[1] / "examples" / "journeys")
+    examples = str(Path(__file__).resolve().parents[2] / "examples" / "journeys")
     assert cli("-t", "entrylab", "journeys", "import", examples).code == 0
     update = json.dumps(message(700, "/start welcome"))
     r = cli("-t", "entrylab", "webhook", "inject", "--json", input=update)

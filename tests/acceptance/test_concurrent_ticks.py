@@ -11,7 +11,7 @@ from promostack_cli.db import Database
 from promostack_cli.outbox.models import OutboxMessage
 from tests.conftest import MESSAGE_TOKEN, Cli, base_env
 from tests.fakes.telegram import FakeTelegram
-from tests.test_outbox import connect
+from tests.integration.test_outbox import connect
 
 pytestmark = pytest.mark.serial  # timing-sensitive: run alone (see .ci/run)
 

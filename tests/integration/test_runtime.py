@@ -7,7 +7,7 @@ from promostack_cli.core.errors import BotNotConfiguredError
 from promostack_cli.runtime import TenantRuntime
 from promostack_cli.settings import Settings
 from tests.conftest import SIGNAL_TOKEN
-from tests.test_outbox import connect
+from tests.integration.test_outbox import connect
 
 
 def test_resolver_decrypts_and_names_what_to_run(db, box, tenant_id):

@@ -414,7 +414,7 @@ def test_stop_closes_kept_alive_connections(client):
 # ---------------------------------------------------------------- script mode
 
 def test_script_mode(tmp_path):
-    script = Path(__file__).with_name("telegram.py")
+    script = Path(__file__).resolve().parents[1] / "fakes" / "telegram.py"
     bots_file = tmp_path / "bots.txt"
     bots_file.write_text("# token username\n222:BBB second_bot\n")
     proc = subprocess.Popen(
