@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SIGNAL_TOKEN, Cli, base_env
+from tests.acceptance.conftest import Cli, base_env
+from tests.conftest import SIGNAL_TOKEN
 from tests.fakes.twelvedata import FakeTwelveData
 from tests.forex_fixtures import VIP, START, gold_market, uptrend
 

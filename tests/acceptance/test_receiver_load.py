@@ -20,8 +20,9 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import MESSAGE_TOKEN, Cli, base_env
-from tests.integration.test_webhook import _free_port, _healthy, message, wait_for
+from tests.acceptance.conftest import Cli, base_env, healthy
+from tests.conftest import MESSAGE_TOKEN, free_port, wait_for
+from tests.factories import telegram_message as message
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # no timing assertions: runs in the parallel phase
 
@@ -101,15 +102,15 @@ def deployed(tmp_path, pg_url, fake_tg):
     r = cli("-t", "entrylab", "journeys", "import", str(tmp_path / "journeys"))
     assert r.code == 0, r.stderr
     hook = fake_tg.webhooks[MESSAGE_TOKEN]
-    port = _free_port()
+    port = free_port()
     log = open(os.environ.get("RECEIVER_LOG", tmp_path / "receiver.log"), "w")
     import subprocess
 
-    from tests.conftest import PROMOSTACK
+    from tests.acceptance.conftest import PROMOSTACK
     proc = subprocess.Popen([PROMOSTACK, "webhook", "serve", "--port", str(port), "--workers", "2"], stdout=log,
                             stderr=log, text=True, env={**env, "PROMOSTACK_LOG_LEVEL": "WARNING"}, cwd=tmp_path)
     try:
-        assert wait_for(lambda: _healthy(port), timeout=60), "the receiver did not start"
+        assert wait_for(lambda: healthy(port), timeout=60), "the receiver did not start"
         yield Deployed(cli, pg_url, port, "/api/bot-webhook/" + hook["url"].rsplit("/", 1)[1],
                        hook["secret_token"], proc)
     finally:

@@ -5,28 +5,19 @@ import time
 import pytest
 from sqlmodel import select
 
-from promostack_cli.connections.models import BotConnection
 from promostack_cli.core.clock import utcnow
 from promostack_cli.core.errors import ValidationError
-from promostack_cli.core.secrets import fingerprint, mask
 from promostack_cli.outbox import service
 from promostack_cli.outbox.models import ChatState, OutboxMessage
 from promostack_cli.outbox.sender import Sender, SenderConfig
 from tests.conftest import MESSAGE_TOKEN, SIGNAL_TOKEN
-
-
-def connect(db, box, tenant_id, role, token, **channels):
-    with db.transaction() as s:
-        s.add(BotConnection(tenant_id=tenant_id, role=role, bot_id=int(token.split(":")[0]), username=role,
-                            token_encrypted=box.encrypt(token), token_hint=mask(token),
-                            webhook_path_hash=fingerprint(role + str(tenant_id)), webhook_path_encrypted=box.encrypt("p"),
-                            webhook_token_encrypted=box.encrypt("h"), **channels))
+from tests.factories import connect_bot, enqueue
 
 
 @pytest.fixture
 def bots(db, box, tenant_id):
-    connect(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
-    connect(db, box, tenant_id, "signal_bot", SIGNAL_TOKEN, vip_channel="-1001000000001", free_channel="@entrylab_free")
+    connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
+    connect_bot(db, box, tenant_id, "signal_bot", SIGNAL_TOKEN, vip_channel="-1001000000001", free_channel="@entrylab_free")
 
 
 def send_all(db, box, fake, *, deadline=20.0, **cfg):
@@ -36,11 +27,6 @@ def send_all(db, box, fake, *, deadline=20.0, **cfg):
         return sender.run(time.time() + deadline)
     finally:
         sender.close()
-
-
-def enqueue(db, tenant_id, chat, text, role="message_bot", **kw):
-    with db.transaction() as s:
-        return service.enqueue(s, tenant_id, role, chat, text, now=utcnow(), **kw).id
 
 
 def rows(db):
@@ -244,20 +230,15 @@ def test_senders_holding_slots_do_not_send_into_a_429_pause(db, box, tenant_id, 
 
 
 def test_each_tick_reads_replaced_tokens(db, box, tenant_id, fake_tg):
-    from sqlmodel import select as sselect
-
     stale = "7000000002:AAFstalestalestalestalestalestale999"
-    connect(db, box, tenant_id, "message_bot", stale)
+    connect_bot(db, box, tenant_id, "message_bot", stale)
     first = enqueue(db, tenant_id, 5550400, "one")
     config = SenderConfig(api_url=fake_tg.base_url, timeout=2.0)
     sender = Sender(db, box, config)
     try:
         sender.run(time.time() + 5)
         assert rows(db)[first].status == "failed" and "401" in rows(db)[first].last_error
-        with db.transaction() as s:  # the operator runs connections set with the right token
-            conn = s.exec(sselect(BotConnection)).one()
-            conn.token_encrypted = box.encrypt(MESSAGE_TOKEN)
-            s.add(conn)
+        connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)  # the operator runs connections set with the right token
         second = enqueue(db, tenant_id, 5550401, "two")
         sender.run(time.time() + 5)  # the same long-lived sender (scheduler tick --loop)
         assert rows(db)[second].status == "sent"

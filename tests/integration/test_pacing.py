@@ -11,11 +11,11 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from promostack_cli.core.clock import utcnow
-from promostack_cli.outbox.models import BotRateLimit, OutboxMessage
+from promostack_cli.outbox.models import BotRateLimit
 from promostack_cli.outbox.pacing import HORIZON_SECONDS, Pacer
 from tests.conftest import MESSAGE_TOKEN
-from tests.integration.test_outbox import connect, send_all
+from tests.factories import backlog, connect_bot
+from tests.integration.test_outbox import send_all
 
 BOT = int(MESSAGE_TOKEN.split(":")[0])
 RATE = 28.0
@@ -26,15 +26,6 @@ def schedule(db) -> tuple[float, float]:
         row = s.execute(sa.select(BotRateLimit.next_slot_at, BotRateLimit.paused_until)
                         .where(BotRateLimit.bot_id == BOT)).first()
     return (row.next_slot_at, row.paused_until) if row else (0.0, 0.0)
-
-
-def backlog(db, tenant_id, n: int, chats: int) -> None:
-    now = utcnow()
-    rows = [dict(tenant_id=tenant_id, bot_role="message_bot", chat_id=str(6100000 + i % chats), chat_kind="private",
-                 method="sendMessage", payload={"text": f"m{i}"}, status="pending", not_before=now, attempts=0,
-                 rate_limited=0, created_at=now, updated_at=now) for i in range(n)]
-    with db.transaction() as s:
-        s.execute(sa.insert(OutboxMessage.__table__), rows)
 
 
 def test_grants_only_within_the_horizon_and_the_deadline(db, tenant_id):
@@ -97,8 +88,8 @@ def test_concurrent_reservations_never_share_a_slot(db, tenant_id):
 @pytest.mark.serial  # real time: run alone
 def test_a_sender_stopped_by_its_deadline_leaves_the_schedule_at_the_clock(db, box, tenant_id, fake_tg):
     """The loop boundary: a 1.5 s delivery window over a long backlog, then the next window."""
-    connect(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
-    backlog(db, tenant_id, 600, 300)
+    connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
+    backlog(db, tenant_id, 600, 300, first_chat=6100000)
     send_all(db, box, fake_tg, deadline=1.5, rate_per_bot=RATE)
     ahead = schedule(db)[0] - time.time()
     assert ahead <= HORIZON_SECONDS, f"the schedule was left {ahead:.1f} s ahead of the clock"
@@ -113,8 +104,8 @@ def test_a_sender_stopped_by_its_deadline_leaves_the_schedule_at_the_clock(db, b
 
 @pytest.mark.serial  # real time: run alone
 def test_after_a_429_pause_sending_resumes_as_it_ends(db, box, tenant_id, fake_tg):
-    connect(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
-    backlog(db, tenant_id, 400, 400)
+    connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
+    backlog(db, tenant_id, 400, 400, first_chat=6100000)
     fake_tg.fail_next("sendMessage", 429, retry_after=3)
     send_all(db, box, fake_tg, deadline=7.0, rate_per_bot=RATE)
     sent = fake_tg.sent()

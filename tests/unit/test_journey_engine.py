@@ -4,7 +4,6 @@ import pytest
 
 from promostack_cli.journeys.engine import (AWAITING_REPLY, CANCELLED, COMPLETED, WAITING_DELAY, JourneyRunner)
 from promostack_cli.journeys.spec.parser import parse_text
-from tests.conftest import Cli, base_env
 
 WELCOME = """
 journey: welcome
@@ -144,18 +143,3 @@ def test_stop_cancels_and_replies_after_the_end_do_nothing():
     t = r.stop(_at_question(r))
     assert t.state.status == CANCELLED and t.state.step_id is None
     assert r.on_reply(t.state, "hello", 1.0).messages == []
-
-
-def test_simulate_cli_walks_through_a_file(tmp_path):
-    path = tmp_path / "welcome.yaml"
-    path.write_text(WELCOME)
-    cli = Cli(base_env(tmp_path), tmp_path)
-    r = cli("journeys", "simulate", str(path), "--var", "username=sam", input="dunno\n#2\n\n")
-    assert r.code == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert "bot › Hi Alex!" in lines and "   … 10m later" in lines
-    assert "bot › Please pick a button." in lines
-    assert "bot › Reply YES for the VIP link (1-3 years)." in lines
-    assert "bot › No worries." in lines and lines[-1] == "── session completed: no reply before the timeout"
-    r = cli("journeys", "simulate", str(tmp_path / "missing.yaml"))
-    assert r.code == 2
