@@ -1,6 +1,7 @@
 """Integration tier: real SQLite and PostgreSQL through the product's own code, the loopback fakes,
 everything in this process. ``receiver`` is the webhook app under uvicorn on 127.0.0.1 (a thread),
-with the message bot connected through ``ConnectionsService`` and the example journeys imported."""
+with the message bot connected through ``ConnectionsService`` and the example journeys imported.
+``clock`` and ``sim_tg``: a simulated clock for paced work, and the fake Bot API on it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,27 @@ from tests.conftest import EXAMPLES, MESSAGE_TOKEN, free_port, wait_for
 from tests.factories import connect_bot, import_journeys
 
 PUBLIC = "https://promo.example.com"
+
+
+@pytest.fixture
+def clock():
+    """A ``SimClock`` (tests/clock.py): pass it, and its ``sleep``, where the product takes a clock; waits that
+    only pass time are skipped. ``clock.skipped`` says how much real time that saved."""
+    from tests.clock import SimClock
+
+    sim = SimClock()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim_tg(clock):
+    """The fake Bot API on ``clock``: it measures Telegram's limits on the same time line as the sender."""
+    from tests.conftest import start_fake_tg
+
+    fake = start_fake_tg(clock=clock)
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture
