@@ -29,6 +29,21 @@ SIGNAL_TOKEN = "7000000001:AAFsignalsignalsignalsignalsignal001"
 MESSAGE_TOKEN = "7000000002:AAFmessagemessagemessagemessage0002"
 
 
+TIERS = ("unit", "integration", "acceptance")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with its tier (the directory it lives in): ``pytest -m "not acceptance"``."""
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            tier = item.path.resolve().relative_to(tests_dir).parts[0]
+        except ValueError:
+            continue
+        if tier in TIERS:
+            item.add_marker(tier)
+
+
 _pg_state: dict = {}
 
 
