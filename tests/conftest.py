@@ -32,6 +32,16 @@ MESSAGE_TOKEN = "7000000002:AAFmessagemessagemessagemessage0002"
 TIERS = ("unit", "integration", "acceptance")
 
 
+def pytest_sessionstart(session):
+    """testpaths lists the tiers: a test file left directly in tests/ (or in fakes/) would never run."""
+    tests_dir = Path(__file__).resolve().parent
+    stray = sorted(str(p.relative_to(tests_dir.parent)) for d in (tests_dir, tests_dir / "fakes")
+                   for p in d.glob("test_*.py"))
+    if stray:
+        raise pytest.UsageError(f"{', '.join(stray)}: move into tests/unit, tests/integration or tests/acceptance "
+                                "(see README, Tests)")
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark each test with its tier (the directory it lives in): ``pytest -m "not acceptance"``."""
     tests_dir = Path(__file__).resolve().parent
