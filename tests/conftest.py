@@ -1,5 +1,8 @@
-"""Shared fixtures: databases (SQLite file and a fresh PostgreSQL schema per test), the fake Bot API,
-and a runner for the installed ``promostack`` entry point.
+"""Fixtures shared by the tiers: databases (SQLite file and a fresh PostgreSQL schema per test), the
+secret box, a tenant and the fake Bot API. Tier-specific ones live in each tier's conftest
+(``tests/unit``: guards that keep it pure; ``tests/integration``: the in-process webhook receiver;
+``tests/acceptance``: the runner for the installed ``promostack`` entry point). Rows are built
+with ``tests/factories.py``.
 
 PostgreSQL tests use the server at 127.0.0.1:5432 (PROMOSTACK_TEST_PG_URL overrides). When it
 cannot be reached they fail under CI=true and are skipped, with the reason, elsewhere.
@@ -7,13 +10,10 @@ cannot be reached they fail under CI=true and are skipped, with the reason, else
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sys
+import socket
+import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,11 +22,36 @@ from tests.fakes.telegram import FakeTelegram
 
 PG_BASE = os.environ.get("PROMOSTACK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TEST_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
-BIN = Path(sys.executable).parent
-PROMOSTACK = shutil.which("promostack", path=str(BIN)) or str(BIN / "promostack")
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "journeys"
 
 SIGNAL_TOKEN = "7000000001:AAFsignalsignalsignalsignalsignal001"
 MESSAGE_TOKEN = "7000000002:AAFmessagemessagemessagemessage0002"
+
+
+TIERS = ("unit", "integration", "acceptance")
+
+
+def pytest_sessionstart(session):
+    """testpaths lists the tiers: a test file left directly in tests/ (or in fakes/) would never run."""
+    tests_dir = Path(__file__).resolve().parent
+    stray = sorted(str(p.relative_to(tests_dir.parent)) for d in (tests_dir, tests_dir / "fakes")
+                   for p in d.glob("test_*.py"))
+    if stray:
+        raise pytest.UsageError(f"{', '.join(stray)}: move into tests/unit, tests/integration or tests/acceptance "
+                                "(see README, Tests)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with its tier (the directory it lives in): ``pytest -m "not acceptance"``."""
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            tier = item.path.resolve().relative_to(tests_dir).parts[0]
+        except ValueError:
+            continue
+        if tier in TIERS:
+            item.add_marker(tier)
 
 
 _pg_state: dict = {}
@@ -106,62 +131,37 @@ def box():
 
 @pytest.fixture
 def tenant_id(db):
-    from promostack_cli.tenants.service import add_tenant
+    from tests.factories import tenant
 
-    with db.transaction() as session:
-        return add_tenant(session, "entrylab", "EntryLab").id
+    return tenant(db, "entrylab", "EntryLab")
+
+
+def start_fake_tg(**options) -> FakeTelegram:
+    """The fake Bot API on 127.0.0.1 with the signal and message bots (``options``: FakeTelegram's)."""
+    fake = FakeTelegram(allow_http_webhooks=True, **options).start()
+    fake.add_bot(SIGNAL_TOKEN, "entrylab_signals_bot")
+    fake.add_bot(MESSAGE_TOKEN, "entrylab_helper_bot")
+    return fake
 
 
 @pytest.fixture
 def fake_tg():
-    fake = FakeTelegram(allow_http_webhooks=True).start()
-    fake.add_bot(SIGNAL_TOKEN, "entrylab_signals_bot")
-    fake.add_bot(MESSAGE_TOKEN, "entrylab_helper_bot")
+    fake = start_fake_tg()
     yield fake
     fake.stop()
 
 
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self):
-        return json.loads(self.stdout)
-
-
-class Cli:
-    """Runs the installed ``promostack`` console script with a controlled environment."""
-
-    def __init__(self, env: dict[str, str], cwd: Path):
-        self.env = env
-        self.cwd = cwd
-
-    def __call__(self, *args: str, input: str | None = None, env: dict | None = None, timeout: float = 120) -> Result:
-        full_env = {**self.env, **(env or {})}
-        proc = subprocess.run([PROMOSTACK, *args], capture_output=True, text=True, env=full_env, cwd=self.cwd,
-                              input=input, timeout=timeout)
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    def popen(self, *args: str, env: dict | None = None) -> subprocess.Popen:
-        return subprocess.Popen([PROMOSTACK, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**self.env, **(env or {})}, cwd=self.cwd)
+def wait_for(predicate, timeout=5.0):
+    """Poll ``predicate`` (real time: for work done by another thread or process) until true or ``timeout``."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
 
 
-def base_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOSTACK_")}
-    env.update({"PROMOSTACK_DATA_DIR": str(tmp_path / "data"), "NO_COLOR": "1", "COLUMNS": "200",
-                "PROMOSTACK_SECRET_KEY": TEST_KEY})
-    return env
-
-
-@pytest.fixture
-def cli(tmp_path, db_url, fake_tg):
-    """The CLI against a migrated ``db_url`` (SQLite and PostgreSQL) and the fake Bot API."""
-    env = base_env(tmp_path)
-    env.update({"PROMOSTACK_DATABASE_URL": db_url, "PROMOSTACK_TELEGRAM_API_URL": fake_tg.base_url})
-    runner = Cli(env, tmp_path)
-    r = runner("db", "upgrade")
-    assert r.code == 0, r.stderr
-    return runner
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -41,7 +41,7 @@ def main(url: str, sync_dir: str, index: str, count: str, times_file: str) -> No
     from promostack_cli.crosspromo import service
     from promostack_cli.models import open_database
     from promostack_cli.settings import Settings
-    from tests.test_crosspromo import market
+    from tests.integration.test_crosspromo import market
 
     db = open_database(url)
     market_for = market()

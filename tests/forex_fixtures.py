@@ -51,11 +51,7 @@ def gold_market(fake, until: datetime):
 
 
 def connect_signal_bot(db, box, tenant_id, token=SIGNAL_TOKEN, vip=VIP):
-    from promostack_cli.connections.models import BotConnection
-    from promostack_cli.core.secrets import fingerprint, mask
+    """The tenant's signal bot, offline, posting to ``vip`` and ``@free``."""
+    from tests.factories import connect_bot
 
-    with db.transaction() as s:
-        s.add(BotConnection(tenant_id=tenant_id, role="signal_bot", bot_id=int(token.split(":")[0]), username="signals",
-                            token_encrypted=box.encrypt(token), token_hint=mask(token),
-                            webhook_path_hash=fingerprint(f"signal{tenant_id}"), webhook_path_encrypted=box.encrypt("p"),
-                            webhook_token_encrypted=box.encrypt("h"), vip_channel=vip, free_channel="@free"))
+    connect_bot(db, box, tenant_id, "signal_bot", token, vip_channel=vip, free_channel="@free")

@@ -35,6 +35,7 @@ FIELDS: dict[str, tuple] = {
     "send_interval_group": ("float>", 0), "send_workers": ("int", 1, 256), "send_max_attempts": ("int", 1, None),
     "twelvedata_api_url": ("url",), "twelvedata_api_key": ("text",), "twelvedata_timeout": ("float>", 0),
     "twelvedata_credits_per_minute": ("int", 1, None), "twelvedata_credits_per_day": ("int", 1, None),
+    "stripe_api_url": ("url",),
 }
 
 

@@ -10,6 +10,7 @@ token never appears in exception messages or logs.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -45,7 +46,10 @@ class BotApi:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._max_connections = max_connections
-        self._http: httpx.Client | None = None
+        self._lock = threading.Lock()
+        # built now, not by the first send: the pool (and its TLS context) is ready before the
+        # sender's worker threads ask for clients at once
+        self._http: httpx.Client | None = _shared_http(timeout, max_connections)
 
     @classmethod
     def from_settings(cls, settings, *, max_connections: int = 100) -> "BotApi":
@@ -53,15 +57,18 @@ class BotApi:
 
     def client(self, token: str) -> "TelegramClient":
         if self._http is None:
-            self._http = _shared_http(self.timeout, self._max_connections)
+            with self._lock:
+                if self._http is None:
+                    self._http = _shared_http(self.timeout, self._max_connections)
         return TelegramClient(token, base_url=self.base_url, timeout=self.timeout, http=self._http)
 
     __call__ = client  # a BotApi is the ``token -> client`` factory services take
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
 
 
 class TelegramClient:

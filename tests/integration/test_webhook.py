@@ -1,101 +1,17 @@
 """The webhook receiver over real HTTP (uvicorn on 127.0.0.1), SQLite and PostgreSQL."""
 
 import json
-import socket
-import threading
 import time
-from pathlib import Path
 
-import httpx
-import pytest
-import uvicorn
 from sqlmodel import select
 
-from promostack_cli.connections.service import ConnectionRequest, ConnectionsService
 from promostack_cli.core.clock import utcnow
 from promostack_cli.journeys.models import JourneySession
-from promostack_cli.journeys.service import apply_import, load_specs, plan_import
 from promostack_cli.outbox.models import ChatState
-from promostack_cli.settings import Settings
-from promostack_cli.telegram.client import TelegramClient
-from promostack_cli.webhooks.app import create_app
 from promostack_cli.webhooks.models import TelegramUpdate
-from tests.conftest import MESSAGE_TOKEN
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "journeys"
-PUBLIC = "https://promo.example.com"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def receiver(db, box, tenant_id, fake_tg, tmp_path):
-    settings = Settings(telegram_api_url=fake_tg.base_url, public_url=PUBLIC, data_dir=tmp_path, _env_file=None)
-    service = ConnectionsService(db, box, lambda t: TelegramClient(t, base_url=fake_tg.base_url),
-                                 public_url=PUBLIC, api_url=fake_tg.base_url)
-    service.set(tenant_id, ConnectionRequest(role="message_bot", token=MESSAGE_TOKEN), utcnow())
-    with db.transaction() as s:
-        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(EXAMPLES)])), utcnow())
-    hook = fake_tg.webhooks[MESSAGE_TOKEN]
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(db, box, settings), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    path = "/api/bot-webhook/" + hook["url"].rsplit("/", 1)[1]
-    with httpx.Client(base_url=base, timeout=10) as client:
-        yield Receiver(client, path, hook["secret_token"], db)
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-class Receiver:
-    def __init__(self, client, path, secret, db):
-        self.client, self.path, self.secret, self.db = client, path, secret, db
-
-    def post(self, update, *, secret=None, path=None, raw: bytes | None = None, settle: bool = True):
-        """Post like Telegram; then (``settle``) wait until the receiver has processed what it stored."""
-        body = raw if raw is not None else json.dumps(update).encode()
-        r = self.client.post(path or self.path, content=body, headers={
-            "X-Telegram-Bot-Api-Secret-Token": self.secret if secret is None else secret,
-            "Content-Type": "application/json"})
-        if settle and r.status_code == 200:
-            assert wait_for(lambda: all(u.status != "received" for u in self.updates()), timeout=10), \
-                "a stored update was not processed"
-        return r
-
-    def updates(self):
-        with self.db.session() as s:
-            return list(s.exec(select(TelegramUpdate).order_by(TelegramUpdate.id)))
-
-    def sessions(self):
-        with self.db.session() as s:
-            return list(s.exec(select(JourneySession).order_by(JourneySession.id)))
-
-
-def message(update_id, text, user_id=5550001, first_name="Sam"):
-    return {"update_id": update_id, "message": {
-        "message_id": update_id, "date": int(time.time()), "text": text,
-        "chat": {"id": user_id, "type": "private", "first_name": first_name},
-        "from": {"id": user_id, "is_bot": False, "first_name": first_name, "username": "sam"}}}
-
-
-def wait_for(predicate, timeout=5.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+from tests.conftest import EXAMPLES, wait_for
+from tests.factories import import_journeys
+from tests.factories import telegram_message as message
 
 
 def test_wrong_secret_or_header_is_401_and_nothing_stored(receiver):
@@ -204,29 +120,6 @@ def test_healthz(receiver):
     assert r.status_code == 200 and r.json() == {"ok": True, "database": "ok"}
 
 
-def test_webhook_serve_command(cli, tmp_path):
-    port = _free_port()
-    proc = cli.popen("webhook", "serve", "--port", str(port))
-    try:
-        assert wait_for(lambda: _healthy(port), timeout=20), proc.stderr.read() if proc.poll() is not None else "no answer"
-        r = httpx.post(f"http://127.0.0.1:{port}/api/bot-webhook/unknown", content=b"{}",
-                       headers={"X-Telegram-Bot-Api-Secret-Token": "x"})
-        assert r.status_code == 401
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-    assert cli("tenants", "add", "entrylab").code == 0
-    r = cli("-t", "entrylab", "webhook", "failures", "--json")
-    assert r.code == 0 and r.json() == []
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()["ok"] is True
-    except (httpx.HTTPError, ValueError):
-        return False
-
-
 def test_unexpected_error_is_recorded_with_its_payload_and_retry_processes_it(receiver, monkeypatch):
     """A bug while processing (here: in the router): the update was stored and answered 200 (Telegram would
     hold later updates back otherwise); it ends failed with update_id and payload, so ``webhook
@@ -261,74 +154,6 @@ def test_update_id_must_be_a_real_integer(receiver):
     assert receiver.sessions() == []
 
 
-def test_models_resolve_in_a_fresh_process(db, db_url):
-    """A fresh receiver worker that has imported only the webhook models must still write updates
-    (FK to tenants): the database it opens, as the receiver does (``runtime.default_db``), has
-    every table registered, although db.py itself knows no domain table."""
-    import os
-    import subprocess
-    import sys
-
-    # import order matters: the model module first, as in a fresh uvicorn worker
-    code = ("from promostack_cli.webhooks.models import TelegramUpdate\n"
-            "from promostack_cli.runtime import default_db\n"
-            "db = default_db()\n"
-            "from sqlalchemy import text\n"
-            "with db.transaction() as s:\n"
-            "    s.execute(text(\"INSERT INTO tenants (slug, name, created_at) VALUES ('x', 'x', CURRENT_TIMESTAMP)\"))\n"
-            "    tid = s.execute(text(\"SELECT id FROM tenants WHERE slug = 'x'\")).scalar()\n"
-            "    s.add(TelegramUpdate(tenant_id=tid, bot_id=1, bot_role='message_bot', kind='message', status='ignored'))\n"
-            "print('ok')\n")
-    env = {**os.environ, "PROMOSTACK_DATABASE_URL": db_url}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
-
-
-def test_inject_command_processes_an_update_like_the_receiver(cli):
-    assert cli("tenants", "add", "entrylab").code == 0
-    assert cli("-t", "entrylab", "connections", "set", "message_bot", "--no-validate",
-               "--token", MESSAGE_TOKEN).code == 0
-    examples = str(Path(__file__).resolve().parents[1] / "examples" / "journeys")
-    assert cli("-t", "entrylab", "journeys", "import", examples).code == 0
-    update = json.dumps(message(700, "/start welcome"))
-    r = cli("-t", "entrylab", "webhook", "inject", "--json", input=update)
-    assert r.code == 0 and r.json() == {"status": "processed", "result": "started welcome"}
-    r = cli("-t", "entrylab", "webhook", "inject", "--json", input=update)
-    assert r.json()["status"] == "duplicate"
-    r = cli("-t", "entrylab", "webhook", "inject", input="{broken")
-    assert r.code == 1 and "webhook failures" in r.stderr
-    assert len(cli("-t", "entrylab", "webhook", "failures", "--json").json()) == 1
-    r = cli("scheduler", "tick", "--dry-run")
-    assert "Hi Sam! Welcome to <b>EntryLab</b>." in r.stdout
-
-
-def test_updates_a_crashed_receiver_stored_are_processed_by_the_tick(cli, db_url):
-    """Stored and acknowledged, then the receiver died before processing: ``scheduler tick`` does it."""
-    from promostack_cli.db import Database
-    from promostack_cli.telegram.updates import BotRef, envelope
-    from promostack_cli.webhooks import inbox
-
-    assert cli("tenants", "add", "entrylab").code == 0
-    assert cli("-t", "entrylab", "connections", "set", "message_bot", "--no-validate", "--token", MESSAGE_TOKEN).code == 0
-    assert cli("-t", "entrylab", "journeys", "import", str(EXAMPLES)).code == 0
-    db = Database(db_url)
-    with db.transaction() as s:
-        from promostack_cli.connections.lookup import find_bot
-        from promostack_cli.tenants.models import Tenant
-
-        tenant = s.exec(select(Tenant)).one()
-        ref = find_bot(s, None, tenant_id=tenant.id, role="message_bot").ref
-        body = json.dumps(message(800, "/start welcome")).encode()
-        assert inbox.store(s, [inbox.Incoming(ref, envelope(body), body)], utcnow()) == ["stored"]
-        assert inbox.store(s, [inbox.Incoming(ref, envelope(body), body)], utcnow()) == ["duplicate"]
-    r = cli("scheduler", "tick", "--dry-run")
-    assert r.code == 0, r.stderr
-    assert "Hi Sam! Welcome to <b>EntryLab</b>." in r.stdout
-    with db.session() as s:
-        assert [(u.status, u.result) for u in s.exec(select(TelegramUpdate))] == [("processed", "started welcome")]
-    db.engine.dispose()
-
-
 def test_an_update_that_cannot_be_stored_is_answered_503_and_not_acknowledged(receiver, monkeypatch):
     """Transient (the database is failing) or not (a bug in the store): never a 200 for it."""
     from sqlalchemy.exc import OperationalError
@@ -355,8 +180,7 @@ def test_one_failing_update_in_a_batch_does_not_hold_the_others_back(db, box, te
     from promostack_cli.telegram.updates import BotRef, envelope
     from promostack_cli.webhooks import inbox, service
 
-    with db.transaction() as s:
-        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(EXAMPLES)])), utcnow())
+    import_journeys(db, tenant_id, EXAMPLES)
     bot = BotRef(tenant_id, 4242, "message_bot")
     bodies = [json.dumps(message(1, "/start welcome", user_id=1)).encode(),
               json.dumps({"update_id": 2, "message": "not an object"}).encode(),
@@ -378,8 +202,8 @@ def test_a_starting_receiver_processes_what_a_crashed_one_left(db, tenant_id):
     from promostack_cli.webhooks import inbox
     from promostack_cli.webhooks.workers import Processor
 
+    import_journeys(db, tenant_id, EXAMPLES)
     with db.transaction() as s:
-        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(EXAMPLES)])), utcnow())
         body = json.dumps(message(5, "/start welcome")).encode()
         inbox.store(s, [inbox.Incoming(BotRef(tenant_id, 4242, "message_bot"), envelope(body), body)], utcnow())
     processor = Processor(db)  # no update arrives: it looks for left-over ones when it starts

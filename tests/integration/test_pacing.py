@@ -11,14 +11,20 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from promostack_cli.core.clock import utcnow
-from promostack_cli.outbox.models import BotRateLimit, OutboxMessage
+from promostack_cli.outbox.models import BotRateLimit
 from promostack_cli.outbox.pacing import HORIZON_SECONDS, Pacer
 from tests.conftest import MESSAGE_TOKEN
-from tests.test_outbox import connect, send_all
+from tests.factories import backlog, connect_bot
+from tests.integration.test_outbox import send_all
 
 BOT = int(MESSAGE_TOKEN.split(":")[0])
 RATE = 28.0
+
+
+@pytest.fixture
+def fake_tg(sim_tg):
+    """The senders below run on the simulated ``clock``, and the fake Bot API measures on it too."""
+    return sim_tg
 
 
 def schedule(db) -> tuple[float, float]:
@@ -26,15 +32,6 @@ def schedule(db) -> tuple[float, float]:
         row = s.execute(sa.select(BotRateLimit.next_slot_at, BotRateLimit.paused_until)
                         .where(BotRateLimit.bot_id == BOT)).first()
     return (row.next_slot_at, row.paused_until) if row else (0.0, 0.0)
-
-
-def backlog(db, tenant_id, n: int, chats: int) -> None:
-    now = utcnow()
-    rows = [dict(tenant_id=tenant_id, bot_role="message_bot", chat_id=str(6100000 + i % chats), chat_kind="private",
-                 method="sendMessage", payload={"text": f"m{i}"}, status="pending", not_before=now, attempts=0,
-                 rate_limited=0, created_at=now, updated_at=now) for i in range(n)]
-    with db.transaction() as s:
-        s.execute(sa.insert(OutboxMessage.__table__), rows)
 
 
 def test_grants_only_within_the_horizon_and_the_deadline(db, tenant_id):
@@ -94,16 +91,16 @@ def test_concurrent_reservations_never_share_a_slot(db, tenant_id):
     assert len(granted) >= RATE * 2.0 * 0.9  # the schedule was kept full
 
 
-@pytest.mark.serial  # real time: run alone
-def test_a_sender_stopped_by_its_deadline_leaves_the_schedule_at_the_clock(db, box, tenant_id, fake_tg):
+@pytest.mark.serial  # waits are simulated, the work between them is real: run alone
+def test_a_sender_stopped_by_its_deadline_leaves_the_schedule_at_the_clock(db, box, tenant_id, fake_tg, clock):
     """The loop boundary: a 1.5 s delivery window over a long backlog, then the next window."""
-    connect(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
-    backlog(db, tenant_id, 600, 300)
-    send_all(db, box, fake_tg, deadline=1.5, rate_per_bot=RATE)
-    ahead = schedule(db)[0] - time.time()
+    connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
+    backlog(db, tenant_id, 600, 300, first_chat=6100000)
+    send_all(db, box, fake_tg, clock, deadline=1.5, rate_per_bot=RATE)
+    ahead = schedule(db)[0] - clock()
     assert ahead <= HORIZON_SECONDS, f"the schedule was left {ahead:.1f} s ahead of the clock"
     first_window = len(fake_tg.sent())
-    report = send_all(db, box, fake_tg, deadline=3.0, rate_per_bot=RATE)  # the next loop sends at once
+    report = send_all(db, box, fake_tg, clock, deadline=3.0, rate_per_bot=RATE)  # the next loop sends at once
     assert report.sent >= RATE * 2, f"the next window sent only {report.sent}"
     assert first_window > 0 and fake_tg.count_429 == 0
     with db.session() as s:
@@ -111,12 +108,12 @@ def test_a_sender_stopped_by_its_deadline_leaves_the_schedule_at_the_clock(db, b
     assert "sending" not in statuses, "claimed messages were not handed back at the deadline"
 
 
-@pytest.mark.serial  # real time: run alone
-def test_after_a_429_pause_sending_resumes_as_it_ends(db, box, tenant_id, fake_tg):
-    connect(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
-    backlog(db, tenant_id, 400, 400)
+@pytest.mark.serial  # waits are simulated, the work between them is real: run alone
+def test_after_a_429_pause_sending_resumes_as_it_ends(db, box, tenant_id, fake_tg, clock):
+    connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
+    backlog(db, tenant_id, 400, 400, first_chat=6100000)
     fake_tg.fail_next("sendMessage", 429, retry_after=3)
-    send_all(db, box, fake_tg, deadline=7.0, rate_per_bot=RATE)
+    send_all(db, box, fake_tg, clock, deadline=7.0, rate_per_bot=RATE)
     sent = fake_tg.sent()
     rate_limited = [c.at for c in fake_tg.calls if c.status == 429]
     assert len(rate_limited) == 1
@@ -128,5 +125,5 @@ def test_after_a_429_pause_sending_resumes_as_it_ends(db, box, tenant_id, fake_t
     in_two_seconds = [t for t in after if t < after[0] + 2.0]
     assert len(in_two_seconds) >= RATE * 2 * 0.8, f"only {len(in_two_seconds)} sent in the 2 s after the pause"
     assert len(sent) >= RATE * 2.5 and fake_tg.count_429 == 0
-    ahead = schedule(db)[0] - time.time()
+    ahead = schedule(db)[0] - clock()
     assert ahead <= HORIZON_SECONDS, f"the schedule was left {ahead:.1f} s ahead"

@@ -4,7 +4,8 @@ import re
 import subprocess
 import sys
 
-from tests.conftest import MESSAGE_TOKEN, TEST_KEY, Cli, base_env
+from tests.acceptance.conftest import Cli, base_env
+from tests.conftest import MESSAGE_TOKEN, TEST_KEY
 
 HEAVY = ("pandas", "pandas_ta", "numba", "matplotlib", "stripe", "uvicorn", "starlette", "jinja2", "yaml")
 

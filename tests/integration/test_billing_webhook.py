@@ -28,7 +28,7 @@ from promostack_cli.webhooks.app import create_app
 from tests import billing_fixtures as bf
 from tests.conftest import MESSAGE_TOKEN, SIGNAL_TOKEN, TEST_KEY
 from tests.fakes import stripe as fs
-from tests.test_webhook import _free_port, wait_for
+from tests.conftest import free_port as _free_port, wait_for
 
 PUBLIC = "https://promo.example.com"
 PAYER, STRANGER = 5550301, 5550302

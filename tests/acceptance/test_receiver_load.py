@@ -20,12 +20,13 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import MESSAGE_TOKEN, Cli, base_env
-from tests.test_webhook import _free_port, _healthy, message, wait_for
+from tests.acceptance.conftest import Cli, base_env, healthy
+from tests.conftest import MESSAGE_TOKEN, free_port, wait_for
+from tests.factories import telegram_message as message
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # no timing assertions: runs in the parallel phase
 
-APP_NAME = "promostack-receiver-under-test"
+APP_NAME = "promostack-receiver-under-test"  # + a suffix per test: the killer must not hit another test's receiver
 JOURNEY = """\
 journey: race
 name: Race
@@ -54,8 +55,9 @@ steps:
 
 
 class Deployed:
-    def __init__(self, cli: Cli, db_url: str, port: int, path: str, secret: str, proc):
+    def __init__(self, cli: Cli, db_url: str, port: int, path: str, secret: str, proc, app_name: str):
         self.cli, self.db_url, self.port, self.path, self.secret, self.proc = cli, db_url, port, path, secret, proc
+        self.app_name = app_name  # PGAPPNAME of this test's processes
 
     def post_until_accepted(self, client: httpx.Client, update: dict, *, give_up: float = 60.0) -> int:
         """Post like Telegram: anything but 2xx (or no answer) is sent again after a short wait."""
@@ -86,9 +88,12 @@ class Deployed:
 
 @pytest.fixture
 def deployed(tmp_path, pg_url, fake_tg):
+    import uuid
+
+    app_name = f"{APP_NAME}-{uuid.uuid4().hex[:8]}"
     env = base_env(tmp_path)
     env.update({"PROMOSTACK_DATABASE_URL": pg_url, "PROMOSTACK_TELEGRAM_API_URL": fake_tg.base_url,
-                "PROMOSTACK_PUBLIC_URL": "https://promo.example.com", "PGAPPNAME": APP_NAME})
+                "PROMOSTACK_PUBLIC_URL": "https://promo.example.com", "PGAPPNAME": app_name})
     cli = Cli(env, tmp_path)
     assert cli("db", "upgrade").code == 0
     assert cli("tenants", "add", "entrylab").code == 0
@@ -101,17 +106,17 @@ def deployed(tmp_path, pg_url, fake_tg):
     r = cli("-t", "entrylab", "journeys", "import", str(tmp_path / "journeys"))
     assert r.code == 0, r.stderr
     hook = fake_tg.webhooks[MESSAGE_TOKEN]
-    port = _free_port()
+    port = free_port()
     log = open(os.environ.get("RECEIVER_LOG", tmp_path / "receiver.log"), "w")
     import subprocess
 
-    from tests.conftest import PROMOSTACK
+    from tests.acceptance.conftest import PROMOSTACK
     proc = subprocess.Popen([PROMOSTACK, "webhook", "serve", "--port", str(port), "--workers", "2"], stdout=log,
                             stderr=log, text=True, env={**env, "PROMOSTACK_LOG_LEVEL": "WARNING"}, cwd=tmp_path)
     try:
-        assert wait_for(lambda: _healthy(port), timeout=60), "the receiver did not start"
+        assert wait_for(lambda: healthy(port), timeout=60), "the receiver did not start"
         yield Deployed(cli, pg_url, port, "/api/bot-webhook/" + hook["url"].rsplit("/", 1)[1],
-                       hook["secret_token"], proc)
+                       hook["secret_token"], proc, app_name)
     finally:
         proc.terminate()
         try:
@@ -185,7 +190,7 @@ def test_killed_database_connections_lose_no_start(deployed, fake_tg):
         with psycopg.connect(raw, autocommit=True) as conn:
             while not stop.wait(0.5) and time.time() < until:
                 rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                    "WHERE application_name = %s AND pid <> pg_backend_pid()", (APP_NAME,)).fetchall()
+                                    "WHERE application_name = %s AND pid <> pg_backend_pid()", (deployed.app_name,)).fetchall()
                 killed.append(len(rows))
 
     killer = threading.Thread(target=kill_receiver_connections)

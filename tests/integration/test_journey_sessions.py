@@ -3,7 +3,6 @@
 import json
 import threading
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -14,15 +13,15 @@ from promostack_cli.journeys import sessions as js_service
 from promostack_cli.journeys.models import JourneySession
 from promostack_cli.journeys.service import apply_import, load_specs, plan_import
 from promostack_cli.outbox.models import OutboxMessage
+from tests.conftest import EXAMPLES
+from tests.factories import connect_bot, import_journeys
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "journeys"
 USER = {"first_name": "Sam", "last_name": "", "username": "sam"}
 
 
 @pytest.fixture
 def journeys(db, tenant_id):
-    with db.transaction() as s:
-        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(EXAMPLES)])), utcnow())
+    import_journeys(db, tenant_id, EXAMPLES)
     return db
 
 
@@ -141,8 +140,7 @@ def test_inactivity_timeout(journeys, tenant_id):
 
 
 def test_concurrent_run_due_advances_each_session_once(tenant_id, db):
-    with db.transaction() as s:
-        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(EXAMPLES)])), utcnow())
+    import_journeys(db, tenant_id, EXAMPLES)
     for i in range(150):
         say(db, tenant_id, "/start welcome", chat=str(6000000 + i))
     fast_forward(db)
@@ -212,18 +210,13 @@ def test_a_403_from_the_sender_ends_the_users_sessions_and_writing_again_unblock
     chat is unblocked and what the journey sends them from then on is delivered."""
     from jobs.scheduler_tick import TickContext, run, steps
     from promostack_cli.connections.models import BotConnection
-    from promostack_cli.core.secrets import fingerprint, mask
     from promostack_cli.settings import Settings
     from promostack_cli.telegram.updates import BotRef
     from promostack_cli.webhooks.service import ingest
     from tests.conftest import MESSAGE_TOKEN
 
     db = journeys
-    with db.transaction() as s:
-        s.add(BotConnection(tenant_id=tenant_id, role="message_bot", bot_id=int(MESSAGE_TOKEN.split(":")[0]),
-                            username="entrylab_helper_bot", token_encrypted=box.encrypt(MESSAGE_TOKEN),
-                            token_hint=mask(MESSAGE_TOKEN), webhook_path_hash=fingerprint("p1"),
-                            webhook_path_encrypted=box.encrypt("p"), webhook_token_encrypted=box.encrypt("h")))
+    connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
     settings = Settings(telegram_api_url=fake_tg.base_url, data_dir=tmp_path, _env_file=None)
     fake_tg.block(5550201)
     say(db, tenant_id, "/start welcome", chat="5550201")  # the welcome is queued; the 10-minute delay runs
@@ -289,8 +282,7 @@ def test_a_journey_with_a_long_slug_and_step_id_queues_and_counts_its_messages(d
     (tmp_path / f"{slug}.yaml").write_text(
         f"journey: {slug}\nname: Long\nstatus: active\ntriggers:\n  - deep_link: long\nsteps:\n"
         f"  - id: {step}\n    type: message\n    text: Hello\n")
-    with db.transaction() as s:
-        apply_import(s, tenant_id, plan_import(s, tenant_id, load_specs([str(tmp_path)])), utcnow())
+    import_journeys(db, tenant_id, tmp_path)
     assert say(db, tenant_id, "/start long") == f"started {slug}"
     assert outbox_texts(db) == ["Hello"]
     with db.session() as s:

@@ -4,7 +4,6 @@ import pytest
 
 from promostack_cli.journeys.engine import (AWAITING_REPLY, CANCELLED, COMPLETED, WAITING_DELAY, JourneyRunner)
 from promostack_cli.journeys.spec.parser import parse_text
-from tests.conftest import Cli, base_env
 
 WELCOME = """
 journey: welcome
@@ -160,17 +159,3 @@ def test_simulation_is_driven_by_its_callbacks_alone():
     assert "bot › Hi Sam!" in texts and "you › dunno" in texts and "you › (no reply)" in texts
     assert ("── session completed: no reply before the timeout", "dim") == said[-1]
 
-
-def test_simulate_cli_walks_through_a_file(tmp_path):
-    path = tmp_path / "welcome.yaml"
-    path.write_text(WELCOME)
-    cli = Cli(base_env(tmp_path), tmp_path)
-    r = cli("journeys", "simulate", str(path), "--var", "username=sam", input="dunno\n#2\n\n")
-    assert r.code == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert "bot › Hi Alex!" in lines and "   … 10m later" in lines
-    assert "bot › Please pick a button." in lines
-    assert "bot › Reply YES for the VIP link (1-3 years)." in lines
-    assert "bot › No worries." in lines and lines[-1] == "── session completed: no reply before the timeout"
-    r = cli("journeys", "simulate", str(tmp_path / "missing.yaml"))
-    assert r.code == 2

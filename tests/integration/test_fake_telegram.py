@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
-try:
-    from tests.fakes.telegram import Call, FakeTelegram
-except ImportError:  # collected with tests/ (not the repo root) on sys.path
-    from .telegram import Call, FakeTelegram  # type: ignore[no-redef]
+from tests.fakes.telegram import Call, FakeTelegram
 
 TOKEN = "123456:TEST-token_abc"
 TOKEN2 = "654321:OTHER-token"
@@ -412,32 +406,3 @@ def test_stop_closes_kept_alive_connections(client):
 
 
 # ---------------------------------------------------------------- script mode
-
-def test_script_mode(tmp_path):
-    script = Path(__file__).with_name("telegram.py")
-    bots_file = tmp_path / "bots.txt"
-    bots_file.write_text("# token username\n222:BBB second_bot\n")
-    proc = subprocess.Popen(
-        [sys.executable, str(script), "--port", "0", "--bot", f"{TOKEN}:script_bot",
-         "--bots-file", str(bots_file), "--chat=-10042:channel"],
-        stdout=subprocess.PIPE, text=True, cwd=tmp_path)
-    try:
-        base = proc.stdout.readline().strip()
-        assert base.startswith("http://127.0.0.1:")
-        with httpx.Client(base_url=base, timeout=5) as c:
-            assert c.get(f"/bot{TOKEN}/getMe").json()["result"]["username"] == "script_bot"
-            assert c.get("/bot222:BBB/getMe").json()["result"]["username"] == "second_bot"
-            assert c.post("/_fake/bots", json={"token": "333:CCC", "username": "third_bot"}).json()["ok"]
-            assert c.get("/bot333:CCC/getMe").json()["ok"]
-            for chat_id in (-10042, 5, 5):
-                c.post(f"/bot{TOKEN}/sendMessage", json={"chat_id": chat_id, "text": "hi"})
-            stats = c.get("/_fake/stats").json()
-            assert stats["sent_by_bot"] == {"123456": 2} and stats["count_429"] == 1
-            assert stats["max_in_any_second_by_bot"] == {"123456": 2}
-            assert stats["first_at_by_bot"]["123456"] <= stats["last_at_by_bot"]["123456"]
-            assert c.post("/_fake/reset").json() == {"ok": True}
-            assert c.get("/_fake/stats").json()["sent"] == 0
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=5) == 0
-        proc.stdout.close()

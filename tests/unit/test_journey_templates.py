@@ -4,11 +4,7 @@ validation and at run time, so a template that validated cannot cost gigabytes o
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import textwrap
-import threading
-import time
 
 import pytest
 
@@ -53,63 +49,6 @@ def runner_for(text: str) -> JourneyRunner:
 # Run time: bounded in memory and time, and the message fails with a reason instead of the session
 
 
-_MEASURE = textwrap.dedent("""
-    import json, resource, sys, time
-    from promostack_cli.journeys.engine import JourneyRunner
-    from promostack_cli.journeys.spec.model import JourneySpec
-    text, name = sys.argv[1], sys.argv[2]
-    spec = JourneySpec.from_dict({"journey": "t", "name": "T", "triggers": [{"deep_link": "t"}],
-                                  "steps": [{"id": "a", "type": "message", "text": text}]})
-    JourneyRunner(spec).start({"first_name": "Sam"}, 0.0)  # warm up: imports, compilation
-    # a safety net for the machine: an unbounded render dies here instead of taking the host's memory
-    vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (vm + (1 << 30), resource.RLIM_INFINITY))
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
-    messages = JourneyRunner(spec).start({"first_name": name}, 0.0).messages
-    elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
-    print(json.dumps({"seconds": elapsed, "peak_mb": peak / 1024,
-                      "messages": [[m.text, getattr(m, "error", None)] for m in messages]}))
-""")
-
-
-def measure(text: str, first_name: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, text, first_name], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout)
-
-
-@pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_template_renders_in_bounded_memory_and_time(name):
-    # the branch not taken: the user gets "Hello" at once
-    result = measure(HOSTILE[name], "Sam")
-    assert result["messages"] == [["Hello", None]]
-    assert result["peak_mb"] < 100 and result["seconds"] < 1, result
-    # the branch taken: that message fails with a reason, still within the same bounds
-    result = measure(HOSTILE[name], "never-zz")
-    assert result["peak_mb"] < 100 and result["seconds"] < 1, result
-    [[text, error]] = result["messages"]
-    assert text == "" and error.startswith("text of step 'a' not sent: template "), error
-
-
-def test_simulate_is_bounded_too_and_shows_the_failed_message(tmp_path):
-    from tests.conftest import Cli, base_env
-
-    path = tmp_path / "t.yaml"
-    path.write_text(journey(HOSTILE["replace"]))
-    cli = Cli(base_env(tmp_path), tmp_path)
-    started = time.perf_counter()
-    r = cli("journeys", "simulate", str(path), "--var", "first_name=never-zz", input="", timeout=60)
-    assert r.code == 0, r.stderr
-    assert time.perf_counter() - started < 15  # was minutes and gigabytes
-    assert "bot ✗ text of step 'a' not sent: template builds a text or list longer than 100000" in r.stdout
-    assert "bot › Next?" in r.stdout
-    r = cli("journeys", "simulate", str(path), "--var", "first_name=Sam", input="")
-    assert "bot › Hello" in r.stdout.splitlines()
-
-
 def test_a_failing_message_does_not_stop_the_session():
     runner = runner_for(HOSTILE["repeat"])
     transition = runner.start({"first_name": "never-zz"}, 0.0)
@@ -125,19 +64,6 @@ def test_run_time_applies_the_validation_rules_to_journeys_stored_earlier():
                          ("{{ first_name.encode() }}", "method 'encode' is not allowed")]:
         first, question = runner_for(text).start({"first_name": "Sam"}, 0.0).messages
         assert reason in first.error and question.text == "Next?"
-
-
-def test_nothing_keeps_running_after_a_render_runs_out_of_time():
-    threads = threading.active_count()
-    started = time.perf_counter()
-    errors = errors_of(journey("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}x"))
-    assert time.perf_counter() - started < 2
-    assert len(errors) == 1 and errors[0].startswith("j.yaml:9: text: template takes longer than 0.5s"), errors
-    assert threading.active_count() == threads
-    cpu = time.process_time()
-    time.sleep(0.5)
-    assert time.process_time() - cpu < 0.1  # no abandoned render is still burning CPU
-    assert sys.gettrace() is None  # the render's tracer is gone too
 
 
 def test_the_render_tracer_restores_a_tracer_that_was_there():

@@ -15,7 +15,7 @@ from promostack_cli.journeys.spec.parser import parse_file, parse_text
 from promostack_cli.journeys.spec.rules import BASE_VARIABLES, EVENTS
 from promostack_cli.journeys.spec.schema import json_schema
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "journeys"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "journeys"
 
 EXAMPLE = """\
 journey: welcome                 # slug [a-z0-9][a-z0-9_-]{0,63}; defaults to the file name stem

@@ -6,12 +6,11 @@ from collections import defaultdict
 import pytest
 import sqlalchemy as sa
 
-from promostack_cli.core.clock import utcnow
 from promostack_cli.db import Database
-from promostack_cli.outbox.models import OutboxMessage
-from tests.conftest import MESSAGE_TOKEN, Cli, base_env
+from tests.acceptance.conftest import Cli, base_env
+from tests.conftest import MESSAGE_TOKEN
 from tests.fakes.telegram import FakeTelegram
-from tests.test_outbox import connect
+from tests.factories import backlog, connect_bot, tenant
 
 pytestmark = pytest.mark.serial  # timing-sensitive: run alone (see .ci/run)
 
@@ -19,21 +18,11 @@ pytestmark = pytest.mark.serial  # timing-sensitive: run alone (see .ci/run)
 def seed(db_url: str, box, n_messages: int, n_chats: int) -> None:
     db = Database(db_url)
     from promostack_cli.system.migrate import upgrade
-    from promostack_cli.tenants.service import add_tenant
 
     upgrade(db)
-    with db.transaction() as s:
-        tenant_id = add_tenant(s, "entrylab").id
-    connect(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
-    now = utcnow()
-    rows = [
-        dict(tenant_id=tenant_id, bot_role="message_bot", chat_id=str(6000000 + i % n_chats), chat_kind="private",
-             method="sendMessage", payload={"text": f"m{i}"}, status="pending", not_before=now, attempts=0,
-             rate_limited=0, created_at=now, updated_at=now)
-        for i in range(n_messages)
-    ]
-    with db.transaction() as s:
-        s.execute(sa.insert(OutboxMessage.__table__), rows)
+    tenant_id = tenant(db, "entrylab", None)
+    connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
+    backlog(db, tenant_id, n_messages, n_chats, first_chat=6000000)
     db.engine.dispose()
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SIGNAL_TOKEN, Cli, base_env
+from tests.acceptance.conftest import Cli, base_env
+from tests.conftest import SIGNAL_TOKEN
 from tests.fakes.twelvedata import FakeTwelveData
 from tests.forex_fixtures import VIP, START, gold_market, uptrend
 
@@ -197,7 +198,7 @@ def test_backtest_outputs_metrics_trades_and_plot(tmp_path, run):
     r = run("forex", "backtest", "--candles", str(csv), "--timeframe", "1h", "--json")
     assert r.code == 0 and json.loads(r.stdout)["bars"] == 2000
     # an hourly file: a 1h check needs no 15min candles
-    real = Path(__file__).parent / "data" / "xauusd_1h.csv"
+    real = Path(__file__).resolve().parents[1] / "data" / "xauusd_1h.csv"
     r = run("forex", "backtest", "--candles", str(real), "--timeframe", "1h", "--json")
     assert r.code == 0, r.stderr
     assert json.loads(r.stdout)["bars"] == 3609 and json.loads(r.stdout)["overall"]["signals"] > 100

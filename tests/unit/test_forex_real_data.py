@@ -16,7 +16,7 @@ from promostack_cli.forex.candles import frames_for, read_csv
 from promostack_cli.forex.engine import GuardConfig, replay
 from promostack_cli.forex.strategies.raja_banks import RajaBanksGold
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 EXPIRY = timedelta(hours=8)
 
 

@@ -4,7 +4,6 @@ cannot state), and field values the parser reads are judged alike by the schema.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -24,10 +23,9 @@ from promostack_cli.journeys.spec.rules import (
     VAR_RE,
 )
 from promostack_cli.journeys.spec.schema import STEP_PROPERTIES, json_schema
-from tests.conftest import Cli, base_env
-from tests.test_journey_spec import EXAMPLE
+from tests.unit.test_journey_spec import EXAMPLE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples" / "journeys").glob("*.yaml"))
 INVALID = sorted((ROOT / "tests" / "data" / "journeys" / "invalid").glob("*.yaml"))
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
@@ -70,12 +68,6 @@ def fixture(path: Path) -> tuple[str, str | None]:
 
 def test_the_schema_is_a_valid_draft_2020_12_schema():
     jsonschema.Draft202012Validator.check_schema(json_schema())
-
-
-def test_the_schema_command_prints_the_generated_schema(tmp_path):
-    result = Cli(base_env(tmp_path), tmp_path)("journeys", "schema")
-    assert result.code == 0, result.stderr
-    assert json.loads(result.stdout) == json_schema()
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

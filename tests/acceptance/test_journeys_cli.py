@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from promostack_cli.db import Database
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "journeys"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "journeys"
 
 
 def _setup(cli):

@@ -1,0 +1,96 @@
+"""Integration tier: real SQLite and PostgreSQL through the product's own code, the loopback fakes,
+everything in this process. ``receiver`` is the webhook app under uvicorn on 127.0.0.1 (a thread),
+with the message bot connected through ``ConnectionsService`` and the example journeys imported.
+``clock`` and ``sim_tg``: a simulated clock for paced work, and the fake Bot API on it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from tests.conftest import EXAMPLES, MESSAGE_TOKEN, free_port, wait_for
+from tests.factories import connect_bot, import_journeys
+
+PUBLIC = "https://promo.example.com"
+
+
+@pytest.fixture
+def clock():
+    """A ``SimClock`` (tests/clock.py): pass it, and its ``sleep``, where the product takes a clock; waits that
+    only pass time are skipped. ``clock.skipped`` says how much real time that saved."""
+    from tests.clock import SimClock
+
+    sim = SimClock()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim_tg(clock):
+    """The fake Bot API on ``clock``: it measures Telegram's limits on the same time line as the sender."""
+    from tests.conftest import start_fake_tg
+
+    fake = start_fake_tg(clock=clock)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def receiver(db, box, tenant_id, fake_tg, tmp_path):
+    import uvicorn
+
+    from promostack_cli.settings import Settings
+    from promostack_cli.webhooks.app import create_app
+
+    settings = Settings(telegram_api_url=fake_tg.base_url, public_url=PUBLIC, data_dir=tmp_path, _env_file=None)
+    connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN, telegram=fake_tg, public_url=PUBLIC)
+    import_journeys(db, tenant_id, EXAMPLES)
+    hook = fake_tg.webhooks[MESSAGE_TOKEN]
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(db, box, settings), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    path = "/api/bot-webhook/" + hook["url"].rsplit("/", 1)[1]
+    with httpx.Client(base_url=base, timeout=10) as client:
+        yield Receiver(client, path, hook["secret_token"], db)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+class Receiver:
+    def __init__(self, client, path, secret, db):
+        self.client, self.path, self.secret, self.db = client, path, secret, db
+
+    def post(self, update, *, secret=None, path=None, raw: bytes | None = None, settle: bool = True):
+        """Post like Telegram; then (``settle``) wait until the receiver has processed what it stored."""
+        body = raw if raw is not None else json.dumps(update).encode()
+        r = self.client.post(path or self.path, content=body, headers={
+            "X-Telegram-Bot-Api-Secret-Token": self.secret if secret is None else secret,
+            "Content-Type": "application/json"})
+        if settle and r.status_code == 200:
+            assert wait_for(lambda: all(u.status != "received" for u in self.updates()), timeout=10), \
+                "a stored update was not processed"
+        return r
+
+    def updates(self):
+        from promostack_cli.webhooks.models import TelegramUpdate
+
+        with self.db.session() as s:
+            return list(s.exec(select(TelegramUpdate).order_by(TelegramUpdate.id)))
+
+    def sessions(self):
+        from promostack_cli.journeys.models import JourneySession
+
+        with self.db.session() as s:
+            return list(s.exec(select(JourneySession).order_by(JourneySession.id)))
