@@ -7,7 +7,6 @@ heavy libraries (pandas, pandas-ta, stripe, uvicorn) load inside the commands th
 
 from __future__ import annotations
 
-import logging
 import sys
 from functools import cache
 from typing import Optional

@@ -148,7 +148,9 @@ def run(
     at = _now(now)
     tenant_id = tenant.id if tenant else None
     if dry_run:
-        planned = service.plan(db, ctx.settings(), at, market_for=_market_for(candles), tenant_id=tenant_id)
+        from promostack_cli.crosspromo.preview import plan
+
+        planned = plan(db, ctx.settings(), at, market_for=_market_for(candles), tenant_id=tenant_id)
         for p in planned:
             head = f"── {p.job.kind} · {p.job.local_date} · due {p.job.scheduled_at:%Y-%m-%d %H:%M} UTC"
             if p.post is None:
@@ -205,6 +207,7 @@ def _one_post(kind: Kind, signal: Optional[int], at, candles):
     from promostack_cli.crosspromo import service
     from promostack_cli.crosspromo.config import load
     from promostack_cli.crosspromo.models import CrossPromoJob
+    from promostack_cli.crosspromo.preview import latest_win
     from promostack_cli.runtime import TenantRuntime
 
     db = ctx.open_db()
@@ -213,7 +216,7 @@ def _one_post(kind: Kind, signal: Optional[int], at, candles):
         settings = load(session, tenant.id)
         payload = {}
         if kind == Kind.win:
-            signal_id = signal or service.latest_win(session, tenant.id, settings.win_stage)
+            signal_id = signal or latest_win(session, tenant.id, settings.win_stage)
             if signal_id is None:
                 raise ValidationError(f"No VIP signal has reached {settings.win_level} yet; pass --signal ID.")
             payload = {"signal_id": signal_id, "level": settings.win_stage}
@@ -261,7 +264,7 @@ def test(
     Example: promostack -t entrylab crosspromo test --kind morning_news
     """
     from promostack_cli.core.clock import utcnow
-    from promostack_cli.crosspromo.service import queue_test_post
+    from promostack_cli.crosspromo.preview import queue_test_post
 
     at = utcnow()
     post, tenant, settings = _one_post(kind, signal, at, candles)

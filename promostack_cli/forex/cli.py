@@ -3,7 +3,6 @@
 pandas, pandas-ta and matplotlib load inside the commands; ``promostack --help`` never imports them.
 """
 
-from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from promostack_cli.crosspromo import config
-from tests.conftest import SIGNAL_TOKEN, Cli, base_env
+from tests.acceptance.conftest import Cli, base_env
+from tests.conftest import SIGNAL_TOKEN
 from tests.integration.test_crosspromo import CTA, FREE, MONDAY, connect, jobs, outbox
 
 

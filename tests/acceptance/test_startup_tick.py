@@ -7,8 +7,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import delete
+from sqlmodel import select
 
-from tests.conftest import base_env
+from tests.acceptance.conftest import base_env
 
 NOT_ON_THE_IDLE_PATH = ("typer", "pydantic", "pydantic_settings", "sqlmodel", "sqlalchemy.orm", "httpx", "rich",
                         "promostack_cli.models", "promostack_cli.outbox.sender")
@@ -68,14 +70,14 @@ def test_a_tick_that_finds_work_later_in_its_loop_does_it(cli, db_url, tmp_path)
 
     db = open_database(db_url)
     with db.transaction() as s:
-        tid = s.query(Tenant).filter_by(slug="entrylab").one().id
+        tid = s.exec(select(Tenant).where(Tenant.slug == "entrylab")).one().id
         s.add(OutboxMessage(tenant_id=tid, bot_role="message_bot", chat_id="700", chat_kind="private",
                             payload={"text": "later"}, not_before=utcnow() + timedelta(seconds=2.5)))
     r = cli("scheduler", "tick", "--loop", "1s", "--for", "4s")
     assert r.code == 0, r.stderr
     assert "tick outbox.delivery: 1 sent" in r.stderr
     with db.session() as s:
-        assert s.query(OutboxMessage).one().status == "sent"
+        assert s.exec(select(OutboxMessage)).one().status == "sent"
 
 
 @pytest.fixture
@@ -106,7 +108,7 @@ def test_each_kind_of_due_work_is_seen(db, tenant_id, due):
     def cleared(*models):
         with db.transaction() as s:
             for model in models:
-                s.query(model).delete()
+                s.execute(delete(model))
 
     added(TelegramUpdate(tenant_id=tenant_id, bot_id=1, bot_role="message_bot", kind="message", status="processed"))
     assert not due()
@@ -124,7 +126,7 @@ def test_each_kind_of_due_work_is_seen(db, tenant_id, due):
     added(Journey(tenant_id=tenant_id, slug="j", name="j", status="active", content_hash="h",
                   definition={"inactivity_timeout": "1h"}))
     with db.session() as s:
-        jid = s.query(Journey).one().id
+        jid = s.exec(select(Journey)).one().id
     live = dict(tenant_id=tenant_id, journey_id=jid, journey_slug="j", chat_id="9")
     added(JourneySession(**live, status=WAITING_DELAY, wake_at=now + timedelta(minutes=5), last_activity_at=now))
     assert not due()

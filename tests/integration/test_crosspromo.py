@@ -74,10 +74,13 @@ def jobs(db):
         return list(s.exec(select(CrossPromoJob).order_by(CrossPromoJob.id)))
 
 
-def deliver(db, box, fake, **cfg):
-    sender = Sender(db, box, SenderConfig(api_url=fake.base_url, timeout=2.0, **cfg))
+def deliver(db, box, fake, clock=None, **cfg):
+    """One delivery run; on ``clock`` (tests/clock.py SimClock), retry backoffs do not wait in real time."""
+    deadline = cfg.pop("deadline", 15.0)
+    timing = {"clock": clock, "sleep": clock.sleep} if clock else {}
+    sender = Sender(db, box, SenderConfig(api_url=fake.base_url, timeout=2.0, **cfg), **timing)
     try:
-        return sender.run(time.time() + cfg.pop("deadline", 15.0))
+        return sender.run((clock or time.time)() + deadline)
     finally:
         sender.close()
 
@@ -179,27 +182,27 @@ def test_wins_beyond_the_daily_limit_and_unprofitable_signals_are_not_copied(pro
 
 
 def test_a_5xx_from_the_bot_api_is_retried_and_a_post_that_keeps_failing_ends_failed_then_retry_brings_it_back(
-        promo, tenant_id, box, fake_tg):
+        promo, tenant_id, box, fake_tg, clock):
     from promostack_cli.crosspromo import queue
 
     db = promo
     fake_tg.add_chat(FREE, type="channel")
     run(db, MONDAY.replace(hour=8, minute=1))
     fake_tg.fail_next("sendMessage", 502, count=1)
-    deliver(db, box, fake_tg, max_attempts=3)
+    deliver(db, box, fake_tg, clock, max_attempts=3)
     run(db, MONDAY.replace(hour=8, minute=2))
     assert jobs(db)[0].status == "completed" and len(fake_tg.sent(chat_id=FREE)) == 1
 
     run(db, MONDAY.replace(hour=9, minute=1))
     fake_tg.fail_next("sendMessage", 500, count=2)
-    deliver(db, box, fake_tg, max_attempts=2)
+    deliver(db, box, fake_tg, clock, max_attempts=2)
     run(db, MONDAY.replace(hour=9, minute=2))
     teaser = jobs(db)[1]
     assert teaser.status == "failed" and "500" in teaser.last_error and teaser.last_error.startswith("Telegram:")
 
     with db.transaction() as s:
         assert queue.retry(s, tenant_id, teaser.id, MONDAY.replace(hour=9, minute=3)).status == "queued"
-    deliver(db, box, fake_tg)
+    deliver(db, box, fake_tg, clock)
     run(db, MONDAY.replace(hour=9, minute=4))
     assert jobs(db)[1].status == "completed" and len(fake_tg.sent(chat_id=FREE)) == 2
 
