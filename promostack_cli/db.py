@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 # The Alembic revision this code expects. tests/test_migrations.py asserts it equals the head of
 # migrations/versions, so the start-up check is one cheap SELECT instead of parsing the history.
-HEAD_REVISION = "0010_billing"
+HEAD_REVISION = "0012_billing_invites"
 
 SQLITE_BUSY_TIMEOUT_S = 30
 PG_POOL_SIZE = 4          # connections kept open per process and engine

@@ -8,7 +8,9 @@ subscriptions (or manual grants) entitles them.
 
 :func:`reconcile` compares that with what we last did for the user (``billing_members.access``) and
 acts on the difference, in the caller's transaction: a grant sends the VIP link (or starts the
-``stripe_payment_successful`` journeys, which get it as ``vip_link``); a removal queues
+``stripe_payment_successful`` journeys, which get it as ``vip_link``) — in access mode
+``invite_link``, a single-use link made for the user (:mod:`.channel`), which billing sends
+itself, journeys or not; a removal revokes the user's unused link and queues
 ``banChatMember`` then ``unbanChatMember(only_if_banned)`` in the VIP channel's lane (so the user may
 come back after paying again), tells the user, and starts ``stripe_sub_cancelled`` journeys. Each
 transition is recorded once; calling it again changes nothing. ``review_at`` tells the sweep when
@@ -21,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
+from promostack_cli.billing import channel
+from promostack_cli.billing.channel import SIGNAL  # noqa: F401 (handlers import it from here)
 from promostack_cli.billing.config import BillingConfig
 from promostack_cli.billing.models import (GRACE_ACCESS, KEEP_ACCESS, BillingAccessChange, BillingMember,
                                           TelegramSubscription)
@@ -28,7 +32,7 @@ from promostack_cli.core import claims
 from promostack_cli.outbox.models import INTERACTIVE
 from promostack_cli.telegram import html
 
-SIGNAL, MESSAGE = "signal_bot", "message_bot"
+MESSAGE = "message_bot"
 
 
 def aware(dt: datetime | None) -> datetime | None:
@@ -129,37 +133,49 @@ def subscribe_hint(session: Session, tenant_id: int) -> str:
     return "send /subscribe to our bot"
 
 
-def _say(session: Session, cfg: BillingConfig, telegram_user_id: int, text: str, now: datetime, key: str) -> None:
+def _say(session: Session, cfg: BillingConfig, telegram_user_id: int, text: str, now: datetime, key: str | None,
+         result_of: str | None = None) -> None:
     from promostack_cli.outbox.service import enqueue
 
     enqueue(session, cfg.tenant_id, MESSAGE, str(telegram_user_id), text, now=now, dedupe_key=key,
-            source="billing", priority=INTERACTIVE)
+            source="billing", priority=INTERACTIVE, result_of=result_of, disable_web_page_preview=bool(result_of))
+
+
+def send_invite(session: Session, cfg: BillingConfig, uid: int, intro: str, now: datetime, key: str | None) -> None:
+    """Access mode ``invite_link``: make the user a single-use link and send it to them (message bot)."""
+    invite = channel.create_invite(session, cfg.tenant_id, cfg.vip_chat_id, uid, cfg.invite_ttl_seconds, now)
+    hours = f"{cfg.invite_ttl_seconds / 3600:g} h"
+    _say(session, cfg, uid, f"{intro}\n\nJoin the VIP channel with your personal link: {channel.LINK}\n"
+         f"It is for you only, works once and expires in {hours}. If it expires, send /subscribe for a new one.",
+         now, key, result_of=invite.create_key)
 
 
 def _grant(session: Session, cfg: BillingConfig, uid: int, plan: str, now: datetime, reason: str) -> None:
     from promostack_cli.journeys.sessions import start_by_event
 
     change = record(session, cfg.tenant_id, uid, "granted", reason, now)
+    personal = cfg.access_mode == "invite_link" and cfg.vip_chat_id
     variables = {"first_name": "", "last_name": "", "username": "", "vip_link": cfg.vip_link or "", "plan": plan}
-    if start_by_event(session, cfg.tenant_id, "stripe_payment_successful", str(uid), variables, now):
+    started = start_by_event(session, cfg.tenant_id, "stripe_payment_successful", str(uid), variables, now)
+    title = f"✅ <b>Your VIP access is active</b>{' (' + html.escape(plan) + ')' if plan else ''}."
+    if personal:  # the link is the user's own: billing sends it, journeys or not
+        send_invite(session, cfg, uid, title, now, f"billing:access:{change.id}")
+        return
+    if started:
         return
     link = (f'\n\nJoin the VIP channel here: {html.escape(cfg.vip_link)}\nYour request to join is approved '
             "automatically.") if cfg.vip_link else ""
-    _say(session, cfg, uid, f"✅ <b>Your VIP access is active</b>{' (' + html.escape(plan) + ')' if plan else ''}.{link}",
-         now, f"billing:access:{change.id}")
+    _say(session, cfg, uid, f"{title}{link}", now, f"billing:access:{change.id}")
 
 
 def _remove(session: Session, cfg: BillingConfig, uid: int, plan: str, now: datetime, reason: str) -> None:
     from promostack_cli.journeys.sessions import start_by_event
-    from promostack_cli.outbox.service import enqueue_call
 
     change = record(session, cfg.tenant_id, uid, "removed", reason, now)
     key = f"billing:access:{change.id}"
+    channel.close_open(session, cfg.tenant_id, uid, now, "access ended")  # an unused personal link dies too
     if cfg.vip_chat_id:
-        enqueue_call(session, cfg.tenant_id, SIGNAL, cfg.vip_chat_id, "banChatMember", {"user_id": uid},
-                     now=now, dedupe_key=f"{key}:ban", source="billing")
-        enqueue_call(session, cfg.tenant_id, SIGNAL, cfg.vip_chat_id, "unbanChatMember",
-                     {"user_id": uid, "only_if_banned": True}, now=now, dedupe_key=f"{key}:unban", source="billing")
+        channel.kick(session, cfg.tenant_id, cfg.vip_chat_id, uid, now, key)
     variables = {"first_name": "", "last_name": "", "username": "", "plan": plan}
     start_by_event(session, cfg.tenant_id, "stripe_sub_cancelled", str(uid), variables, now)
     _say(session, cfg, uid, "Your VIP access has ended, so you have been removed from the VIP channel. "

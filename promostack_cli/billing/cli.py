@@ -50,7 +50,8 @@ def setup(
     vip_link: Optional[str] = typer.Option(None, "--vip-link", help="The VIP channel's join-request invite link, sent to paying users"),
     success_url: Optional[str] = typer.Option(None, "--success-url", help="Where Checkout sends the user after paying (default: the message bot)"),
     cancel_url: Optional[str] = typer.Option(None, "--cancel-url", help="Where Checkout sends the user who gives up"),
-    access_mode: Optional[str] = typer.Option(None, "--access-mode", help="join_request (default)"),
+    access_mode: Optional[str] = typer.Option(None, "--access-mode", help="join_request (default: the bot approves join requests through --vip-link) or invite_link (a single-use link made for each paying user)"),
+    invite_ttl: Optional[str] = typer.Option(None, "--invite-ttl", help="invite_link mode: how long a personal link stays valid (default 24h; 5m to 7d)"),
     json_: bool = typer.Option(False, "--json", help="JSON output"),
 ) -> None:
     """Store the tenant's Stripe settings (secrets encrypted); run again to change or add plans.
@@ -68,7 +69,8 @@ def setup(
     with db.transaction() as session:
         do_setup(session, tenant.id, ctx.secret_box(), _now(), webhook_secret=webhook_secret, api_key=api_key,
                  prices=prices, grace_seconds=_duration(grace, "--grace"), access_mode=access_mode,
-                 vip_chat_id=vip_chat, vip_link=vip_link, success_url=success_url, cancel_url=cancel_url)
+                 vip_chat_id=vip_chat, vip_link=vip_link, success_url=success_url, cancel_url=cancel_url,
+                 invite_ttl_seconds=_duration(invite_ttl, "--invite-ttl"))
         shown = describe(session, tenant.id)
     if ctx.want_json(json_):
         ctx.emit_json(shown)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from promostack_cli.billing.models import ACCESS_MODES, BillingPrice, BillingSettings
+from promostack_cli.billing.models import ACCESS_MODES, DEFAULT_INVITE_TTL, BillingPrice, BillingSettings
 from promostack_cli.core.errors import NotFoundError, ValidationError
 from promostack_cli.core.secrets import SecretBox, mask, new_secret
 
@@ -21,6 +21,7 @@ PRICE_RE = re.compile(r"^(price|plan)_[A-Za-z0-9_]{3,90}$")
 CHAT_RE = re.compile(r"^-100\d{5,20}$")
 URL_RE = re.compile(r"^https?://\S{1,490}$")
 MAX_GRACE_DAYS = 60
+INVITE_TTL_RANGE = (300, 7 * 86400)   # a personal invite link lives 5 minutes to 7 days
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class BillingConfig:
     plans: tuple[Plan, ...] = ()
     tenant_slug: str = ""
     public_url: str | None = None     # PROMOSTACK_PUBLIC_URL: where /subscribe and card-update links point
+    invite_ttl_seconds: int = DEFAULT_INVITE_TTL  # access mode invite_link: a personal link's lifetime
 
     def link_url(self, kind: str, token: str, **query: str) -> str | None:
         """A link to the receiver's checkout or portal redirect (None without PROMOSTACK_PUBLIC_URL or an API key)."""
@@ -78,7 +80,7 @@ def load(session: Session, tenant_id: int, box: SecretBox, public_url: str | Non
         grace_seconds=row.grace_seconds, access_mode=row.access_mode, vip_chat_id=row.vip_chat_id,
         vip_link=row.vip_link, success_url=row.success_url, cancel_url=row.cancel_url,
         plans=tuple(Plan(p.price_id, p.name) for p in plans), tenant_slug=tenant.slug if tenant else "",
-        public_url=public_url)
+        public_url=public_url, invite_ttl_seconds=row.invite_ttl_seconds)
 
 
 def require(session: Session, tenant_id: int, box: SecretBox, tenant_slug: str,
@@ -101,7 +103,8 @@ def _vip_chat_default(session: Session, tenant_id: int) -> str | None:
 def setup(session: Session, tenant_id: int, box: SecretBox, now: datetime, *, webhook_secret: str | None = None,
           api_key: str | None = None, prices: list[tuple[str, str | None]] = (), grace_seconds: float | None = None,
           access_mode: str | None = None, vip_chat_id: str | None = None, vip_link: str | None = None,
-          success_url: str | None = None, cancel_url: str | None = None) -> BillingSettings:
+          success_url: str | None = None, cancel_url: str | None = None,
+          invite_ttl_seconds: float | None = None) -> BillingSettings:
     """Create or update the settings; every value is checked before anything is written."""
     row = _row(session, tenant_id)
     if webhook_secret is not None and not WEBHOOK_SECRET_RE.match(webhook_secret):
@@ -120,8 +123,9 @@ def setup(session: Session, tenant_id: int, box: SecretBox, now: datetime, *, we
         raise ValidationError(f"--grace must be between 0 and {MAX_GRACE_DAYS}d.")
     if access_mode is not None and access_mode not in ACCESS_MODES:
         raise ValidationError(f"--access-mode must be one of {', '.join(ACCESS_MODES)}.")
-    if access_mode == "invite_link":
-        raise ValidationError("--access-mode invite_link is not available in this release; use join_request.")
+    low, high = INVITE_TTL_RANGE
+    if invite_ttl_seconds is not None and not low <= invite_ttl_seconds <= high:
+        raise ValidationError(f"--invite-ttl must be between {low // 60}m and {high // 86400}d.")
     if vip_chat_id is not None and not CHAT_RE.match(vip_chat_id):
         raise ValidationError("--vip-chat must be the VIP channel's numeric id, -100… (join requests carry it).")
     for opt, url in (("--vip-link", vip_link), ("--success-url", success_url), ("--cancel-url", cancel_url)):
@@ -140,6 +144,8 @@ def setup(session: Session, tenant_id: int, box: SecretBox, now: datetime, *, we
         row.api_key_encrypted, row.api_key_hint = box.encrypt(api_key), mask(api_key, 4)
     if grace_seconds is not None:
         row.grace_seconds = int(grace_seconds)
+    if invite_ttl_seconds is not None:
+        row.invite_ttl_seconds = int(invite_ttl_seconds)
     for name, value in (("access_mode", access_mode), ("vip_link", vip_link), ("success_url", success_url),
                         ("cancel_url", cancel_url)):
         if value is not None:
@@ -179,6 +185,7 @@ def describe(session: Session, tenant_id: int) -> dict | None:
         "api_key": row.api_key_hint or "(not set: no checkout links, portal links or billing sync)",
         "grace": f"{row.grace_seconds / 86400:g}d",
         "access_mode": row.access_mode,
+        "invite_ttl": f"{row.invite_ttl_seconds / 3600:g}h",
         "vip_chat": row.vip_chat_id,
         "vip_link": row.vip_link,
         "success_url": row.success_url,

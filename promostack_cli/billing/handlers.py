@@ -13,8 +13,8 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from promostack_cli.billing import linking
-from promostack_cli.billing.access import SIGNAL, has_access, member, reconcile, record, subscribe_hint
+from promostack_cli.billing import channel, linking
+from promostack_cli.billing.access import SIGNAL, has_access, member, reconcile, record, send_invite, subscribe_hint
 from promostack_cli.billing.config import BillingConfig, load
 from promostack_cli.outbox.models import INTERACTIVE
 from promostack_cli.telegram.routing import Handled, Router
@@ -72,7 +72,12 @@ def on_subscribe(session: Session, event: Event, now: datetime, cfg: BillingConf
     cfg = cfg or _config(session, event.bot.tenant_id)
     if cfg is None:
         return None
-    text, markup = linking.subscribe_offer(session, cfg, event.user.id, now)
+    uid = event.user.id
+    if cfg.access_mode == "invite_link" and cfg.vip_chat_id and has_access(session, cfg, uid, now) \
+            and member(session, cfg.tenant_id, uid, now).in_channel is not True:
+        send_invite(session, cfg, uid, "You already have VIP access. 🎉", now, None)  # a fresh link replaces old ones
+        return Handled("a new personal invite link was sent", enqueued=True)
+    text, markup = linking.subscribe_offer(session, cfg, uid, now)
     return _reply(session, event, text, now, markup)
 
 
@@ -117,7 +122,38 @@ def on_member(session: Session, event: Event, now: datetime) -> Handled | None:
         record(session, cfg.tenant_id, uid, "joined" if inside else "left", f"chat_member {change.new_status}", now)
     row.in_channel, row.updated_at = inside, now
     session.add(row)
+    if inside and change.invite_name:
+        verdict = _joined_through(session, cfg, uid, change.invite_name, now)
+        if verdict:
+            return Handled(verdict, enqueued=True)
     return Handled(f"{uid} {'joined' if inside else 'left'} the VIP channel")
+
+
+def _joined_through(session: Session, cfg: BillingConfig, uid: int, name: str, now: datetime) -> str | None:
+    """Someone joined through one of billing's single-use links: revoke it (a member_limit 1 link
+    works again once its member leaves); remove them unless it is their own link and they have
+    access. A link used by someone else is replaced for its owner. Never names the link itself."""
+    invite = channel.by_name(session, cfg.tenant_id, name)
+    if invite is None:
+        return None  # not one of billing's links (an admin's own link, the primary link)
+    owner = invite.telegram_user_id
+    allowed = owner == uid and has_access(session, cfg, uid, now)
+    was_open = invite.status == "open"
+    if was_open:
+        if allowed:
+            invite.used_at = now
+        channel.revoke(session, invite, now, "used" if allowed else "revoked",
+                       "its user joined" if allowed else f"used by {'someone else' if owner != uid else 'its user without access'}")
+    if allowed:
+        return f"{uid} joined through their own invite link (link revoked)"
+    why = "another user's invite link" if owner != uid else "their invite link without an active subscription"
+    change = record(session, cfg.tenant_id, uid, "removed", f"joined through {why}", now)
+    channel.kick(session, cfg.tenant_id, cfg.vip_chat_id, uid, now, f"billing:access:{change.id}")
+    if owner != uid and was_open and has_access(session, cfg, owner, now) \
+            and member(session, cfg.tenant_id, owner, now).in_channel is not True:
+        send_invite(session, cfg, owner, "Your VIP invite link was used by someone else, so it no longer works. "
+                    "Here is a new one.", now, None)
+    return f"{uid} removed: joined through {why}"
 
 
 def register(router: Router) -> None:

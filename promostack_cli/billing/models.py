@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from promostack_cli.core.clock import utcnow
@@ -23,6 +23,7 @@ GRACE_ACCESS = ("past_due",)
 NO_ACCESS = ("unpaid", "canceled", "incomplete", "incomplete_expired", "paused")
 STATUSES = KEEP_ACCESS + GRACE_ACCESS + NO_ACCESS
 TERMINAL = ("canceled", "incomplete_expired")  # Stripe never moves a subscription out of these
+DEFAULT_INVITE_TTL = 86400
 
 
 class BillingSettings(SQLModel, table=True):
@@ -41,6 +42,9 @@ class BillingSettings(SQLModel, table=True):
     access_mode: str = Field(default="join_request", max_length=20)
     vip_chat_id: str | None = Field(default=None, max_length=64)   # numeric -100… id of the VIP channel
     vip_link: str | None = Field(default=None, max_length=300)     # the channel's join-request link
+    # access mode invite_link: how long a user's personal link stays valid
+    invite_ttl_seconds: int = Field(default=DEFAULT_INVITE_TTL,
+                                    sa_column=Column(Integer, nullable=False, server_default=str(DEFAULT_INVITE_TTL)))
     success_url: str | None = Field(default=None, max_length=500)
     cancel_url: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
@@ -205,3 +209,36 @@ class BillingVerifyAttempt(SQLModel, table=True):
     telegram_user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     ok: bool = False
     at: datetime = Field(default_factory=utcnow)
+
+
+class BillingInvite(SQLModel, table=True):
+    """Access mode ``invite_link``: one user's single-use link to the VIP channel.
+
+    The link itself (a secret) is not stored here: it is the result of the ``createChatInviteLink``
+    outbox call whose dedupe key is :attr:`create_key`, and the revoke call takes it from there. The
+    ``name`` (given to Telegram) finds the row again when someone joins through the link.
+    Statuses: ``open`` (made, unused), ``used`` (its user joined; revoked), ``revoked`` (access
+    ended, replaced, or used by someone else), ``expired`` (unused until ``expires_at``; revoked by
+    the sweep), ``failed`` (the create call failed: the link never existed).
+    """
+
+    __tablename__ = "billing_invites"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_billing_invites_name"),
+                      Index("ix_billing_invites_user", "tenant_id", "telegram_user_id"),
+                      Index("ix_billing_invites_due", "status", "expires_at"))
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    tenant_id: int = Field(foreign_key="tenants.id", index=True, ondelete="CASCADE")
+    telegram_user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    chat_id: str = Field(max_length=64)        # the VIP channel it was made for
+    name: str = Field(max_length=32)           # Telegram's invite link name (32 characters at most)
+    status: str = Field(default="open", max_length=10)
+    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: datetime | None = None
+    closed_at: datetime | None = None
+    close_reason: str | None = Field(default=None, max_length=200)
+
+    @property
+    def create_key(self) -> str:
+        return f"billing:invite:{self.name}:create"

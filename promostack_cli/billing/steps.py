@@ -25,8 +25,11 @@ class SweepStep:
         return sweep(self.db, self.box, from_epoch(now), tenant_id=self.tenant_id)
 
     def describe(self, counts: dict[str, int]) -> str:
-        return (f"{counts.get('checked', 0)} member(s) checked, {counts.get('removed', 0)} removed, "
+        text = (f"{counts.get('checked', 0)} member(s) checked, {counts.get('removed', 0)} removed, "
                 f"{counts.get('granted', 0)} granted")
+        if counts.get("links_revoked"):
+            text += f", {counts['links_revoked']} expired invite link(s) revoked"
+        return text
 
     def close(self) -> None:
         pass

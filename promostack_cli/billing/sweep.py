@@ -5,6 +5,7 @@
   deletion webhook that never came.
 * Linked subscriptions that entitle a user who never got access (an event applied while the
   access step failed, a link made by ``billing sync``): access is granted.
+* Personal invite links (access mode ``invite_link``) that expired unused: revoked.
 
 Database-only work, claimed in-transaction with :func:`promostack_cli.core.claims.lock_due`
 (concurrent ticks take disjoint members on PostgreSQL); the access calls go into the outbox.
@@ -17,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, update
 from sqlmodel import select
 
+from promostack_cli.billing import channel
 from promostack_cli.billing.access import reconcile
 from promostack_cli.billing.config import load
 from promostack_cli.billing.models import KEEP_ACCESS, BillingMember, TelegramSubscription
@@ -38,8 +40,9 @@ def _left_out(session, now: datetime, tenant_id: int | None) -> list[tuple[int, 
 
 
 def sweep(db, box, now: datetime, *, tenant_id: int | None = None) -> dict[str, int]:
-    counts = {"checked": 0, "granted": 0, "removed": 0}
+    counts = {"checked": 0, "granted": 0, "removed": 0, "links_revoked": 0}
     with db.transaction() as session:
+        counts["links_revoked"] = channel.expire(session, now, tenant_id)
         q = select(BillingMember).where(BillingMember.review_at <= now).order_by(BillingMember.review_at).limit(BATCH)
         if tenant_id is not None:
             q = q.where(BillingMember.tenant_id == tenant_id)

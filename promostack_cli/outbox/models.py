@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Float, Index, SmallInteger, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Float, Index, SmallInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from promostack_cli.core.clock import utcnow
@@ -12,6 +12,9 @@ from promostack_cli.core.types import BigIntPK, JSONType
 # payload key: reply to the earlier outbox message with this dedupe key (its Telegram id is looked
 # up at send time, when lane order guarantees the parent has been sent)
 REPLY_TO_DEDUPE = "_reply_to_dedupe"
+# payload key: fill ``{{result.FIELD}}`` placeholders from the recorded result of the earlier outbox
+# call with this dedupe key (see outbox/results.py); the message waits in its lane until that call is sent
+RESULT_OF = "_result_of"
 
 
 class OutboxStatus(StrEnum):
@@ -63,6 +66,9 @@ class OutboxMessage(SQLModel, table=True):
     lease_expires_at: datetime | None = None
     first_claimed_at: datetime | None = None  # set by the first claim; reset by `outbox retry`
     telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    # Telegram's result of a call other than sendMessage (e.g. the ChatInviteLink that
+    # createChatInviteLink made); later messages may use it (RESULT_OF). May hold secrets: never logged
+    result: Any | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     error_code: int | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     dedupe_key: str | None = Field(default=None, max_length=200)

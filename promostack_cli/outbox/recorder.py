@@ -44,6 +44,7 @@ class Outcome:
     not_before: float | None = None
     rate_limited: bool = False
     attempted: bool = False
+    result: object = None      # Telegram's result of a call other than sendMessage (kept for later messages)
 
 
 def write_outcomes(session, outcomes: list[Outcome], *, now: float) -> int:
@@ -58,10 +59,10 @@ def write_outcomes(session, outcomes: list[Outcome], *, now: float) -> int:
         session, OUTBOX,
         [{"b_id": x.msg.id, "b_claim": x.msg.claim_token, "b_status": str(x.status), "b_mid": x.message_id,
           "b_tries": 0 if x.status == OutboxStatus.dry_run else 1, "b_error": x.error, "b_code": x.code,
-          "b_sent": from_epoch(x.sent_at) if x.sent_at else None} for x in done],
+          "b_sent": from_epoch(x.sent_at) if x.sent_at else None, "b_result": x.result} for x in done],
         status=bindparam("b_status"), updated_at=at, attempts=c.attempts + bindparam("b_tries"),
         telegram_message_id=bindparam("b_mid"), last_error=bindparam("b_error"), error_code=bindparam("b_code"),
-        sent_at=bindparam("b_sent", type_=c.sent_at.type))
+        sent_at=bindparam("b_sent", type_=c.sent_at.type), result=bindparam("b_result", type_=c.result.type))
     updated += claims.hand_back(
         session, OUTBOX,
         [{"b_id": x.msg.id, "b_claim": x.msg.claim_token, "b_when": from_epoch(x.not_before), "b_error": x.error,

@@ -27,7 +27,6 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Callable
 
 from sqlalchemy import select
@@ -38,9 +37,11 @@ from promostack_cli.core.errors import BotNotConfiguredError, PromoStackError
 from promostack_cli.core.secrets import redact
 from promostack_cli.db import Database
 from promostack_cli.outbox.claims import LEASE_SECONDS, Claimed, claim
-from promostack_cli.outbox.models import REPLY_TO_DEDUPE, BotRateLimit, OutboxMessage, OutboxStatus
+from promostack_cli.outbox.models import BotRateLimit, OutboxStatus
 from promostack_cli.outbox.pacing import Grant, Pacer
 from promostack_cli.outbox.recorder import Outcome, Recorder
+from promostack_cli.outbox.report import DeliveryReport, SenderConfig  # noqa: F401 (imported from here)
+from promostack_cli.outbox.results import prepare
 from promostack_cli.outbox.loop import DeliveryLoop
 from promostack_cli.telegram import errors as tg
 from promostack_cli.telegram.chats import api_chat_id
@@ -54,55 +55,6 @@ MAX_LATE_WAKEUPS = 20
 LEASE_MARGIN_SECONDS = 5.0
 PAUSE_REFRESH_SECONDS = 0.25
 DB_RETRY_SECONDS = 2.0         # after a database error, wait this long before claiming again
-
-
-@dataclass
-class DeliveryReport:
-    sent: int = 0
-    failed: int = 0
-    dry_run: int = 0
-    retrying: int = 0        # transient failure, back in the queue with a backoff
-    rate_limited: int = 0    # 429s received (waited out)
-    released: int = 0        # claimed but handed back (deadline, pause, database error, credentials)
-    late_slots: int = 0      # send slots given up because the sender woke too late (CPU contention)
-    db_errors: int = 0       # database errors met (work was handed back or retried, never lost)
-    errors: list[str] = field(default_factory=list)
-
-    FIELDS = ("sent", "failed", "dry_run", "retrying", "rate_limited", "released", "late_slots", "db_errors")
-
-    def as_dict(self) -> dict:
-        return {**{k: getattr(self, k) for k in self.FIELDS}, "errors": list(self.errors)}
-
-    def merge(self, part: "DeliveryReport") -> None:
-        for key in self.FIELDS:
-            setattr(self, key, getattr(self, key) + getattr(part, key))
-        self.errors.extend(e for e in part.errors if e not in self.errors)
-
-
-@dataclass
-class SenderConfig:
-    rate_per_bot: float = 28.0
-    interval_private: float = 1.05
-    interval_group: float = 3.1
-    workers: int = 64
-    max_attempts: int = 6
-    lease_seconds: float = LEASE_SECONDS
-    api_url: str = "https://api.telegram.org"
-    timeout: float = 15.0
-    dry_run: bool = False
-
-    @classmethod
-    def from_settings(cls, settings, *, dry_run: bool | None = None) -> "SenderConfig":
-        return cls(
-            rate_per_bot=settings.send_rate_per_bot,
-            interval_private=settings.send_interval_private,
-            interval_group=settings.send_interval_group,
-            workers=settings.send_workers,
-            max_attempts=settings.send_max_attempts,
-            api_url=settings.telegram_api_url,
-            timeout=settings.telegram_timeout,
-            dry_run=settings.dry_run if dry_run is None else dry_run,
-        )
 
 
 def worker_identity() -> str:
@@ -275,6 +227,15 @@ class Sender:
             self._count(released=1)
             return
 
+        prepared = prepare(self.db, msg.tenant_id, msg.payload, self.clock())
+        if prepared.error:
+            self._finish(msg, OutboxStatus.failed, error=prepared.error)
+            self._count(failed=1)
+            return
+        if prepared.wait_until is not None:  # the call whose result it uses is not sent yet: keep the place
+            self._release(msg, not_before=prepared.wait_until)
+            self._count(released=1)
+            return
         slot = self._wait_for_slot(msg, creds.bot_id, self.send_by(msg, deadline), slot)
         if slot is None:
             self._release(msg, delay=0.0)
@@ -287,13 +248,8 @@ class Sender:
             return
 
         client = self._api.client(creds.token)
-        params = dict(msg.payload)
+        params = prepared.params
         params["chat_id"] = api_chat_id(msg.chat_id)
-        reply_ref = params.pop(REPLY_TO_DEDUPE, None)
-        if reply_ref:
-            reply_id = self._sent_message_id(msg.tenant_id, reply_ref)
-            if reply_id:
-                params["reply_parameters"] = {"message_id": reply_id, "allow_sending_without_reply": True}
         try:
             result = client.call(msg.method, **params)
         except tg.RetryAfter as exc:
@@ -316,14 +272,10 @@ class Sender:
         sent_at = self.clock()
         log.debug("sent outbox message %s to %s via %s", msg.id, msg.chat_id, msg.bot_role)
         message_id = result.get("message_id") if isinstance(result, dict) else None
-        self._finish(msg, OutboxStatus.sent, message_id=message_id, sent_at=sent_at)
+        # a call's result is kept (a later message may use it: outbox/results.py); a message's is not
+        self._finish(msg, OutboxStatus.sent, message_id=message_id, sent_at=sent_at,
+                     result=None if msg.method == "sendMessage" else result)
         self._count(sent=1)
-
-    def _sent_message_id(self, tenant_id: int, dedupe_key: str) -> int | None:
-        """The Telegram id of an earlier outbox message (a reply's parent; same lane, so it is final)."""
-        with self.db.session() as session:
-            return session.scalar(select(OutboxMessage.telegram_message_id).where(
-                OutboxMessage.tenant_id == tenant_id, OutboxMessage.dedupe_key == dedupe_key))
 
     def _wait_for_slot(self, msg: Claimed, bot_id: int, send_by: float, reserved: float | None) -> float | None:
         """Sleep until a send slot of the bot; None if none can be had before ``send_by``.
@@ -391,11 +343,11 @@ class Sender:
 
     # -- bookkeeping: outcomes go to the recorder, which writes them in batches -----------------
     def _finish(self, msg: Claimed, status: OutboxStatus, *, message_id: int | None = None, sent_at: float | None = None,
-                error: str | None = None, code: int | None = None, blocked: bool = False) -> None:
+                error: str | None = None, code: int | None = None, blocked: bool = False, result=None) -> None:
         interval = self.config.interval_private if msg.chat_kind == "private" else self.config.interval_group
         self._recorder.submit(Outcome(
             msg=msg, worker=self.worker, status=status, message_id=message_id, sent_at=sent_at, error=error,
-            code=code, blocked=blocked, next_send_at=(sent_at + interval) if sent_at else None,
+            code=code, blocked=blocked, next_send_at=(sent_at + interval) if sent_at else None, result=result,
         ))
 
     def _release(self, msg: Claimed, *, not_before: float | None = None, delay: float | None = None,

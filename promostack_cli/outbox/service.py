@@ -10,7 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from promostack_cli.core.errors import NotFoundError, ValidationError
-from promostack_cli.outbox.models import INTERACTIVE, NORMAL, REPLY_TO_DEDUPE, ChatState, OutboxMessage, OutboxStatus
+from promostack_cli.outbox.models import (INTERACTIVE, NORMAL, REPLY_TO_DEDUPE, RESULT_OF, ChatState, OutboxMessage,
+                                          OutboxStatus)
+from promostack_cli.outbox.results import check_reference
 from promostack_cli.telegram import html
 from promostack_cli.telegram.chats import chat_kind, validate_chat
 from promostack_cli.telegram.html import MAX_MESSAGE_LENGTH
@@ -44,6 +46,7 @@ def enqueue(
     flush: bool = True,
     failed: str | None = None,
     priority: int = NORMAL,
+    result_of: str | None = None,
 ) -> OutboxMessage:
     """Add a sendMessage to the outbox inside the caller's transaction.
 
@@ -58,6 +61,10 @@ def enqueue(
     ``failed="reason"`` records a message that could not be built (a journey template that failed
     at run time, say): it is stored as ``failed`` with that reason as ``last_error``, never sent,
     and listed by ``outbox list --status failed``; ``text`` may then be empty or too long.
+
+    ``result_of="dedupe key"`` of an earlier call (:func:`enqueue_call`): ``{{result.FIELD}}`` in the
+    text or markup is filled from that call's result when this message is sent; until then the
+    message waits in its lane (:mod:`promostack_cli.outbox.results`).
     """
     if bot_role not in ROLES:
         raise ValidationError(f"Unknown bot role '{bot_role}': use signal_bot or message_bot.")
@@ -85,6 +92,9 @@ def enqueue(
         payload[REPLY_TO_DEDUPE] = reply_to_dedupe
     if disable_web_page_preview:
         payload["link_preview_options"] = {"is_disabled": True}
+    if result_of:
+        check_reference(session, tenant_id, result_of)
+        payload[RESULT_OF] = result_of
     payload.update(extra or {})
     msg = OutboxMessage(
         tenant_id=tenant_id,
@@ -126,11 +136,12 @@ CALL_METHODS = ("approveChatJoinRequest", "declineChatJoinRequest", "banChatMemb
 
 def enqueue_call(session: Session, tenant_id: int, bot_role: str, chat_id: str | int, method: str,
                  params: dict[str, Any], *, now: datetime, dedupe_key: str | None = None, source: str | None = None,
-                 priority: int = NORMAL) -> OutboxMessage:
+                 priority: int = NORMAL, result_of: str | None = None) -> OutboxMessage:
     """Add a Bot API call (one of :data:`CALL_METHODS`) to ``chat_id``'s lane, in the caller's transaction.
 
     Calls and messages to one chat through one bot are delivered in the order they were queued, so
-    ``banChatMember`` then ``unbanChatMember`` reach Telegram in that order.
+    ``banChatMember`` then ``unbanChatMember`` reach Telegram in that order. The call's result is
+    recorded (``result``); ``result_of`` as for :func:`enqueue` (``{{result.FIELD}}`` in ``params``).
     """
     if bot_role not in ROLES:
         raise ValidationError(f"Unknown bot role '{bot_role}': use signal_bot or message_bot.")
@@ -142,12 +153,22 @@ def enqueue_call(session: Session, tenant_id: int, bot_role: str, chat_id: str |
                                                             OutboxMessage.dedupe_key == dedupe_key)).first()
         if existing:
             return existing
+    payload = {k: v for k, v in params.items() if k != "chat_id"}
+    if result_of:
+        check_reference(session, tenant_id, result_of)
+        payload[RESULT_OF] = result_of
     msg = OutboxMessage(tenant_id=tenant_id, bot_role=bot_role, chat_id=chat, chat_kind=chat_kind(chat), method=method,
-                        payload={k: v for k, v in params.items() if k != "chat_id"}, not_before=now,
+                        payload=payload, not_before=now,
                         dedupe_key=dedupe_key, source=source, priority=priority, created_at=now, updated_at=now)
     session.add(msg)
     session.flush()
     return msg
+
+
+def find(session: Session, tenant_id: int, dedupe_key: str) -> OutboxMessage | None:
+    """The outbox row with this dedupe key (e.g. to see whether a call was sent)."""
+    return session.exec(select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id,
+                                                    OutboxMessage.dedupe_key == dedupe_key)).first()
 
 
 def list_messages(session: Session, tenant_id: int, *, statuses: Iterable[str] = (), chat_id: str | None = None,
@@ -218,7 +239,7 @@ def retry(session: Session, tenant_id: int, now: datetime, *, ids: list[int] | N
     for m in rows:
         m.status, m.attempts, m.rate_limited = OutboxStatus.pending, 0, 0
         m.not_before, m.updated_at = now, now
-        m.last_error = m.error_code = m.claimed_by = m.lease_expires_at = m.first_claimed_at = None
+        m.last_error = m.error_code = m.claimed_by = m.lease_expires_at = m.first_claimed_at = m.result = None
         lanes.add((m.bot_role, m.chat_id))
         session.add(m)
     for role, chat in lanes:  # the operator asked to try again: forget a recorded block

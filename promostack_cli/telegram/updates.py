@@ -59,6 +59,8 @@ class MemberChange:
     new_status: str | None
     user: User | None
     until_date: int | None = None
+    invite_name: str | None = None   # chat_member: the name of the invite link the user joined through
+    invite_link: str | None = field(default=None, repr=False)  # that link (a secret: never log it)
 
 
 @dataclass(frozen=True)
@@ -200,8 +202,11 @@ def parse(update: dict, bot: BotRef) -> Event:
         chat_id, chat_type = _chat(m.get("chat"))
         old, new = _obj(m.get("old_chat_member"), "old_chat_member"), _obj(m.get("new_chat_member"), "new_chat_member")
         until = new.get("until_date")
+        link = _obj(m.get("invite_link"), "invite_link")
+        name, url = link.get("name"), link.get("invite_link")
         change = MemberChange(old.get("status"), new.get("status"), _user(new.get("user")),
-                              until if type(until) is int else None)
+                              until if type(until) is int else None, name if isinstance(name, str) else None,
+                              url if isinstance(url, str) else None)
         return Event(kind, update_id, bot, chat_id, chat_type, _user(m.get("from")), member=change)
     if kind == "chat_join_request":
         r = _obj(update[kind], kind)

@@ -63,6 +63,20 @@ def test_setup_validates_everything_first_and_show_masks_secrets(bcli):
     assert "…" in shown["webhook_secret"] and "…" in shown["api_key"]
 
 
+def test_access_mode_invite_link_and_its_link_lifetime(bcli):
+    assert _setup(bcli).code == 0
+    shown = bcli("billing", "settings", "show", "--json").json()
+    assert (shown["access_mode"], shown["invite_ttl"]) == ("join_request", "24h")
+    for ttl in ("1m", "8d", "soon"):
+        r = bcli("billing", "setup", "--access-mode", "invite_link", "--invite-ttl", ttl)
+        assert r.code == 2 and "--invite-ttl" in r.stderr and len(r.stderr.strip().splitlines()) == 1, (ttl, r.stderr)
+    assert bcli("billing", "settings", "show", "--json").json()["access_mode"] == "join_request"  # nothing written
+    r = bcli("billing", "setup", "--access-mode", "invite_link", "--invite-ttl", "12h")
+    assert r.code == 0, r.stderr
+    shown = bcli("billing", "settings", "show", "--json").json()
+    assert (shown["access_mode"], shown["invite_ttl"]) == ("invite_link", "12h")
+
+
 def test_sync_repairs_a_subscription_whose_events_were_never_delivered(bcli, stripe_fake, fake_tg, db_url):
     assert _setup(bcli).code == 0
     # the checkout went through on Stripe; no webhook ever reached us

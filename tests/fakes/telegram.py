@@ -534,6 +534,34 @@ class FakeTelegram:
         with self._lock:
             self.join_requests.add((int(chat_id), int(user_id)))
 
+    def join_by_link(self, invite_link: str, user_id: int, *, at: float | None = None) -> dict:
+        """A user opens an invite link, as Telegram judges it: a revoked or expired link, one whose
+        ``member_limit`` is taken by members who joined through it, or a banned user raise ApiError;
+        else they become a member. ``at``: the unix time of the attempt (default now; ``expire_date``
+        is one). Returns the ChatInviteLink, for the test's ``chat_member`` update."""
+        with self._lock:
+            found = self._invite_links.get(invite_link)
+            if found is None:
+                raise ApiError(400, "Bad Request: INVITE_HASH_INVALID")
+            chat_id, link = found
+            joined = link.setdefault("_joined", set())
+            if link["is_revoked"] or link.get("expire_date", float("inf")) <= (time.time() if at is None else at):
+                raise ApiError(400, "Bad Request: INVITE_HASH_EXPIRED")
+            if "member_limit" in link and len({u for u in joined if (chat_id, u) in self.members}) >= link["member_limit"]:
+                raise ApiError(400, "Bad Request: USERS_TOO_MUCH")
+            if (chat_id, int(user_id)) in self.banned:
+                raise ApiError(400, "Bad Request: USER_BANNED_IN_CHANNEL")
+            joined.add(int(user_id))
+            self.members.add((chat_id, int(user_id)))
+            return {k: v for k, v in link.items() if not k.startswith("_")}
+
+    @property
+    def invite_links(self) -> dict[str, dict]:
+        """Invite links made so far, by link."""
+        with self._lock:
+            return {url: {k: v for k, v in link.items() if not k.startswith("_")}
+                    for url, (_, link) in self._invite_links.items()}
+
     def block(self, chat_id: int, bot_token: str | None = None) -> None:
         """The user blocked the bot (every bot if bot_token is None)."""
         with self._lock:
@@ -927,7 +955,7 @@ class FakeTelegram:
         if found is None or found[0] != chat.id:
             raise ApiError(400, "Bad Request: invite link not found")
         found[1]["is_revoked"] = True
-        return dict(found[1])
+        return {k: v for k, v in found[1].items() if not k.startswith("_")}
 
     def _ban_chat_member(self, token: str, bot: dict, p: dict, now: float) -> bool:
         chat = self._managed_chat(p, bot)

@@ -107,7 +107,7 @@ def test_cancel_at_period_end_keeps_access_until_the_end_then_the_sweep_removes_
     assert sweep(db, box, bf.at(end - 60))["removed"] == 0
     assert bf.access_actions(db, tenant_id)[-1] == "granted"
     # no webhook at all after the period: the sweep removes access (no grace after a cancellation)
-    assert sweep(db, box, bf.at(end + 1)) == {"checked": 1, "granted": 0, "removed": 1}
+    assert sweep(db, box, bf.at(end + 1)) == {"checked": 1, "granted": 0, "removed": 1, "links_revoked": 0}
     assert bf.access_actions(db, tenant_id)[-1] == "removed"
     calls = [(m[2], m[1], m[3].get("user_id"), m[3].get("only_if_banned")) for m in bf.outbox(db, tenant_id)
              if m[2] != "sendMessage"]

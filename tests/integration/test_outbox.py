@@ -360,3 +360,34 @@ def test_retrying_an_older_message_waits_while_a_later_one_to_its_chat_is_in_fli
         write_outcomes(s, [Outcome(in_flight, "w1", OutboxStatus.sent, message_id=1)], now=utcnow().timestamp())
     assert [c.id for c in claim(db, "w3", 10)] == [old]
     assert last not in [c.id for c in claim(db, "w4", 10)]
+
+
+def test_a_message_may_use_an_earlier_calls_result_and_waits_for_it(db, box, tenant_id, bots, fake_tg, clock):
+    """result_of: the call's result is recorded; the message is filled from it at send time, after a
+    5xx retry of the call; a call that fails for good fails the message that needs it, saying why."""
+    vip = "-1001000000001"
+    fake_tg.add_chat(int(vip), type="channel")
+    fake_tg.fail_next("createChatInviteLink", 502)
+    with db.transaction() as s:
+        service.enqueue_call(s, tenant_id, "signal_bot", vip, "createChatInviteLink", {"member_limit": 1},
+                             now=utcnow(), dedupe_key="link:1")
+        service.enqueue(s, tenant_id, "message_bot", 5550009, "Your link: {{result.invite_link}}", now=utcnow(),
+                        result_of="link:1")
+        with pytest.raises(ValidationError, match="no outbox message"):
+            service.enqueue(s, tenant_id, "message_bot", 5550009, "x", now=utcnow(), result_of="link:none")
+    report = send_all(db, box, fake_tg, clock)
+    assert report.sent == 2 and report.failed == 0
+    link = next(iter(fake_tg.invite_links))
+    assert [m["text"] for m in fake_tg.sent(chat_id=5550009)] == [f"Your link: {link}"]
+    stored = sorted(rows(db).values(), key=lambda m: m.id)
+    assert stored[0].result["invite_link"] == link and stored[0].attempts == 2 and stored[1].result is None
+    fake_tg.fail_next("createChatInviteLink", 400, "Bad Request: not enough rights to manage chat invite links")
+    with db.transaction() as s:
+        service.enqueue_call(s, tenant_id, "signal_bot", vip, "createChatInviteLink", {}, now=utcnow(),
+                             dedupe_key="link:2")
+        service.enqueue(s, tenant_id, "message_bot", 5550009, "Again: {{result.invite_link}}", now=utcnow(),
+                        result_of="link:2")
+    send_all(db, box, fake_tg, clock)
+    last = max(rows(db).values(), key=lambda m: m.id)
+    assert last.status == "failed" and "createChatInviteLink" in last.last_error and "not enough rights" in last.last_error
+    assert len(fake_tg.sent(chat_id=5550009)) == 1
