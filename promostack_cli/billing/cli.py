@@ -293,8 +293,13 @@ def stats(json_: bool = typer.Option(False, "--json", help="JSON output")) -> No
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
+    from promostack_cli.attribution import conversions
+    from promostack_cli.crosspromo.stats import recent_refs
+
+    now = _now()
     with db.session() as session:
-        shown = do_stats(session, _config(session, tenant), _now())
+        shown = do_stats(session, _config(session, tenant), now,
+                         conversions=lambda: conversions(session, tenant.id, recent_refs(session, tenant.id, now, 30)))
     if ctx.want_json(json_):
         ctx.emit_json(shown)
         return
@@ -302,7 +307,8 @@ def stats(json_: bool = typer.Option(False, "--json", help="JSON output")) -> No
     ctx.emit_table("Billing", ["figure", "value"], [
         ("active members", shown["active_members"]), ("MRR", mrr), ("new (30 days)", shown["new_30d"]),
         ("churned (30 days)", shown["churned_30d"]), ("payments failed (30 days)", shown["payments_failed_30d"]),
-        ("payments recovered (30 days)", shown["payments_recovered_30d"])])
+        ("payments recovered (30 days)", shown["payments_recovered_30d"]),
+        ("paid through cross-promo posts (30 days)", sum((shown["conversions_by_code"] or {}).values()))])
     for note in shown["notes"]:
         ctx.info(note)
 

@@ -124,7 +124,19 @@ def revoke(session: Session, cfg: BillingConfig, telegram_user_id: int, now: dat
             "still_billed_by_stripe": paying}
 
 
-def stats(session: Session, cfg: BillingConfig, now: datetime) -> dict:
+def first_payments(session: Session, tenant_id: int, telegram_user_ids: list[int]) -> dict[int, datetime]:
+    """When each of these Telegram users first paid an invoice (users who never paid are absent)."""
+    p, s = BillingPayment, TelegramSubscription
+    rows = session.exec(
+        select(s.telegram_user_id, func.min(p.at))
+        .join(s, (s.tenant_id == p.tenant_id) & (s.stripe_subscription_id == p.stripe_subscription_id))
+        .where(p.tenant_id == tenant_id, p.status == "paid", s.telegram_user_id.in_(telegram_user_ids))
+        .group_by(s.telegram_user_id)).all()
+    return {uid: at for uid, at in rows if uid is not None}
+
+
+def stats(session: Session, cfg: BillingConfig, now: datetime, conversions=None) -> dict:
+    """``conversions()``: ``{deep-link code: paid users}`` (cross promo's attribution), or None."""
     tid = cfg.tenant_id
     subs = session.exec(select(TelegramSubscription).where(TelegramSubscription.tenant_id == tid)).all()
     members = {s.telegram_user_id for s in subs if entitled(s, now, cfg.grace_seconds)[0]}
@@ -144,5 +156,4 @@ def stats(session: Session, cfg: BillingConfig, now: datetime) -> dict:
     return {"active_members": len(members), "mrr": {k: round(v, 2) for k, v in sorted(mrr.items())},
             "new_30d": new, "churned_30d": churned, "payments_failed_30d": len(failed),
             "payments_recovered_30d": recovered,
-            "conversions_by_code": None,  # needs cross promo's attribution of deep-link codes
-            "notes": ["conversions by deep-link code need cross promo's attribution (not in this release)"]}
+            "conversions_by_code": conversions() if conversions else None, "notes": []}

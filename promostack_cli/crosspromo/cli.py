@@ -330,19 +330,21 @@ def cancel(job_id: int = typer.Argument(..., help="A pending, queued or failed j
 @app.command("stats")
 def stats(
     days: int = typer.Option(30, "--days", min=1, max=3650, help="Posts of the last N days"),
+    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP),
     json_: bool = typer.Option(False, "--json", help="JSON output"),
 ) -> None:
     """Per post kind and per post: posts sent, /starts through their link, paid conversions.
 
     Example: promostack -t entrylab crosspromo stats --days 30
     """
-    from promostack_cli.core.clock import utcnow
+    from promostack_cli.attribution import conversions
     from promostack_cli.crosspromo.stats import by_kind, post_figures
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
+
     with db.session() as session:
-        figures = post_figures(session, tenant.id, utcnow(), days)
+        figures = post_figures(session, tenant.id, _now(now), days, conversions=conversions)
     kinds = by_kind(figures)
     if ctx.want_json(json_):
         ctx.emit_json({"by_kind": kinds, "posts": [f.as_dict() for f in figures]})

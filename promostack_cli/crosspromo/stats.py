@@ -1,8 +1,6 @@
-"""``crosspromo stats``: per post and per kind, posts sent and the /starts that came through them.
-
-Paid conversions count the users who came through a post and then paid; they need billing's
-subscriptions, so until billing records any the column reads "—" (None in JSON).
-"""
+"""``crosspromo stats``: per post and per kind, posts sent, the /starts that came through them and
+the paid conversions (users who came through a post and then paid: :mod:`promostack_cli.attribution`
+counts them from billing's payments)."""
 
 from __future__ import annotations
 
@@ -32,6 +30,25 @@ class PostFigures:
     def as_dict(self) -> dict:
         return {"post": self.post_id, "kind": self.kind, "ref": self.ref, "created_at": self.created_at.isoformat(),
                 "status": self.status, "starts": self.starts, "conversions": self.conversions}
+
+
+def starts_of(session, tenant_id: int, refs: list[str]) -> dict[str, list[tuple[str, datetime]]]:
+    """``{ref: [(chat id, first /start through it)]}``."""
+    s = CrossPromoStart
+    out: dict[str, list[tuple[str, datetime]]] = {}
+    if not refs:
+        return out
+    for ref, chat, at in session.execute(select(s.ref, s.chat_id, s.started_at).where(
+            s.tenant_id == tenant_id, s.ref.in_(refs))).all():
+        out.setdefault(ref, []).append((chat, at))
+    return out
+
+
+def recent_refs(session, tenant_id: int, now: datetime, days: int) -> list[str]:
+    """The codes of the posts queued in the last ``days`` days."""
+    p = CrossPromoPost
+    return list(session.execute(select(p.ref).where(p.tenant_id == tenant_id,
+                                                    p.created_at >= now - timedelta(days=days))).scalars())
 
 
 def post_figures(session, tenant_id: int, now: datetime, days: int,

@@ -313,3 +313,18 @@ def test_a_start_through_a_posts_link_starts_the_journey_and_counts_for_that_pos
     texts = [m.payload["text"] for m in outbox(db) if m.bot_role == "message_bot"]
     # every /start ran the journey of "vip" (it ends after its one message), the code counted users once
     assert texts.count("Welcome to VIP") == 3
+
+    # 5550101 paid after coming through the post; 5550102 had paid before it: one conversion
+    from promostack_cli.attribution import conversions
+    from promostack_cli.billing.models import BillingPayment, TelegramSubscription
+
+    with db.transaction() as s:
+        for user, sub, paid_at in ((5550101, "sub_a", MONDAY.replace(hour=11)), (5550102, "sub_b", MONDAY - timedelta(days=3))):
+            s.add(TelegramSubscription(tenant_id=tenant_id, telegram_user_id=user, stripe_subscription_id=sub,
+                                       status="active"))
+            s.add(BillingPayment(tenant_id=tenant_id, invoice_id=f"in_{sub}", stripe_subscription_id=sub, status="paid",
+                                 amount=4900, currency="usd", at=paid_at))
+    with db.session() as s:
+        figures = post_figures(s, tenant_id, MONDAY.replace(hour=12), 30, conversions=conversions)
+    assert [(f.starts, f.conversions) for f in figures] == [(2, 1)]
+    assert by_kind(figures)[0]["conversions"] == 1
