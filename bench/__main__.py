@@ -1,5 +1,5 @@
 """Benchmarks: ``./dev bench`` (all but cron) or ``./dev bench startup | delivery [--db sqlite] | ingest | drain | backtest |
-check | cron [--processes 1,2,4,8] [--minutes 3] [--for 65s] [--loop 30s] [--pause 10] [--json]``.
+candles [--rows N] | check | cron [--processes 1,2,4,8] [--minutes 3] [--for 65s] [--loop 30s] [--pause 10] [--json]``.
 
 ``cron`` (delivery as deployed: N ticks started every minute, the receiver busy too) takes about
 5 minutes per N, so it runs only when named."""
@@ -12,7 +12,7 @@ from bench import cron, delivery, forex, ingest, journeys, startup
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("which", nargs="*", help="startup, delivery, ingest, drain, backtest, check, cron (default: all but cron)")
+    parser.add_argument("which", nargs="*", help="startup, delivery, ingest, drain, backtest, candles, check, cron (default: all but cron)")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres", help="delivery, cron: database")
     parser.add_argument("--bots", type=int, default=10, help="delivery: bots")
     parser.add_argument("--per-bot", type=int, default=840, help="delivery: messages per bot")
@@ -22,6 +22,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", type=int, default=32, help="ingest: concurrent client connections")
     parser.add_argument("--runs", type=int, default=15, help="startup: runs per command")
     parser.add_argument("--bars", type=int, default=100_000, help="backtest: 15min candles")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="candles: rows per candle file")
     parser.add_argument("--naive-bars", type=int, default=None, help="backtest: candles for the naive replay (default: all; quadratic)")
     parser.add_argument("--tenants", type=int, default=5, help="check: tenants")
     parser.add_argument("--processes", default="1,2,4,8", help="cron: tick processes started each minute, one run per value")
@@ -33,7 +34,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="cron: JSON on stdout instead of the table")
     parser.add_argument("--save", default=None, help="cron: also write the JSON results to this file")
     args = parser.parse_args(argv)
-    known = ["startup", "delivery", "ingest", "drain", "backtest", "check", "cron"]
+    known = ["startup", "delivery", "ingest", "drain", "backtest", "candles", "check", "cron"]
     args.which = args.which or [k for k in known if k != "cron"]
     unknown = set(args.which) - set(known)
     if unknown:
@@ -48,6 +49,8 @@ def main(argv: list[str]) -> int:
         journeys.drain()
     if "backtest" in args.which:
         forex.backtest(args.bars, args.naive_bars)
+    if "candles" in args.which:
+        forex.candle_files(args.rows)
     if "check" in args.which:
         forex.check(args.tenants)
     if "cron" in args.which:

@@ -144,3 +144,43 @@ def check(tenants: int = 5, runs: int = 5) -> None:
               f"(1,000 15min + 1,000 1h candles read, indicators, decision)")
         print(f"  forex check per tenant (new process): median {statistics.median(times) * 1000:.0f} ms, "
               f"max {max(times) * 1000:.0f} ms; 'import pandas_ta' alone: median {statistics.median(imp) * 1000:.0f} ms")
+
+
+def candle_files(rows: int = 1_000_000) -> None:
+    """Reading ``rows`` candles from CSV in the formats people export (project, MetaTrader tab-separated,
+    Twelve Data newest-first), timed side by side with the vectorised backtest of the same candles."""
+    import tempfile
+
+    from promostack_cli.forex.candles import frames_for, read_csv
+    from promostack_cli.forex.engine import GuardConfig, replay
+    from promostack_cli.forex.strategies.raja_banks import RajaBanksGold
+
+    frame = synthetic_gold(rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        project = Path(tmp) / "project.csv"
+        frame.rename_axis("datetime").to_csv(project, date_format="%Y-%m-%d %H:%M:%S")
+        files["PromoStack CSV"] = project
+        mt = Path(tmp) / "mt5.csv"
+        out = frame.copy()
+        out.insert(0, "<TIME>", out.index.strftime("%H:%M:%S"))
+        out.insert(0, "<DATE>", out.index.strftime("%Y.%m.%d"))
+        out.columns = ["<DATE>", "<TIME>", "<OPEN>", "<HIGH>", "<LOW>", "<CLOSE>"]
+        out.to_csv(mt, sep="\t", index=False)
+        files["MetaTrader (tab)"] = mt
+        td = Path(tmp) / "twelvedata.csv"
+        frame.iloc[::-1].rename_axis("datetime").to_csv(td, sep=";", date_format="%Y-%m-%d %H:%M:%S")
+        files["Twelve Data (newest first)"] = td
+        reads = {}
+        for label, path in files.items():
+            started = time.perf_counter()
+            got = read_csv(path)
+            reads[label] = time.perf_counter() - started
+            assert len(got) == len(frame)
+    frames = frames_for(frame, "15min", ["15min", "1h"])
+    started = time.perf_counter()
+    replay(RajaBanksGold(), frames, "15min", pip_size=0.1, expiry=timedelta(hours=8), guard=GuardConfig())
+    backtest_s = time.perf_counter() - started
+    print(f"candle files: {rows:,} 15min candles; the backtest of them takes {backtest_s:.1f} s")
+    for label, seconds in reads.items():
+        print(f"  read {label:28s} {seconds:5.1f} s = {seconds / backtest_s:.2f}x the backtest")

@@ -48,7 +48,7 @@ def _now(value: Optional[str]):
 def _market_for(candles: Optional[Path]):
     from promostack_cli.crosspromo.service import file_market, live_markets
 
-    return file_market(candles) if candles else live_markets(ctx.settings())
+    return file_market(candles, note=ctx.info) if candles else live_markets(ctx.settings())
 
 
 @settings_app.command("show")

@@ -308,11 +308,11 @@ def live_markets(app_settings):
     return lambda runtime, symbol: live_market(runtime, app_settings, symbol)
 
 
-def file_market(path):
+def file_market(path, note=None):
     """``market_for`` that reads candles from a CSV file (offline runs, the demo, replays)."""
     from promostack_cli.forex.market import FileMarket
 
-    market = FileMarket.from_csv(path)
+    market = FileMarket.from_csv(path, note=note)
     return lambda runtime, symbol: market
 
 

@@ -37,7 +37,7 @@ def setup(candles: Optional[Path], now_opt: Optional[str]):
     with db.session() as session:
         cfg = load(session, tenant.id)
     if candles:
-        market = FileMarket.from_csv(candles)
+        market = FileMarket.from_csv(candles, note=ctx.info)
         now = parse_time(now_opt, "--now") or market.end
     else:
         market = live_market(runtime, ctx.settings(), cfg.symbol)

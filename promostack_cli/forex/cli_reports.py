@@ -133,7 +133,7 @@ def backtest(
 
     start, end = parse_time(from_, "--from"), parse_time(to, "--to")
     cfg = _config_or_defaults()
-    run = run_backtest(cfg, read_csv(candles), strategy=strategy, timeframe=timeframe, symbol=symbol, pip_size=pip_size,
+    run = run_backtest(cfg, read_csv(candles, note=ctx.info), strategy=strategy, timeframe=timeframe, symbol=symbol, pip_size=pip_size,
                        start=start, end=end, params=param, naive=naive, progress=ctx.progress)
     json_ = ctx.want_json(json_)
     written = write_trades(trades, run) if trades else None

@@ -269,10 +269,10 @@ class FileMarket(Market):
         self.frame, self.interval = frame, interval
 
     @classmethod
-    def from_csv(cls, path) -> "FileMarket":
+    def from_csv(cls, path, note=None) -> "FileMarket":
         from promostack_cli.forex.candles import infer_interval, read_csv
 
-        frame = read_csv(path)
+        frame = read_csv(path, note=note)
         return cls(frame, infer_interval(frame))
 
     @property

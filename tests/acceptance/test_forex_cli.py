@@ -264,3 +264,26 @@ def test_recap_lists_yesterdays_signals(tmp_path, run):
     assert "1 still open" in r.stdout
     r = run("forex", "recap", "--weekly", "--day", "2025-03-09", "--dry-run")
     assert "Weekly recap" in r.stdout and "No signals closed this week." in r.stdout
+
+
+def test_a_metatrader_export_backtests_like_the_projects_own_file_and_the_format_is_said(tmp_path, run):
+    """The real gold candles exported the MetaTrader way (tab-separated, <DATE> 2024.01.02, <TIME>)
+    give the same backtest as the project's CSV; stderr says which format was read."""
+    import pandas as pd
+
+    src = Path(__file__).resolve().parents[1] / "data" / "xauusd_15min.csv"
+    frame = pd.read_csv(src)
+    ts = pd.to_datetime(frame["datetime"])
+    mt = pd.DataFrame({"<DATE>": ts.dt.strftime("%Y.%m.%d"), "<TIME>": ts.dt.strftime("%H:%M:%S"),
+                       "<OPEN>": frame["open"], "<HIGH>": frame["high"], "<LOW>": frame["low"],
+                       "<CLOSE>": frame["close"], "<TICKVOL>": 100, "<VOL>": 0, "<SPREAD>": 15})
+    exported = tmp_path / "XAUUSD_M15.csv"
+    mt.to_csv(exported, sep="\t", index=False)
+    ours = run("forex", "backtest", "--candles", str(src), "--json")
+    theirs = run("forex", "backtest", "--candles", str(exported), "--json")
+    assert ours.code == theirs.code == 0, theirs.stderr
+    assert "XAUUSD_M15.csv: MetaTrader export (tab-separated)" in theirs.stderr
+    assert "xauusd_15min.csv: PromoStack CSV (comma-separated)" in ours.stderr
+    drop = ("seconds", "bars_per_second")
+    assert {k: v for k, v in json.loads(theirs.stdout).items() if k not in drop} == \
+        {k: v for k, v in json.loads(ours.stdout).items() if k not in drop}

@@ -75,12 +75,15 @@ def test_read_csv_missing_one_column(tmp_path):
         candles.read_csv(path)
     msg = str(exc.value)
     assert msg.startswith("gold.csv: missing column(s) low;")
-    assert "datetime, open, high, low, close" in msg
+    assert "datetime,open,high,low,close" in msg
 
 
 def test_read_csv_missing_several_columns(tmp_path):
-    path = write(tmp_path, "time,high,close\n2024-03-05 10:00,2,1.5\n")
-    with pytest.raises(ValidationError, match=r"^gold\.csv: missing column\(s\) datetime, open, low;"):
+    path = write(tmp_path, "time,high,close\n2024-03-05 10:00,2,1.5\n")   # "time" is a time column
+    with pytest.raises(ValidationError, match=r"^gold\.csv: missing column\(s\) open, low; found time, high, close"):
+        candles.read_csv(path)
+    path = write(tmp_path, "open,high,low,close\n1,2,0.5,1.5\n")
+    with pytest.raises(ValidationError, match=r"^gold\.csv: no time column"):
         candles.read_csv(path)
 
 
