@@ -125,7 +125,7 @@ def _shape(name: str, sep: str, raw, cols: list[str], original: list[str]) -> De
             fmt = "%d.%m.%Y %H:%M:%S.%f"
         return Detected("Dukascopy export", sep, raw.assign(datetime=values), fmt)
     if "datetime" in cols:
-        kind = "Twelve Data export" if sep == ";" else "PromoStack CSV"
+        kind = "Twelve Data export" if sep == ";" else "PromoStack CSV"   # candles.OWN_FORMAT
         return Detected(kind, sep, raw)
     if "date" in cols and "adj_close" in cols:
         return Detected("Yahoo export", sep, raw.assign(datetime=raw["date"]))

@@ -16,6 +16,7 @@ from promostack_cli.core.errors import ValidationError
 from promostack_cli.forex.intervals import INTERVAL_SECONDS, interval_delta  # noqa: F401 (re-exported)
 
 COLUMNS = ("open", "high", "low", "close")
+OWN_FORMAT = "PromoStack CSV"   # read silently; any other detected format is said on stderr
 
 
 def epoch_seconds(index) -> "np.ndarray":
@@ -83,8 +84,8 @@ def resample(frame: pd.DataFrame, source: str, target: str) -> pd.DataFrame:
 
 def read_csv(path: str | Path, note=None) -> pd.DataFrame:
     """Load candles from a CSV in any format :mod:`.candle_formats` recognises (times are UTC unless
-    they carry an offset). ``note(text)`` is told which format was detected and whether the rows were
-    sorted. Errors name the file and the first bad row.
+    they carry an offset). ``note(text)`` is told which format was detected (unless it is the
+    project's own) and whether the rows were sorted, once the file has read without error. Errors name the file and the first bad row.
 
     A typed read first (fast); anything odd in it (a value that is not a number, a time that does not
     parse, rows out of order, blank lines) reads the file again as text, which finds the exact line.
@@ -145,8 +146,6 @@ def _read(path: Path, note, *, typed: bool) -> pd.DataFrame:
     bad = (hi < body_hi) | (lo > body_lo)
     if typed and ((steps <= 0).any() or bad.any()):
         raise _Odd()
-    if note is not None:
-        note(f"{name}: {detected.describe()}, {len(frame):,} candles{sorted_note}")
     if (steps <= 0).any():
         row = int((steps <= 0).argmax()) + 1
         what = "repeats the previous time" if steps[row - 1] == 0 else "is earlier than the row before it"
@@ -154,6 +153,8 @@ def _read(path: Path, note, *, typed: bool) -> pd.DataFrame:
     if bad.any():
         row = int(bad.argmax())
         raise ValidationError(f"{name}:{lines[row]}: high/low do not contain open and close.")
+    if note is not None and (detected.name != OWN_FORMAT or sorted_note):
+        note(f"{name}: read as {detected.describe()}, {len(frame):,} candles{sorted_note}")
     return frame
 
 
