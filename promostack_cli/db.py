@@ -80,8 +80,35 @@ def _create_private(path: Path) -> None:
         pass
 
 
+URL_HELP = "use sqlite:///path/to/promostack.db or postgresql://user@host:5432/dbname"
+
+
+def check_url(url: str):
+    """The parsed URL of a database PromoStack can open (``postgres://`` is PostgreSQL too);
+    ValidationError in one line otherwise (the URL itself is not repeated: it may hold a password)."""
+    from sqlalchemy.exc import ArgumentError
+
+    from promostack_cli.core.errors import ValidationError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        scheme = url.split("://", 1)[0] + "://" if "://" in url else "no scheme"
+        raise ValidationError(f"The database URL ({scheme}) is not a URL; {URL_HELP}.") from None
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValidationError(f"{backend} databases are not supported; {URL_HELP}.")
+    if backend == "postgresql" and parsed.drivername != "postgresql+psycopg":
+        raise ValidationError(f"The PostgreSQL driver {parsed.drivername.split('+')[-1]} is not installed; "
+                              "use postgresql:// (psycopg 3).")
+    return parsed
+
+
 def create_db_engine(url: str) -> Engine:
-    parsed = make_url(url)
+    parsed = check_url(url)
+    url = parsed.render_as_string(hide_password=False)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _create_private(Path(parsed.database).expanduser())
@@ -93,9 +120,7 @@ def create_db_engine(url: str) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        # Plain postgresql:// would pick psycopg2, which we do not ship; psycopg 3 is the driver.
-        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    # (plain postgresql:// would pick psycopg2, which we do not ship: check_url makes it psycopg 3)
     # PostgreSQL's connections are a budget every machine shares (max_connections, 100 by default):
     # a tick or receiver process holds few at once (claims, the recorder, reservations; the
     # receiver's transactions last milliseconds), so keep its pool small and let bursts queue.
@@ -109,6 +134,7 @@ def get_engine(url: str, *, async_commit: bool = False) -> Engine:
     wait for the WAL flush. Only for writes whose loss in a server crash is harmless (send-slot
     reservations); on SQLite it is the ordinary engine.
     """
+    check_url(url)  # a mistyped --db or PROMOSTACK_DATABASE_URL: one line, before any engine
     key = f"{url}#async" if async_commit and not is_sqlite(url) else url
     with _lock:
         engine = _engines.get(key)

@@ -224,7 +224,7 @@ def config_show(json_: bool = typer.Option(False, "--json", help="JSON output"))
     ctx.emit_table(f"Forex config of {tenant.slug}", ["key", "value", "", "meaning"], rows)
 
 
-@config_app.command("set")
+@config_app.command("set", context_settings={"ignore_unknown_options": True})  # KEY -3
 def config_set(pairs: List[str] = typer.Argument(..., metavar="KEY VALUE [KEY VALUE...]",
                                                  help="Keys and values; several are validated together")) -> None:
     """Set keys (validated: ranges, session hours, TP percentages summing to 100). Nothing is written on error.

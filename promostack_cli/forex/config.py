@@ -158,6 +158,7 @@ def update(session: Session, tenant_id: int, changes: dict[str, str | None], now
     stored = dict(row.values) if row else {}
     for key, raw in changes.items():
         if raw is None:
+            _known_key(key, stored.get("strategy") if "strategy" not in changes else changes["strategy"])
             stored.pop(key, None)
             continue
         if "." in key:
@@ -196,6 +197,18 @@ def _open_signals(session: Session, tenant_id: int) -> int:
     from promostack_cli.forex.models import ForexSignal as S
 
     return session.exec(select(func.count()).select_from(S).where(S.tenant_id == tenant_id, S.status == "open")).one()
+
+
+def _known_key(key: str, strategy: str | None) -> None:
+    """ValidationError unless ``key`` is an engine key or a parameter of the active strategy."""
+    if "." in key:
+        cls = _strategy_class(strategy)
+        name, _, param = key.partition(".")
+        if name == cls.name and param in {p.name for p in cls.parameters}:
+            return
+    elif key in ENGINE_BY_NAME:
+        return
+    raise ValidationError(f"Unknown forex config key '{key}'. See: promostack forex config show")
 
 
 def _strategy_class(spec: str | None):

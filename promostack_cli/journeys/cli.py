@@ -1,3 +1,4 @@
+from enum import StrEnum
 from pathlib import Path
 from typing import List, Optional
 
@@ -248,10 +249,18 @@ def _spec_for_simulation(target: str):
         return JourneySpec.from_dict(get_journey(session, tenant.id, target).definition)
 
 
+class SessionStatus(StrEnum):
+    active = "active"
+    waiting_delay = "waiting_delay"
+    awaiting_reply = "awaiting_reply"
+    completed = "completed"
+    cancelled = "cancelled"
+    blocked = "blocked"
+
+
 @app.command("sessions")
 def sessions_(slug: str = typer.Argument(...),
-              status: Optional[List[str]] = typer.Option(None, "--status", "-s", help="active, waiting_delay, "
-                                                         "awaiting_reply, completed, cancelled, blocked (repeatable)"),
+              status: Optional[List[SessionStatus]] = typer.Option(None, "--status", "-s", help="Only these statuses (repeatable)"),
               limit: int = typer.Option(50, "--limit", min=1, max=10000),
               json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     """List a journey's sessions, newest first.
@@ -264,7 +273,7 @@ def sessions_(slug: str = typer.Argument(...),
     tenant = ctx.current_tenant(db)
     with db.session() as session:
         get_journey(session, tenant.id, slug)
-        rows = list_sessions(session, tenant.id, slug, list(status or []), limit)
+        rows = list_sessions(session, tenant.id, slug, [s.value for s in status or []], limit)
     if ctx.want_json(json_):
         ctx.emit_json(rows)
         return

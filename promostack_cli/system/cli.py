@@ -29,7 +29,7 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> N
         ctx.success(f"{safe_url(db.url)} migrated from {before or 'empty'} to {after}.")
 
 
-@db_app.command("downgrade")
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})  # -1 is a revision
 def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. -1 or base"),
               yes: bool = typer.Option(False, "--yes", help="Confirm: downgrading drops tables and data")) -> None:
     """Revert migrations down to REVISION (drops data).
@@ -49,7 +49,8 @@ def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. -1
 
 @db_app.command("current")
 def current(json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
-    """Show the database's migration and the one this promostack expects.
+    """Show the database's migration and the one this promostack expects; exit 1 when they differ
+    (scripts check it before starting a receiver).
 
     Example: promostack db current
     """
@@ -59,9 +60,12 @@ def current(json_: bool = typer.Option(False, "--json", help="JSON output")) -> 
     state["up_to_date"] = state["current"] == state["head"]
     if ctx.want_json(json_):
         ctx.emit_json(state)
-        return
-    ctx.emit_table(None, ["database", "current", "head", "up to date"],
-                   [(state["database"], state["current"] or "(empty)", state["head"], "yes" if state["up_to_date"] else "no: run promostack db upgrade")])
+    else:
+        ctx.emit_table(None, ["database", "current", "head", "up to date"],
+                       [(state["database"], state["current"] or "(empty)", state["head"],
+                         "yes" if state["up_to_date"] else "no: run promostack db upgrade")])
+    if not state["up_to_date"]:
+        raise typer.Exit(1)
 
 
 @config_app.command("show")

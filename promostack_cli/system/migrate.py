@@ -24,12 +24,19 @@ def head_revision(url: str) -> str:
 
 def _run(db: Database, action: str, revision: str) -> tuple[str | None, str | None]:
     from alembic import command
+    from alembic.util import CommandError
+
+    from promostack_cli.core.errors import ValidationError
 
     before = db.current_revision()
-    with db.engine.begin() as conn:
-        cfg = alembic_config(db.url)
-        cfg.attributes["connection"] = conn
-        getattr(command, action)(cfg, revision)
+    try:
+        with db.engine.begin() as conn:
+            cfg = alembic_config(db.url)
+            cfg.attributes["connection"] = conn
+            getattr(command, action)(cfg, revision)
+    except CommandError as exc:   # an unknown revision, a downgrade target above the current one...
+        reason = str(exc).strip().splitlines()[0].rstrip(".")
+        raise ValidationError(f"Cannot {action} to '{revision}': {reason}. See: promostack db current") from None
     return before, db.current_revision()
 
 
