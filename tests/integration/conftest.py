@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -40,10 +41,29 @@ def sim_tg(clock):
     fake.stop()
 
 
-@pytest.fixture
-def receiver(db, box, tenant_id, fake_tg, tmp_path):
+@contextmanager
+def serving(app):
+    """``app`` (the receiver) under uvicorn in a thread on a free loopback port; an httpx client to it."""
     import uvicorn
 
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.config.port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def receiver(db, box, tenant_id, fake_tg, tmp_path):
     from promostack_cli.settings import Settings
     from promostack_cli.webhooks.app import create_app
 
@@ -51,21 +71,9 @@ def receiver(db, box, tenant_id, fake_tg, tmp_path):
     connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN, telegram=fake_tg, public_url=PUBLIC)
     import_journeys(db, tenant_id, EXAMPLES)
     hook = fake_tg.webhooks[MESSAGE_TOKEN]
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(db, box, settings), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
     path = "/api/bot-webhook/" + hook["url"].rsplit("/", 1)[1]
-    with httpx.Client(base_url=base, timeout=10) as client:
+    with serving(create_app(db, box, settings)) as client:
         yield Receiver(client, path, hook["secret_token"], db)
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 class Receiver:

@@ -12,23 +12,21 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import pytest
-import uvicorn
 from sqlmodel import select
 
 from promostack_cli.billing import config as billing_config
 from promostack_cli.billing import linking
 from promostack_cli.billing.models import BillingEvent, BillingMember, TelegramSubscription
-from promostack_cli.connections.service import ConnectionRequest, ConnectionsService
 from promostack_cli.core.clock import utcnow
 from promostack_cli.settings import Settings, reset_settings_cache
-from promostack_cli.telegram.client import TelegramClient
 from promostack_cli.webhooks.app import create_app
 from tests import billing_fixtures as bf
 from tests.conftest import MESSAGE_TOKEN, SIGNAL_TOKEN, TEST_KEY
 from tests.fakes import stripe as fs
-from tests.conftest import free_port as _free_port, wait_for
+from tests.conftest import wait_for
+from tests.factories import connect_bot
+from tests.integration.conftest import serving
 
 PUBLIC = "https://promo.example.com"
 PAYER, STRANGER = 5550301, 5550302
@@ -75,28 +73,13 @@ def billing(db, box, tenant_id, fake_tg, tmp_path, monkeypatch):
                         send_interval_group=0.05, send_interval_private=0.05, _env_file=None)
     fake_tg.add_chat(int(bf.VIP), type="channel", title="VIP")
     fake_tg.track_members(int(bf.VIP))
-    service = ConnectionsService(db, box, lambda t: TelegramClient(t, base_url=fake_tg.base_url),
-                                 public_url=PUBLIC, api_url=fake_tg.base_url)
-    service.set(tenant_id, ConnectionRequest(role="signal_bot", token=SIGNAL_TOKEN, vip_channel=bf.VIP,
-                                             free_channel=bf.VIP), utcnow())
-    service.set(tenant_id, ConnectionRequest(role="message_bot", token=MESSAGE_TOKEN), utcnow())
+    connect_bot(db, box, tenant_id, "signal_bot", SIGNAL_TOKEN, vip_channel=bf.VIP, free_channel=bf.VIP,
+                telegram=fake_tg, public_url=PUBLIC)
+    connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN, telegram=fake_tg, public_url=PUBLIC)
     bf.setup_billing(db, box, tenant_id)
     hooks = {"signal_bot": fake_tg.webhooks[SIGNAL_TOKEN], "message_bot": fake_tg.webhooks[MESSAGE_TOKEN]}
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(db, box, settings), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    import threading
-
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    with serving(create_app(db, box, settings)) as client:
         yield Billing(client, db, tenant_id, hooks)
-    server.should_exit = True
-    thread.join(timeout=10)
     reset_settings_cache()
 
 
