@@ -60,6 +60,8 @@ def test_day_sets():
 
 @pytest.mark.parametrize("key,value,words", [
     ("timezone", "Mars/Olympus", "IANA"),
+    ("timezone", "Europe", "IANA"),          # a directory of the tz database, not a zone
+    ("timezone", "zone.tab", "IANA"),        # a file of it that is not a zone
     ("morning_time", "25:00", "09:00"),
     ("teaser_time", "9am", "09:00"),
     ("cta_url", "http://example.com/vip", "https://"),
