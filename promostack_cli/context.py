@@ -15,7 +15,9 @@ from rich.console import Console
 
 from promostack_cli.core.errors import PromoStackError
 
-out = Console(highlight=False, soft_wrap=False)
+# Piped to a file or a pager, tables take the width they need (no wrapping inside a timestamp or a
+# name); on a terminal they fit its width, wrapping at spaces, never inside a word.
+out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 10_000)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -56,6 +58,8 @@ def emit_json(data: Any) -> None:
 
 
 def emit_table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]], *, empty: str = "Nothing to show.") -> None:
+    """A table for people. Cells wrap at spaces only; a word too long for a narrow terminal is cut
+    with an ellipsis rather than broken across lines (--json and --csv carry every character)."""
     from rich.table import Table
 
     rows = list(rows)
@@ -64,10 +68,45 @@ def emit_table(title: str | None, columns: Iterable[str], rows: Iterable[Iterabl
         return
     table = Table(title=title, title_justify="left", show_lines=False)
     for col in columns:
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="ellipsis")
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row])
     out.print(table)
+
+
+def emit_csv(columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
+    """RFC 4180 CSV on stdout (header first), for spreadsheets; ``None`` is an empty cell."""
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\r\n")
+    writer.writerow(list(columns))
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    sys.stdout.flush()
+
+
+def no_json(command: str) -> None:
+    """Refuse the global --json on a command that has no machine output (rather than ignore it)."""
+    if options.json:
+        from promostack_cli.core.errors import ValidationError
+
+        raise ValidationError(f"{command} has no JSON output; run it without --json.")
+
+
+def confirm(action: str, yes: bool) -> None:
+    """Destructive commands: ``--yes`` goes ahead; on a terminal ask (default no); otherwise refuse,
+    so a script or cron line never destroys data because nobody was there to answer."""
+    if yes:
+        return
+    from promostack_cli.core.errors import ValidationError
+
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        import typer
+
+        if typer.confirm(f"{action}?", default=False, err=True):
+            return
+        raise fail("Cancelled; nothing changed.", exit_code=1)
+    raise ValidationError(f"{action}: pass --yes to confirm (no terminal to ask on); nothing changed.")
 
 
 def open_db():
