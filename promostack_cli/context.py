@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from rich.console import Console
 
 from promostack_cli.core.errors import PromoStackError
+from promostack_cli.logsetup import stamped
 
 # Piped to a file or a pager, tables take the width they need (no wrapping inside a timestamp or a
 # name); on a terminal they fit its width, wrapping at spaces, never inside a word.
@@ -41,15 +42,22 @@ def want_json(local: bool = False) -> bool:
 
 
 def info(message: str) -> None:
-    err.print(message, markup=False, highlight=False)
+    err.print(stamped(message), markup=False, highlight=False)
 
 
 def warn(message: str) -> None:
-    err.print(f"Warning: {message}", style="yellow", markup=False, highlight=False)
+    err.print(stamped(f"Warning: {message}"), style="yellow", markup=False, highlight=False)
 
 
 def success(message: str) -> None:
-    err.print(message, style="green", markup=False, highlight=False)
+    err.print(stamped(message), style="green", markup=False, highlight=False)
+
+
+def error(message: str) -> None:
+    """The one ``Error: ...`` line of a failed command (secrets masked)."""
+    from promostack_cli.core.secrets import redact
+
+    err.print(stamped(f"Error: {redact(message)}"), style="red", markup=False, highlight=False)
 
 
 def emit_json(data: Any) -> None:

@@ -4,6 +4,25 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+
+# Set by the commands cron runs (scheduler tick, forex tick): every line they write to stderr starts
+# with an ISO 8601 UTC time, like the log records, so a cron log reads in order.
+_stamp = False
+
+
+def stamp_lines(on: bool = True) -> None:
+    """From now on :func:`stamped` prefixes messages with the time (the tick commands call this)."""
+    global _stamp
+    _stamp = on
+
+
+def stamped(message: str) -> str:
+    """``message``, prefixed with ``2026-12-01T13:45:00Z`` when lines are being stamped."""
+    if not _stamp:
+        return message
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return "\n".join(f"{now} {line}" for line in message.split("\n"))
 
 
 class _RedactFilter(logging.Filter):
@@ -33,8 +52,6 @@ def configure_logging(level_name: str) -> None:
 
 def _iso_formatter() -> logging.Formatter:
     """Log lines start with an ISO 8601 UTC time (2026-12-01T13:45:00.123Z), as cron logs want."""
-    import time
-
     formatter = logging.Formatter("%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s",
                                   datefmt="%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime

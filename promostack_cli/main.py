@@ -112,7 +112,6 @@ def _settings_error(exc: Exception) -> str:
 
 def run() -> None:
     """Console-script entry point: expected errors become one line on stderr and an exit code."""
-    from promostack_cli.core.secrets import redact
     from promostack_cli.scheduler.fast import try_tick
 
     try:
@@ -121,7 +120,7 @@ def run() -> None:
     except PromoStackError as exc:
         from promostack_cli import context as ctx
 
-        ctx.err.print(f"Error: {redact(exc.message)}", style="red", markup=False, highlight=False)
+        ctx.error(exc.message)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         from promostack_cli import context as ctx
@@ -134,14 +133,14 @@ def run() -> None:
         from promostack_cli import context as ctx
 
         if isinstance(exc, PydanticValidationError):
-            ctx.err.print(f"Error: invalid setting {_settings_error(exc)}", style="red", markup=False)
+            ctx.error(f"invalid setting {_settings_error(exc)}")
             sys.exit(2)
         from sqlalchemy.exc import OperationalError as DBOperationalError
 
         if isinstance(exc, DBOperationalError):
             from promostack_cli.db import _first_line
 
-            ctx.err.print(f"Error: database error: {redact(_first_line(exc))}", style="red", markup=False)
+            ctx.error(f"database error: {_first_line(exc)}")
             sys.exit(1)
         raise
 

@@ -28,8 +28,10 @@ def tick(
     from promostack_cli.core.clock import iso_now, parse_duration
     from promostack_cli.core.errors import ValidationError
     from jobs.scheduler_tick import TickContext, run, steps
-    from promostack_cli.scheduler.runner import summary
+    from promostack_cli.logsetup import stamp_lines
+    from promostack_cli.scheduler.runner import failure, summary
 
+    stamp_lines()
     try:
         budget = parse_duration(for_)
         interval = parse_duration(loop) if loop else None
@@ -44,10 +46,11 @@ def tick(
     report = run(context, steps(), budget=budget, loop=interval)
     if ctx.want_json(json_):
         ctx.emit_json(report.as_dict())
-    for line in summary(report, iso_now()):
-        ctx.info(line)
-    if report.errors:
-        raise ctx.fail("; ".join(report.errors[:3]))
+    for line in summary(report, iso_now()):  # stamped already
+        ctx.err.print(line, markup=False, highlight=False)
+    message = failure(report)
+    if message:
+        raise ctx.fail(message)
 
 
 def _print_dry_run(msg) -> None:

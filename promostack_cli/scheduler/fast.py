@@ -104,9 +104,10 @@ def try_tick(argv: list[str]) -> bool:
     if configured is None:
         return False
     settings, db, box = configured
-    from promostack_cli.logsetup import configure_logging
+    from promostack_cli.logsetup import configure_logging, stamp_lines
 
     configure_logging(settings.log_level)
+    stamp_lines()
     _run(db, box, budget, interval)
     return True
 
@@ -114,7 +115,7 @@ def try_tick(argv: list[str]) -> bool:
 def _run(db, box, budget: float, interval: float | None) -> None:
     from jobs.scheduler_tick import TickContext, nothing_due, run, steps
     from promostack_cli.core.clock import iso_now
-    from promostack_cli.scheduler.runner import summary
+    from promostack_cli.scheduler.runner import failure, summary
 
     def idle(now: float, deadline: float) -> bool:
         if nothing_due(db, now, deadline):
@@ -127,7 +128,8 @@ def _run(db, box, budget: float, interval: float | None) -> None:
     report = run(context, steps(), budget=budget, loop=interval, nothing_due=idle)
     sys.stderr.write("".join(line + "\n" for line in summary(report, iso_now())))
     sys.stderr.flush()
-    if report.errors:
+    message = failure(report)
+    if message:
         from promostack_cli.context import fail
 
-        raise fail("; ".join(report.errors[:3]))
+        raise fail(message)

@@ -78,6 +78,19 @@ def run(context: TickContext, factories: list[StepFactory], *, budget: float, lo
 
 
 def summary(report: TickReport, stamp: str) -> list[str]:
-    """The lines a tick prints on stderr, one per step, each with the ISO time ``stamp``."""
-    return [f"{stamp} tick {name}: {line} in {totals.seconds:.1f}s"
-            for totals, (name, line) in zip(report.steps, report.lines)]
+    """The lines a tick prints on stderr, one per step, each with the ISO time ``stamp``; then, when
+    more than one thing failed, one line per error (the ``Error:`` line says how many)."""
+    lines = [f"{stamp} tick {name}: {line} in {totals.seconds:.1f}s"
+             for totals, (name, line) in zip(report.steps, report.lines)]
+    if len(report.errors) > 1:
+        lines += [f"{stamp} tick error: {error}" for error in report.errors]
+    return lines
+
+
+def failure(report: TickReport) -> str | None:
+    """The message of the tick's ``Error:`` line: its one error, or how many (listed by :func:`summary`)."""
+    if not report.errors:
+        return None
+    if len(report.errors) == 1:
+        return report.errors[0]
+    return f"{len(report.errors)} errors in this tick (each on a 'tick error' line above)."

@@ -66,3 +66,19 @@ def test_a_bad_choice_or_an_unknown_key_exits_2_and_changes_nothing(cli, tmp_pat
     # a negative number is a value, not an option
     r = cli("-t", "entrylab", "forex", "config", "set", "expiry_hours", "-3")
     assert r.code == 2 and "No such option" not in r.stderr and "expiry_hours" in r.stderr
+
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+
+
+def test_every_line_a_tick_writes_to_the_cron_log_starts_with_an_iso_utc_time(tmp_path):
+    import re
+
+    runner = Cli(base_env(tmp_path), tmp_path)  # a fresh embedded database: the tick migrates it first
+    first = runner("scheduler", "tick", "--for", "1s")
+    unknown = runner("--tenant", "nosuch", "scheduler", "tick", "--for", "1s")
+    assert first.code == 0 and "migrated" in first.stderr and unknown.code == 2
+    for r in (first, unknown, runner("scheduler", "tick", "--for", "1s")):
+        lines = r.stderr.strip().splitlines()
+        assert lines and all(re.match(STAMP, line) for line in lines), r.stderr
+    assert re.match(STAMP + "Error: .*nosuch", unknown.stderr)

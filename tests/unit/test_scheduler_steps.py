@@ -76,3 +76,36 @@ def test_a_bug_in_a_step_is_not_swallowed_and_every_step_is_closed():
         run(ctx, [recording_step("a", log, clock, fail_on=(1,), error=ZeroDivisionError()),
                   recording_step("b", log, clock)], budget=10)
     assert ("a", "closed") in log and ("b", "closed") in log
+
+
+def test_a_tick_with_several_errors_lists_every_one_on_its_own_stamped_line():
+    from promostack_cli.scheduler.runner import TickReport, failure, summary
+    from promostack_cli.scheduler.steps import StepTotals
+
+    report = TickReport(steps=[StepTotals("delivery", errors=["acme signal_bot: token cannot be decrypted"]),
+                               StepTotals("timers", errors=[f"message {n}: Bad Request" for n in (1, 2, 3, 4)])],
+                        lines=[("delivery", "0 sent"), ("timers", "0 due")])
+    lines = summary(report, "2026-12-01T08:00:00Z")
+    errors = [line for line in lines if " tick error: " in line]
+    assert len(errors) == 5 and all(line.startswith("2026-12-01T08:00:00Z ") for line in lines)
+    assert "message 4: Bad Request" in errors[-1]  # nothing cut to "(+N more)"
+    assert failure(report) == "5 errors in this tick (each on a 'tick error' line above)."
+    one = TickReport(steps=[StepTotals("delivery", errors=["database error while claiming: gone"])], lines=[("delivery", "x")])
+    assert failure(one) == "database error while claiming: gone"
+    assert not [line for line in summary(one, "t") if "tick error" in line]  # the Error line carries it
+    assert failure(TickReport()) is None
+
+
+def test_stamped_lines_start_with_an_iso_utc_time_each():
+    import re
+
+    from promostack_cli import logsetup
+
+    assert logsetup.stamped("plain") == "plain"
+    logsetup.stamp_lines()
+    try:
+        lines = logsetup.stamped("Error: one\nsecond").split("\n")
+    finally:
+        logsetup.stamp_lines(False)
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", line) for line in lines), lines
+    assert lines[0].endswith(" Error: one") and lines[1].endswith(" second")
