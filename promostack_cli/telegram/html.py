@@ -4,7 +4,8 @@ Length is measured as Telegram does: the visible text (tags removed, the entitie
 decoded) in UTF-16 code units, so an emoji outside the Basic Multilingual Plane counts 2.
 :func:`split_message` cuts a text that is too long into parts that each fit, at a newline or a
 space where it can, never inside a tag or an entity, closing the tags open at a cut at the end of
-one part and opening them again at the start of the next.
+one part and opening them again at the start of the next. :func:`check_html` refuses, with the
+place and the fix, what Telegram's HTML parse mode would answer with "can't parse entities".
 """
 
 from __future__ import annotations
