@@ -23,49 +23,67 @@ class Role(StrEnum):
     message_bot = "message_bot"
 
 
-def _preview(text: str, width: int = 60) -> str:
-    one_line = " ".join(text.split())
-    return one_line if len(one_line) <= width else one_line[: width - 1] + "…"
-
-
 @app.command("send")
 def send(
     role: Role = typer.Argument(..., help="Which bot sends it"),
     chat: str = typer.Option(..., "--chat", help="Chat id (user id, -100… channel id or @channel)"),
     text: str = typer.Option(..., "--text", help="Message text (HTML); '-' reads it from stdin"),
     parse_mode: str = typer.Option("HTML", "--parse-mode", help="HTML, MarkdownV2 or none"),
-    dedupe_key: Optional[str] = typer.Option(None, "--dedupe-key", help="Enqueue at most once per key"),
+    dedupe_key: Optional[str] = typer.Option(None, "--dedupe-key",
+                                             help="Enqueue at most once per key (again: says which message has it)"),
+    at: Optional[str] = typer.Option(None, "--at", help="Send at this time, not before (ISO 8601, e.g. "
+                                     "2026-12-02T08:00+00:00 or 2026-12-02T08:00Z; without an offset it is UTC)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show the message; enqueue nothing"),
-    json_: bool = typer.Option(False, "--json", help="JSON output"),
+    json_: bool = typer.Option(False, "--json", help="JSON output: the message, with created false when the "
+                               "dedupe key was already used"),
 ) -> None:
-    """Queue a message; the next scheduler tick delivers it.
+    """Queue a message; the next scheduler tick delivers it (with --at: the first tick from that time).
 
-    Example: promostack -t entrylab outbox send signal_bot --chat @entrylab_free --text "<b>Gold</b> outlook at 08:00"
+    Checked now, not at the tick: the bot role must be connected and HTML must be what Telegram's
+    parse mode accepts (its tags only; a literal '<' written &lt;, '&' written &amp;). A scheduled
+    message does not hold back later messages to the same chat that are due before it.
+
+    Example: promostack -t entrylab outbox send signal_bot --chat @entrylab_free --text "<b>Gold</b> outlook" --at 2026-12-02T08:00Z
     """
     from promostack_cli.core.clock import utcnow
-    from promostack_cli.outbox.service import describe, enqueue
+    from promostack_cli.outbox.posting import format_utc, parse_at, post
+    from promostack_cli.outbox.service import describe
 
     if text == "-":
         text = sys.stdin.read()
+    now = utcnow()
+    when = parse_at(at, now) if at else None
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     mode = None if parse_mode.lower() == "none" else parse_mode
     session = db.session()
     try:
         with session.begin():
-            msg = enqueue(session, tenant.id, role.value, chat, text, now=utcnow(), parse_mode=mode,
-                          dedupe_key=dedupe_key, source="cli")
-            shown = describe(msg)
+            posted = post(session, tenant.id, tenant.slug, role.value, chat, text, now=now, parse_mode=mode,
+                          dedupe_key=dedupe_key, at=when)
+            shown = {**describe(posted.message), "created": posted.created}
             if dry_run:
                 session.rollback()
     finally:
         session.close()
     if ctx.want_json(json_):
         ctx.emit_json(shown)
+    if not posted.created:
+        ctx.info(f"Already queued as message {shown['id']} (dedupe key '{dedupe_key}', {shown['status']}); "
+                 "nothing new queued.")
+        return
+    schedule = f" at {format_utc(when)}" if when else ""
     if dry_run:
-        ctx.info(f"Dry run: would queue for {role.value} → {chat}:\n{text}")
+        ctx.info(f"Dry run: would queue for {role.value} → {chat}{schedule}:\n{text}")
+    elif when:
+        ctx.success(f"Scheduled message {shown['id']} for {role.value} → {chat} at {format_utc(when)}; "
+                    "the first scheduler tick from then delivers it.")
     else:
         ctx.success(f"Queued message {shown['id']} for {role.value} → {chat}. Deliver with: promostack scheduler tick")
+
+
+CSV_COLUMNS = ("id", "status", "bot", "chat_id", "method", "text", "attempts", "not_before", "created_at",
+               "updated_at", "sent_at", "telegram_message_id", "error", "source")
 
 
 @app.command("list")
@@ -74,13 +92,19 @@ def list_(
     chat: Optional[str] = typer.Option(None, "--chat", help="Only this chat id"),
     limit: int = typer.Option(50, "--limit", min=1, max=10000, help="Newest N messages"),
     json_: bool = typer.Option(False, "--json", help="JSON output"),
+    csv_: bool = typer.Option(False, "--csv", help="CSV (RFC 4180) with every field and the full text"),
 ) -> None:
     """List outbox messages, newest first.
+
+    "at (UTC)" is when a pending message is due (a scheduled one: its --at), else when it was sent
+    or ended.
 
     Example: promostack -t entrylab outbox list --status failed
     """
     from promostack_cli.outbox.service import describe, list_messages
 
+    if csv_ and ctx.want_json(json_):
+        raise ctx.fail("--csv and --json each choose the output: give one of them.", exit_code=2)
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.session() as session:
@@ -89,11 +113,69 @@ def list_(
     if ctx.want_json(json_):
         ctx.emit_json(rows)
         return
+    if csv_:
+        ctx.emit_csv(CSV_COLUMNS, ([r[c] for c in CSV_COLUMNS] for r in rows))
+        return
+    from promostack_cli.outbox import table
+
+    table.emit(f"Outbox of {tenant.slug}", rows)
+
+
+@app.command("blocked")
+def blocked(json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """List the chats whose user blocked a bot of the tenant (Telegram answered 403).
+
+    While a chat is blocked its messages through that bot fail without being sent (their ids are
+    shown) and its journey sessions end. Clear one with: promostack outbox unblock CHAT
+
+    Example: promostack -t entrylab outbox blocked
+    """
+    from promostack_cli.outbox.blocks import list_blocked
+    from promostack_cli.outbox.table import minute
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        rows = list_blocked(session, tenant.id)
+    if ctx.want_json(json_):
+        ctx.emit_json([{"tenant": tenant.slug, **r} for r in rows])
+        return
     ctx.emit_table(
-        f"Outbox of {tenant.slug}", ["id", "status", "bot", "chat", "text", "tries", "error"],
-        [(r["id"], r["status"], r["bot"], r["chat_id"], _preview(r["text"]), r["attempts"], r["error"] or "") for r in rows],
-        empty="No messages.",
+        f"Blocked chats of {tenant.slug}", ["chat", "bot", "since (UTC)", "reason", "failed messages"],
+        [(r["chat_id"], r["bot"], minute(r["blocked_at"]), r["reason"] or "", " ".join(map(str, r["failed_messages"])))
+         for r in rows],
+        empty=f"No blocked chats in tenant '{tenant.slug}'.",
     )
+
+
+@app.command("unblock")
+def unblock(
+    chat: str = typer.Argument(..., help="Chat id, as outbox blocked shows it"),
+    bot: Optional[Role] = typer.Option(None, "--bot", help="Only for this bot (default: every bot it is blocked for)"),
+) -> None:
+    """Clear a chat's block so messages to it are sent again.
+
+    Messages queued from now on are delivered. Messages that failed while it was blocked stay failed
+    (the command names them; promostack outbox retry ID sends them); journey sessions the block
+    ended stay ended (the user starts again with /start). If the user still blocks the bot, the next
+    message gets Telegram's 403 and the chat is marked blocked again.
+
+    Example: promostack -t entrylab outbox unblock 5550001
+    """
+    from promostack_cli.outbox.blocks import unblock as unblock_chat
+
+    db = ctx.open_db()
+    tenant = ctx.current_tenant(db)
+    with db.transaction() as session:
+        cleared = unblock_chat(session, tenant.id, tenant.slug, chat, bot.value if bot else None)
+    if ctx.want_json():
+        ctx.emit_json(cleared)
+        return
+    for lane in cleared:
+        failed = lane["failed_messages"]
+        note = (f" {len(failed)} message(s) that failed while it was blocked stay failed; send them with: "
+                f"promostack --tenant {tenant.slug} outbox retry {' '.join(map(str, failed))}") if failed else ""
+        ctx.success(f"Chat {lane['chat_id']} unblocked for {lane['bot']}: new messages to it are sent.{note}")
 
 
 @app.command("show")

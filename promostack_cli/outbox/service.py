@@ -212,6 +212,7 @@ def describe(msg: OutboxMessage) -> dict:
         "error": msg.last_error,
         "source": msg.source,
         "created_at": msg.created_at.isoformat(),
+        "updated_at": msg.updated_at.isoformat(),
         "sent_at": msg.sent_at.isoformat() if msg.sent_at else None,
     }
 

@@ -4,7 +4,8 @@ Length is measured as Telegram does: the visible text (tags removed, the entitie
 decoded) in UTF-16 code units, so an emoji outside the Basic Multilingual Plane counts 2.
 :func:`split_message` cuts a text that is too long into parts that each fit, at a newline or a
 space where it can, never inside a tag or an entity, closing the tags open at a cut at the end of
-one part and opening them again at the start of the next.
+one part and opening them again at the start of the next. :func:`check_html` refuses, with the
+place and the fix, what Telegram's HTML parse mode would answer with "can't parse entities".
 """
 
 from __future__ import annotations
@@ -145,3 +146,98 @@ def split_message(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
             parts.append(part)
         start = end + skip
     return parts
+
+
+# -- checking ---------------------------------------------------------------------------------
+
+# Tags Telegram's HTML parse mode knows (TDLib ``parse_html``); any other start tag is refused with
+# "can't parse entities: Unsupported start tag".
+SUPPORTED_TAGS = ("b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "tg-spoiler",
+                  "tg-emoji", "blockquote", "span")
+_ATTR_RE = re.compile(r"""\s+([A-Za-z0-9_-]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>"']+))?""")
+_FIX = "write a literal '<' as &lt; (or send with --parse-mode none)"
+
+
+class HTMLError(ValueError):
+    """Text Telegram would refuse with parse_mode=HTML; the message names the place and the fix."""
+
+
+def _attributes(text: str, start: int, name: str, pos: int) -> tuple[dict[str, str], int]:
+    """The attributes of the start tag whose name ends at ``start``, and the index after its '>'."""
+    attrs: dict[str, str] = {}
+    i = start
+    while True:
+        m = _ATTR_RE.match(text, i)
+        if m:
+            value = m.group(2) or ""
+            attrs[m.group(1).lower()] = value[1:-1] if value[:1] in "\"'" else value
+            i = m.end()
+            continue
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if text.startswith(">", i):
+            return attrs, i + 1
+        raise HTMLError(f"The tag <{name}> at position {pos} has no closing '>' or a malformed attribute; {_FIX}.")
+
+
+def check_html(text: str) -> None:
+    """Raise :class:`HTMLError` where Telegram's HTML parse mode would refuse ``text``.
+
+    As Telegram parses it: a '<' must start a supported tag (``a < b`` is refused), tags must be closed
+    in order, ``span`` needs ``class="tg-spoiler"`` and ``tg-emoji`` an ``emoji-id``. The Bot API also
+    asks for every '&' to be part of an entity (``&lt; &gt; &amp; &quot;`` or numeric): one that is not
+    is refused here too. A '>' outside a tag is shown as written by Telegram and accepted.
+    Positions are 1-based characters of ``text``.
+    """
+    open_tags: list[tuple[str, int]] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        pos = i + 1
+        if c == "&":
+            m = _ENTITY_RE.match(text, i)
+            if not m:
+                raise HTMLError(f"'&' at position {pos} is not part of an entity (&lt; &gt; &amp; &quot; or &#NN;); "
+                                "write it as &amp; (or send with --parse-mode none).")
+            i = m.end()
+            continue
+        if c != "<":
+            i += 1
+            continue
+        if text.startswith("</", i):
+            j = i + 2
+            while j < n and not text[j].isspace() and text[j] != ">":
+                j += 1
+            name = text[i + 2:j].lower()
+            while j < n and text[j].isspace():
+                j += 1
+            if j >= n or text[j] != ">":
+                raise HTMLError(f"The end tag at position {pos} is not closed by '>'; {_FIX}.")
+            if not open_tags:
+                raise HTMLError(f"</{name}> at position {pos} closes no open tag; remove it or escape '<' as &lt;.")
+            expected, opened = open_tags.pop()
+            if name and name != expected:
+                raise HTMLError(f"</{name}> at position {pos} does not close <{expected}> opened at position "
+                                f"{opened}; close tags in the reverse order they were opened.")
+            i = j + 1
+            continue
+        j = i + 1
+        while j < n and not text[j].isspace() and text[j] != ">":
+            j += 1
+        name = text[i + 1:j].lower()
+        if name not in SUPPORTED_TAGS:
+            if not name:
+                raise HTMLError(f"'<' at position {pos} does not start a tag; write it as &lt; "
+                                "(or send with --parse-mode none).")
+            raise HTMLError(f"<{name}> at position {pos} is not a tag Telegram supports "
+                            f"({', '.join(SUPPORTED_TAGS)}); {_FIX}.")
+        attrs, i = _attributes(text, j, name, pos)
+        if name == "span" and attrs.get("class") != "tg-spoiler":
+            raise HTMLError(f'<span> at position {pos} needs class="tg-spoiler" (the only span Telegram supports).')
+        if name == "tg-emoji" and not attrs.get("emoji-id"):
+            raise HTMLError(f"<tg-emoji> at position {pos} needs an emoji-id attribute.")
+        open_tags.append((name, pos))
+    if open_tags:
+        name, opened = open_tags[-1]
+        raise HTMLError(f"<{name}> at position {opened} is never closed; add </{name}>.")
