@@ -20,6 +20,12 @@ app.add_typer(config_app, name="config")
 signal_app = typer.Typer(help="One signal.", no_args_is_help=True)
 app.add_typer(signal_app, name="signal")
 
+def signal_dict(s) -> dict:
+    from promostack_cli.forex.signals import signal_dict as as_dict
+
+    return as_dict(s)
+
+
 class Timeframe(str, Enum):
     m15 = "15min"
     h1 = "1h"
@@ -57,33 +63,47 @@ def strategies(json_: bool = typer.Option(False, "--json", help="JSON output")) 
 
 @app.command("check")
 def check(
-    timeframe: Timeframe = typer.Option(Timeframe.m15, "--timeframe", help="Candle timeframe to check"),
+    timeframe: Optional[Timeframe] = typer.Option(None, "--timeframe", help="Candle timeframe to check (default: each of the config's timeframes)",
+                                                  show_default=False),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the signal that would be posted; store and send nothing"),
     candles: Optional[Path] = typer.Option(None, "--candles", help=CANDLES_HELP),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Strategy name or path/to/file.py:Class (default: config)"),
     now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP),
-    json_: bool = typer.Option(False, "--json", help="JSON output"),
+    json_: bool = typer.Option(False, "--json", help="JSON output: a list, one object per timeframe checked"),
 ) -> None:
-    """Run the strategy on the newest closed candle; a new signal is stored and queued for the VIP channel.
+    """Run the strategy on the newest closed candle of each timeframe (--timeframe, else the config's
+    timeframes the strategy signals on); a new signal is stored and queued for the VIP channel.
 
     A repeated check of the same candle never posts twice. Example: promostack -t entrylab forex check --timeframe 15min
     """
     from promostack_cli.forex import service
 
     runtime, cfg, market, at = setup(candles, now)
+    outs = []
     try:
         chosen = cfg.strategy(strategy) if strategy else None
-        out = service.check(runtime, cfg, market, timeframe.value, at, strategy=chosen, dry_run=dry_run,
-                            live=candles is None and now is None)
+        for tf in _timeframes_to_check(timeframe, cfg, chosen):
+            outs.append(service.check(runtime, cfg, market, tf, at, strategy=chosen, dry_run=dry_run,
+                                      live=candles is None and now is None))
     finally:
         runtime.close()
     if ctx.want_json(json_):
-        ctx.emit_json({"status": out.status, "detail": out.detail, "timeframe": out.timeframe, "bar": out.bar_ts,
-                       "signal": _signal_dict(out.signal) if out.signal else None, "text": out.text})
+        ctx.emit_json([{"status": out.status, "detail": out.detail, "timeframe": out.timeframe, "bar": out.bar_ts,
+                        "signal": signal_dict(out.signal) if out.signal else None, "text": out.text} for out in outs])
         return
-    if out.text and dry_run:
-        print_texts([out.text], "would post to the VIP channel")
-    ctx.info(f"{timeframe.value}: {out.status}: {out.detail}")
+    for out in outs:
+        if out.text and dry_run:
+            print_texts([out.text], "would post to the VIP channel")
+        ctx.info(f"{out.timeframe}: {out.status}: {out.detail}")
+
+
+def _timeframes_to_check(timeframe: Optional[Timeframe], cfg, strategy) -> list[str]:
+    """--timeframe; else the configured timeframes (those a --strategy signals on, or its first)."""
+    if timeframe is not None:
+        return [timeframe.value]
+    if strategy is None:
+        return cfg.timeframe_list
+    return [t for t in cfg.timeframe_list if t in strategy.signal_timeframes] or list(strategy.signal_timeframes[:1])
 
 
 @app.command("monitor")
@@ -127,13 +147,18 @@ def monitor(
 @app.command("tick")
 def tick(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be posted; store and claim nothing"),
-    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP),
+    now: Optional[str] = typer.Option(None, "--now", help="Pretend it is this UTC time (replays, tests); default: now"),
     json_: bool = typer.Option(False, "--json", help="JSON summary"),
 ) -> None:
     """Cron, every minute: monitor open signals, check each timeframe when its candle closes, post
     the briefing and recaps when due, each once per period across overlapping ticks.
 
-    Without --tenant it serves every tenant with a signal bot. Example: * * * * * promostack forex tick
+    It serves every tenant with a signal bot, or only the one selected before the command
+    (promostack -t entrylab forex tick). One tenant's error does not stop the others; each is
+    printed on its own line and the exit code is 1. Cron line:
+
+    \b
+    * * * * * promostack forex tick
     """
     from promostack_cli.core.clock import utcnow
     from jobs.forex_tick import run
@@ -148,32 +173,35 @@ def tick(
     for line in report.lines:
         ctx.info(line)
     if report.errors:
-        raise ctx.fail("; ".join(report.errors[:3]) + (f" (+{len(report.errors) - 3} more)" if len(report.errors) > 3 else ""))
+        from promostack_cli.core.secrets import redact
 
-
-def _signal_dict(s) -> dict:
-    keys = ("id", "strategy", "symbol", "timeframe", "direction", "bar_ts", "opened_at", "entry", "initial_stop", "stop",
-            "targets", "close_percents", "pip_size", "status", "stage", "result", "pips", "closed_at", "close_price",
-            "expires_at", "guidance", "indicators", "reason")
-    return {k: getattr(s, k) for k in keys}
+        for error in report.errors:  # every tenant's, one a line, the way the CLI prints an error
+            ctx.err.print(f"Error: {redact(error)}", style="red", markup=False, highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command("signals")
 def signals(
     status: SignalStatus = typer.Option(SignalStatus.all, "--status", help="open, closed or all"),
     limit: int = typer.Option(50, "--limit", min=1, max=100000, help="Newest N signals"),
+    csv: bool = typer.Option(False, "--csv", help="CSV on stdout: every field, unrounded, times in ISO 8601 UTC"),
     json_: bool = typer.Option(False, "--json", help="JSON output"),
 ) -> None:
     """List signals, newest first. Example: promostack -t entrylab forex signals --status open"""
-    from promostack_cli.forex.signals import list_signals
+    from promostack_cli.forex.cli_reports import _one_format
+    from promostack_cli.forex.signals import list_signals, signal_csv
 
+    json_ = _one_format(json_, csv)
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.session() as session:
         rows = list_signals(session, tenant.id, limit=limit,
                             status=None if status == SignalStatus.all else status.value)
-    if ctx.want_json(json_):
-        ctx.emit_json([_signal_dict(s) for s in rows])
+    if csv:
+        ctx.emit_csv(*signal_csv(rows))
+        return
+    if json_:
+        ctx.emit_json([signal_dict(s) for s in rows])
         return
     ctx.emit_table(f"Signals of {tenant.slug}", ["id", "opened (UTC)", "signal", "entry", "stop", "TP1/TP2/TP3", "status", "pips"],
                    [(s.id, f"{s.opened_at:%Y-%m-%d %H:%M}", f"{s.direction} {s.symbol} {s.timeframe}", s.entry, s.stop,
@@ -194,7 +222,7 @@ def signal_show(
     tenant = ctx.current_tenant(db)
     with db.session() as session:
         s, events = signal_with_events(session, tenant.id, signal_id, tenant.slug)
-    data = _signal_dict(s)
+    data = signal_dict(s)
     data["events"] = [{"kind": e.kind, "at": e.at, "price": e.price, "pips": e.pips, "data": e.data} for e in events]
     if ctx.want_json(json_):
         ctx.emit_json(data)
@@ -229,33 +257,54 @@ def config_set(pairs: List[str] = typer.Argument(..., metavar="KEY VALUE [KEY VA
                                                  help="Keys and values; several are validated together")) -> None:
     """Set keys (validated: ranges, session hours, TP percentages summing to 100). Nothing is written on error.
 
+    templates_dir must be an existing directory whose templates compile; it is stored as an absolute
+    path. With the global --json: the resulting config, as config show --json prints it.
     Example: promostack -t entrylab forex config set raja_banks.tp1_percent 60 raja_banks.tp2_percent 20
     """
+    import os
+
     from promostack_cli.core.clock import utcnow
     from promostack_cli.core.errors import ValidationError
-    from promostack_cli.forex.config import update
+    from promostack_cli.forex.config import load, pip_size_warning, update
 
     if len(pairs) % 2:
         raise ValidationError("Give keys and values in pairs: forex config set KEY VALUE [KEY VALUE...]")
     changes = dict(zip(pairs[::2], pairs[1::2]))
+    if changes.get("templates_dir"):  # relative to where it was typed, not to wherever cron runs
+        changes["templates_dir"] = os.path.abspath(os.path.expanduser(changes["templates_dir"]))
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.transaction() as session:
-        update(session, tenant.id, changes, utcnow())
-    ctx.success("Set " + ", ".join(f"{k} = {v}" for k, v in changes.items()) + f" for {tenant.slug}.")
+        before = load(session, tenant.id)
+        cfg = update(session, tenant.id, changes, utcnow())
+    warning = pip_size_warning(before, cfg, changes)
+    if warning:
+        ctx.warn(warning.replace("forex config set", f"promostack -t {tenant.slug} forex config set"))
+    _config_done(cfg, "Set " + ", ".join(f"{k} = {v}" for k, v in changes.items()) + f" for {tenant.slug}.")
 
 
 @config_app.command("unset")
 def config_unset(keys: List[str] = typer.Argument(..., help="Keys back to their defaults")) -> None:
-    """Return keys to their defaults. Example: promostack -t entrylab forex config unset expiry_hours"""
+    """Return keys to their defaults. With the global --json: the resulting config.
+
+    Example: promostack -t entrylab forex config unset expiry_hours
+    """
     from promostack_cli.core.clock import utcnow
     from promostack_cli.forex.config import update
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.transaction() as session:
-        update(session, tenant.id, {k: None for k in keys}, utcnow())
-    ctx.success(f"Unset {', '.join(keys)} for {tenant.slug}.")
+        cfg = update(session, tenant.id, {k: None for k in keys}, utcnow())
+    _config_done(cfg, f"Unset {', '.join(keys)} for {tenant.slug}.")
+
+
+def _config_done(cfg, message: str) -> None:
+    from promostack_cli.forex.config import describe
+
+    if ctx.want_json():
+        ctx.emit_json({k: v for k, v, _, _ in describe(cfg)})
+    ctx.success(message)
 
 
 app.command("briefing")(cli_reports.briefing)
@@ -268,12 +317,16 @@ app.command("backtest")(cli_reports.backtest)
 def templates(directory: Path = typer.Argument(..., help="Where to write the built-in templates")) -> None:
     """Copy the built-in message templates to DIRECTORY to edit them; then: forex config set templates_dir DIRECTORY.
 
-    Existing files are not overwritten. Example: promostack forex templates ./forex-templates
+    Existing files are not overwritten. With the global --json: each template, its path and whether
+    it was written. Example: promostack forex templates ./forex-templates
     """
     import shutil
 
+    from promostack_cli.core.errors import ValidationError
     from promostack_cli.forex.messages import BUILTIN_DIR, TEMPLATES
 
+    if directory.exists() and not directory.is_dir():
+        raise ValidationError(f"{directory} is a file, not a directory.")
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name in TEMPLATES:
@@ -281,4 +334,7 @@ def templates(directory: Path = typer.Argument(..., help="Where to write the bui
         if not target.exists():
             shutil.copyfile(BUILTIN_DIR / name, target)
             written.append(name)
+    if ctx.want_json():
+        ctx.emit_json([{"name": name, "path": str((directory / name).absolute()), "written": name in written}
+                       for name in TEMPLATES])
     ctx.success(f"Wrote {', '.join(written) or 'nothing (all files exist)'} in {directory}.")

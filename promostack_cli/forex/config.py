@@ -171,6 +171,8 @@ def update(session: Session, tenant_id: int, changes: dict[str, str | None], now
                 names = ", ".join(p.name for p in cls.parameters)
                 raise ValidationError(f"Strategy '{cls.name}' has no parameter '{param_name}'; it has {names}.")
             stored[key] = param.coerce(raw)
+        elif key == "templates_dir":
+            stored[key] = _templates_dir(ENGINE_BY_NAME[key].coerce(raw))
         elif key in ENGINE_BY_NAME:
             stored[key] = ENGINE_BY_NAME[key].coerce(raw)
         else:
@@ -188,6 +190,60 @@ def update(session: Session, tenant_id: int, changes: dict[str, str | None], now
         row.updated_at = now
     session.add(row)
     return cfg
+
+
+def _templates_dir(value: str) -> str:
+    """An existing directory, given as an absolute path (the CLI makes a typed path absolute), whose
+    templates compile; ``""`` is the built-in templates."""
+    from pathlib import Path
+
+    from promostack_cli.forex.messages import check_templates
+
+    if not value:
+        return value
+    path = Path(value)
+    if not path.is_absolute():
+        raise ValidationError(f"templates_dir must be an absolute path, not '{value}'.")
+    if not path.exists():
+        raise ValidationError(f"templates_dir {value} does not exist. Write the built-in templates there to edit: "
+                              f"promostack forex templates {value}")
+    if not path.is_dir():
+        raise ValidationError(f"templates_dir {value} is not a directory.")
+    check_templates(path)
+    return value
+
+
+def suggested_pip_size(symbol: str) -> float | None:
+    """The usual pip of ``symbol``: gold 0.1, silver 0.01, yen pairs 0.01, other currency pairs
+    0.0001; None when it cannot be told from the symbol (indices, crypto...)."""
+    text = symbol.strip().upper()
+    base, _, quote = text.partition("/")
+    if not quote and len(text) == 6 and text.isalpha():
+        base, quote = text[:3], text[3:]
+    if base == "XAU":
+        return 0.1
+    if base == "XAG":
+        return 0.01
+    if base in _FIAT and quote in _FIAT:
+        return 0.01 if quote == "JPY" else 0.0001
+    return None
+
+
+_FIAT = frozenset("USD EUR GBP JPY CHF AUD NZD CAD SEK NOK DKK PLN CZK HUF TRY ZAR MXN SGD HKD CNH CNY ILS THB".split())
+
+
+def pip_size_warning(before: ForexConfig, after: ForexConfig, changes: dict) -> str | None:
+    """When ``changes`` moved the symbol but left pip_size as it was, and that pip does not suit the
+    new symbol: what to set (the change itself stands)."""
+    if "symbol" not in changes or "pip_size" in changes or before.values["symbol"] == after.values["symbol"]:
+        return None
+    symbol, pip = after.values["symbol"], after.values["pip_size"]
+    usual = suggested_pip_size(symbol)
+    if usual is None:
+        return f"pip_size is still {pip:g} (price units per pip); check that it suits {symbol}."
+    if abs(usual - pip) < 1e-12:
+        return None
+    return f"pip_size is still {pip:g}, which does not suit {symbol} (usually {usual:g}). Set it: forex config set pip_size {usual:g}"
 
 
 def _open_signals(session: Session, tenant_id: int) -> int:

@@ -84,30 +84,63 @@ def rows(overall: dict, groups: dict[str, dict]) -> tuple[list[str], list[list]]
     return ["Figure", *names], [[LABELS[k], *("-" if c[k] is None else c[k] for c in columns)] for k in LABELS]
 
 
+def csv_rows(overall: dict, groups: dict[str, dict]) -> tuple[list[str], list[list]]:
+    """For a spreadsheet: one row for all signals and one per strategy/timeframe, a column per figure."""
+    keys = list(LABELS)
+    return ["group", *keys], [["All", *(overall[k] for k in keys)], *([name, *(g[k] for k in keys)] for name, g in groups.items())]
+
+
+def figure(trades: Iterable[Closed], title: str):
+    """The cumulative-pips curve (a matplotlib Figure; the caller closes it). Dates carry their year,
+    the axis says the times are UTC."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from datetime import UTC
+
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    def utc(moment: datetime) -> datetime:
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    trades = sorted(trades, key=lambda t: t.closed_at)
+    xs, ys, total = [], [], 0.0
+    if trades:  # the curve starts at 0 when the first signal opened
+        xs.append(min(utc(t.opened_at) for t in trades))
+        ys.append(0.0)
+    for t in trades:
+        total += t.pips
+        xs.append(utc(t.closed_at))
+        ys.append(total)
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
+    ax.plot(xs, ys, drawstyle="steps-post", color="#1f77b4", linewidth=1.4)
+    ax.axhline(0, color="#888888", linewidth=0.8)
+    ax.set_title(title)
+    ax.set_ylabel("cumulative pips")
+    ax.set_xlabel("Time (UTC)")
+    span = (xs[-1] - xs[0]).total_seconds() if xs else 0
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=UTC))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d" if span > 3 * 86400 else "%Y-%m-%d %H:%M", tz=UTC))
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
 def plot(trades: Iterable[Closed], path: str | Path, title: str) -> Path:
-    """Cumulative pips over time as a PNG."""
+    """Cumulative pips over time as a PNG (an SVG, its text searchable, when ``path`` ends in .svg)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    trades = sorted(trades, key=lambda t: t.closed_at)
-    xs, ys, total = [], [], 0.0
-    for t in trades:
-        total += t.pips
-        xs.append(t.closed_at)
-        ys.append(total)
-    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
-    try:
-        ax.plot(xs, ys, drawstyle="steps-post", color="#1f77b4", linewidth=1.4)
-        ax.axhline(0, color="#888888", linewidth=0.8)
-        ax.set_title(title)
-        ax.set_ylabel("cumulative pips")
-        ax.grid(alpha=0.3)
-        fig.autofmt_xdate()
-        fig.tight_layout()
-        path = Path(path)
-        fig.savefig(path, format="png")
-    finally:
-        plt.close(fig)
+    path = Path(path)
+    svg = path.suffix.lower() == ".svg"
+    with plt.rc_context({"svg.fonttype": "none"}):
+        fig = figure(trades, title)
+        try:
+            fig.savefig(path, format="svg" if svg else "png")
+        finally:
+            plt.close(fig)
     return path

@@ -94,43 +94,92 @@ def closed_of(signals) -> list[Closed]:
             for s in signals if s.status == "closed"]
 
 
-def daily_recap_text(session, tenant_id: int, cfg, day: date) -> str:
+def daily_recap_context(session, tenant_id: int, day: date) -> dict:
     signals = _signals_opened(session, tenant_id, _at(day, 0), _at(day + timedelta(days=1), 0))
     totals = compute(closed_of(signals))
     totals["open"] = sum(s.status == "open" for s in signals)
-    return messages.render("daily_recap.j2", cfg.templates_dir, day=_at(day, 0), signals=signals, totals=totals,
+    return {"day": _at(day, 0), "signals": signals, "totals": totals}
+
+
+def weekly_recap_context(session, tenant_id: int, last_day: date) -> dict:
+    first = last_day - timedelta(days=6)
+    signals = _signals_opened(session, tenant_id, _at(first, 0), _at(last_day + timedelta(days=1), 0))
+    closed = [s for s in signals if s.status == "closed"]
+    return {"start": _at(first, 0), "end": _at(last_day, 0), "totals": compute(closed_of(signals)),
+            "best": max(closed, key=lambda s: s.pips, default=None), "signals": signals}
+
+
+def daily_recap_text(session, tenant_id: int, cfg, day: date) -> str:
+    return messages.render("daily_recap.j2", cfg.templates_dir, **daily_recap_context(session, tenant_id, day),
                            **messages.helpers(cfg.pip_size))
 
 
 def weekly_recap_text(session, tenant_id: int, cfg, last_day: date) -> str:
-    first = last_day - timedelta(days=6)
-    signals = _signals_opened(session, tenant_id, _at(first, 0), _at(last_day + timedelta(days=1), 0))
-    closed = [s for s in signals if s.status == "closed"]
-    totals = compute(closed_of(signals))
-    best = max(closed, key=lambda s: s.pips, default=None)
-    return messages.render("weekly_recap.j2", cfg.templates_dir, start=_at(first, 0), end=_at(last_day, 0),
-                           totals=totals, best=best, **messages.helpers(cfg.pip_size))
+    return messages.render("weekly_recap.j2", cfg.templates_dir, **weekly_recap_context(session, tenant_id, last_day),
+                           **messages.helpers(cfg.pip_size))
+
+
+TEMPLATE_OF = {"forex_briefing": "briefing.j2", "forex_daily_recap": "daily_recap.j2", "forex_weekly_recap": "weekly_recap.j2"}
+
+
+@dataclass
+class Report:
+    kind: str
+    period: str
+    text: str
+    data: dict  # what the text was built from (JSON-ready: no helpers; signals as dicts)
+
+
+def build_report(runtime, cfg, market, kind: str, period: str, now: datetime) -> Report:
+    """A briefing or recap rendered, with the figures it was rendered from."""
+    day = date.fromisoformat(period)
+    if kind == "forex_briefing":
+        frames = market.frames(["1h"], now, 24 * (cfg.asian_average_days + 6))
+        context = briefing_context(frames["1h"], cfg, now)
+    else:
+        with runtime.session() as session:
+            if kind == "forex_daily_recap":
+                context = {**daily_recap_context(session, runtime.tenant_id, day), **messages.helpers(cfg.pip_size)}
+            else:
+                context = {**weekly_recap_context(session, runtime.tenant_id, day), **messages.helpers(cfg.pip_size)}
+    text = messages.render(TEMPLATE_OF[kind], cfg.templates_dir, **context)
+    return Report(kind, period, text, _plain(context))
+
+
+def _plain(context: dict) -> dict:
+    """The template context without its helper functions; dataclasses and signals as dicts."""
+    from dataclasses import asdict, is_dataclass
+
+    from promostack_cli.forex.signals import signal_dict
+
+    def plain(value):
+        if isinstance(value, ForexSignal):
+            return signal_dict(value)
+        if is_dataclass(value) and not isinstance(value, type):
+            return asdict(value)
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return {k: plain(v) for k, v in context.items() if not callable(v)}
+
+
+def queue_report(runtime, report: Report, now: datetime) -> None:
+    """Queue ``report`` for the VIP channel (deduplicated per kind and period)."""
+    from promostack_cli.forex.service import vip_channel
+    from promostack_cli.outbox.service import enqueue
+
+    channel = vip_channel(runtime)
+    with runtime.db.transaction() as session:
+        enqueue(session, runtime.tenant_id, "signal_bot", channel, report.text, now=now,
+                dedupe_key=f"{report.kind}:{report.period}", source=report.kind)
 
 
 def post_report(runtime, cfg, market, kind: str, period: str, now: datetime, *, dry_run: bool = False) -> str:
     """Render a briefing or recap and queue it for the VIP channel (deduplicated per period)."""
-    from promostack_cli.forex.service import vip_channel
-    from promostack_cli.outbox.service import enqueue
-
-    day = date.fromisoformat(period)
-    if kind == "forex_briefing":
-        frames = market.frames(["1h"], now, 24 * (cfg.asian_average_days + 6))
-        text = briefing_text(frames["1h"], cfg, now)
-    else:
-        with runtime.session() as session:
-            if kind == "forex_daily_recap":
-                text = daily_recap_text(session, runtime.tenant_id, cfg, day)
-            else:
-                text = weekly_recap_text(session, runtime.tenant_id, cfg, day)
-    if dry_run:
-        return text
-    channel = vip_channel(runtime)
-    with runtime.db.transaction() as session:
-        enqueue(session, runtime.tenant_id, "signal_bot", channel, text, now=now,
-                dedupe_key=f"{kind}:{period}", source=kind)
-    return text
+    report = build_report(runtime, cfg, market, kind, period, now)
+    if not dry_run:
+        queue_report(runtime, report, now)
+    return report.text
