@@ -161,8 +161,10 @@ def tick(
     * * * * * promostack forex tick
     """
     from promostack_cli.core.clock import utcnow
+    from promostack_cli.logsetup import stamp_lines
     from jobs.forex_tick import run
 
+    stamp_lines()  # a cron log: every line starts with the time
     db = ctx.open_db()
     tenant = ctx.current_tenant(db, required=False)
     report = run(db, ctx.settings(), parse_time(now, "--now") or utcnow(), box=None if dry_run else ctx.secret_box(), tenant_id=tenant.id if tenant else None, dry_run=dry_run)
@@ -173,10 +175,8 @@ def tick(
     for line in report.lines:
         ctx.info(line)
     if report.errors:
-        from promostack_cli.core.secrets import redact
-
         for error in report.errors:  # every tenant's, one a line, the way the CLI prints an error
-            ctx.err.print(f"Error: {redact(error)}", style="red", markup=False, highlight=False)
+            ctx.error(error)
         raise typer.Exit(1)
 
 

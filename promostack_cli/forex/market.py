@@ -311,7 +311,8 @@ def live_market(runtime, settings, symbol: str) -> LiveMarket:
     """The cache topped up from Twelve Data with the configured key and the shared credit budget."""
     key = settings.twelvedata_api_key.get_secret_value() if settings.twelvedata_api_key else ""
     if not key:
-        raise ValidationError("Twelve Data API key not set: set PROMOSTACK_TWELVEDATA_API_KEY, or pass --candles FILE.csv.")
+        raise ValidationError("Twelve Data API key not set: set PROMOSTACK_TWELVEDATA_API_KEY (check, backtest and monitor "
+                              "also read a candle file: --candles FILE.csv).")
     budget = CreditBudget(runtime.db, key, settings.twelvedata_credits_per_minute, settings.twelvedata_credits_per_day)
 
     def client(hook):

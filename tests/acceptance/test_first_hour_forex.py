@@ -5,6 +5,8 @@ error listed, --csv exports and plots that say what they show (issue 13)."""
 
 from __future__ import annotations
 
+import re
+
 import csv
 import io
 import json
@@ -156,8 +158,11 @@ def test_tick_lists_every_tenants_error_and_its_help_names_only_its_options(cli)
     # no Twelve Data key: each tenant's checks and its briefing fail (four errors, none dropped)
     r = cli("forex", "tick", "--dry-run", "--now", NOW.isoformat())
     assert r.code == 1, r.stderr
-    errors = [line for line in r.stderr.splitlines() if line.startswith("Error: ")]
-    hint = "Twelve Data API key not set: set PROMOSTACK_TWELVEDATA_API_KEY, or pass --candles FILE.csv."
+    lines = r.stderr.splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", line) for line in lines), r.stderr  # cron log
+    errors = [line[21:] for line in lines if line[21:].startswith("Error: ")]
+    hint = ("Twelve Data API key not set: set PROMOSTACK_TWELVEDATA_API_KEY (check, backtest and monitor "
+            "also read a candle file: --candles FILE.csv).")
     assert errors == [f"Error: {slug}: {step}: {hint}" for slug in ("entrylab", "goldlab") for step in ("checks", "reports")]
     assert "more)" not in r.stderr and "Traceback" not in r.stderr and SIGNAL_TOKEN not in r.stderr
     help_text = cli("forex", "tick", "--help", env={"COLUMNS": "100"}).stdout
