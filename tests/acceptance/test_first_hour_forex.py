@@ -5,11 +5,10 @@ error listed, --csv exports and plots that say what they show (issue 13)."""
 
 from __future__ import annotations
 
-import re
-
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
