@@ -80,6 +80,17 @@ def _create_private(path: Path) -> None:
         pass
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The path of a SQLite database file that does not exist yet (None for PostgreSQL, in-memory
+    databases and files that exist). Opening the engine would create it (and its directories)."""
+    parsed = check_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:" \
+            or parsed.query.get("uri") or parsed.database.startswith("file:"):
+        return None
+    path = Path(parsed.database).expanduser()
+    return None if path.exists() else path
+
+
 URL_HELP = "use sqlite:///path/to/promostack.db or postgresql://user@host:5432/dbname"
 
 

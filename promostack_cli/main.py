@@ -47,7 +47,7 @@ def build_app():
         help=APP_HELP,
         no_args_is_help=True,
         pretty_exceptions_show_locals=False,  # locals may hold tokens
-        add_completion=False,
+        add_completion=True,  # --install-completion / --show-completion (Typer's, for bash, zsh, fish, PowerShell)
         rich_markup_mode=None,
         epilog="Exit codes: 0 ok, 1 operational failure, 2 usage or validation error.",
     )
@@ -87,6 +87,62 @@ def build_app():
     return app
 
 
+GLOBAL_OPTIONS = ("tenant", "json_output", "db")  # the callback's parameters a sub-command accepts too
+
+
+@cache
+def build_command():
+    """The root click command: :func:`build_app` with the global options accepted after any
+    sub-command as well (``promostack journeys list --tenant acme``)."""
+    import typer
+
+    root = typer.main.get_command(build_app())
+    accept_global_options_anywhere(root)
+    return root
+
+
+def accept_global_options_anywhere(root) -> None:
+    """Give every sub-command and sub-group a hidden copy of the root's ``--tenant/-t``, ``--json``
+    and ``--db`` that sets the same global option. Done once here, for every command, by click's own
+    parser: an option's value (``--text --tenant``) and anything after ``--`` stay arguments. A
+    command with an option of the same name (a local ``--json``) keeps its own."""
+    import copy
+
+    shared = [p for p in root.params if p.name in GLOBAL_OPTIONS]
+
+    def visit(command) -> None:
+        for sub in getattr(command, "commands", {}).values():
+            visit(sub)
+        if command is root:
+            return
+        taken = {opt for p in command.params for opt in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))}
+        for option in shared:
+            if taken & set(option.opts):
+                continue
+            clone = copy.copy(option)
+            clone.hidden, clone.expose_value, clone.envvar, clone.callback = True, False, None, _set_global
+            command.params.append(clone)
+
+    visit(root)
+
+
+def _set_global(_ctx, param, value):
+    """A global option given after the sub-command: the same effect as before it."""
+    if value is None or value is False:
+        return value
+    from promostack_cli import context as ctx
+
+    if param.name == "tenant":
+        ctx.options.tenant = value
+    elif param.name == "json_output":
+        ctx.options.json = True
+    else:
+        from promostack_cli.settings import env_overrides
+
+        env_overrides(database_url=value)
+    return value
+
+
 def _configure_logging() -> None:
     from promostack_cli.settings import get_settings
 
@@ -116,7 +172,7 @@ def run() -> None:
 
     try:
         if not try_tick(sys.argv[1:]):
-            build_app()()
+            build_command()()
     except PromoStackError as exc:
         from promostack_cli import context as ctx
 

@@ -18,15 +18,23 @@ def _report_spec_errors(exc) -> None:
 def validate(paths: List[Path] = typer.Argument(..., help="Files or directories (*.yaml, *.yml)")) -> None:
     """Check journey files without a database: exit 0, or one `file:line: problem` per line and exit 2.
 
-    Use it in a git pre-commit hook or CI. Example: promostack journeys validate examples/journeys/
+    With the global --json: a JSON list of {file, line, column, message} on stdout ([] when valid),
+    same exit codes. Use it in a git pre-commit hook or CI.
+
+    Example: promostack journeys validate examples/journeys/
     """
     from promostack_cli.journeys.service import SpecValidationError, load_specs
 
     try:
         specs = load_specs([str(p) for p in paths])
     except SpecValidationError as exc:
-        _report_spec_errors(exc)
+        if ctx.want_json():
+            ctx.emit_json([p.as_dict() for p in exc.problems])
+        else:
+            _report_spec_errors(exc)
         raise
+    if ctx.want_json():
+        ctx.emit_json([])
     ctx.success(f"{len(specs)} journey file(s) valid.")
 
 
@@ -139,11 +147,13 @@ def list_(json_: bool = typer.Option(False, "--json", help="JSON output")) -> No
 
 @app.command("show")
 def show(slug: str = typer.Argument(...), json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
-    """Show a journey's settings, triggers and steps.
+    """Show a journey's settings, triggers and steps: each step's text (shortened), what it waits
+    for (delay, answer, reply timeout), its buttons and where each answer goes (--json: every field).
 
     Example: promostack -t entrylab journeys show welcome
     """
     from promostack_cli.journeys.service import describe, get_journey
+    from promostack_cli.journeys.show import STEP_COLUMNS, step_rows
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
@@ -153,21 +163,27 @@ def show(slug: str = typer.Argument(...), json_: bool = typer.Option(False, "--j
         ctx.emit_json(shown)
         return
     ctx.emit_table(f"{shown['journey']}: {shown['name']} ({shown['status']}, re-entry {shown['re_entry']})",
-                   ["#", "step", "type"], [(i + 1, s["id"], s["type"]) for i, s in enumerate(shown["steps"])])
-    ctx.info("triggers: " + ", ".join(f"{k}:{v}" for t in shown["triggers"] for k, v in t.items()))
+                   STEP_COLUMNS, step_rows(shown["steps"]))
+    ctx.info("triggers: " + ", ".join(f"{k}:{v}" for t in shown["triggers"] for k, v in t.items())
+             + (f"; inactivity timeout {shown['inactivity_timeout']}" if shown["inactivity_timeout"] else ""))
 
 
 @app.command("delete")
-def delete(slug: str = typer.Argument(...)) -> None:
-    """Delete a journey and its triggers; its live sessions end as cancelled.
+def delete(slug: str = typer.Argument(...),
+           yes: bool = typer.Option(False, "--yes", "-y", help="Confirm without asking (scripts, cron)")) -> None:
+    """Delete a journey and its triggers; its live sessions end as cancelled. Asks on a terminal;
+    needs --yes otherwise.
 
-    Example: promostack -t entrylab journeys delete old-funnel
+    Example: promostack -t entrylab journeys delete old-funnel --yes
     """
     from promostack_cli.core.clock import utcnow
-    from promostack_cli.journeys.service import delete_journey
+    from promostack_cli.journeys.service import delete_journey, get_journey
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        get_journey(session, tenant.id, slug)  # an unknown journey is said before asking
+    ctx.confirm(f"Delete journey '{slug}' of tenant '{tenant.slug}' and cancel its live sessions", yes)
     with db.transaction() as session:
         ended = delete_journey(session, tenant.id, slug, utcnow())
     ctx.success(f"Journey '{slug}' deleted; {ended} live session(s) cancelled.")
@@ -215,8 +231,8 @@ def simulate(
 
     from promostack_cli.journeys.simulate import run_simulation
 
-    spec = _spec_for_simulation(target)
-    variables = {"first_name": "Alex", "last_name": "", "username": "alex"}
+    spec, tenant_name = _spec_for_simulation(target)
+    variables = {"first_name": "Alex", "last_name": "", "username": "alex", "tenant_name": tenant_name}
     for item in var or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
@@ -230,7 +246,8 @@ def simulate(
 
 
 def _spec_for_simulation(target: str):
-    """A YAML file (validated like `journeys validate`) or a journey of the current tenant."""
+    """(spec, tenant_name): a YAML file (validated like `journeys validate`; the tenant's name is
+    then a placeholder unless --var sets it) or a journey of the current tenant."""
     from pathlib import Path
 
     from promostack_cli.journeys.service import SpecValidationError, get_journey, load_specs
@@ -238,7 +255,7 @@ def _spec_for_simulation(target: str):
 
     if target.endswith((".yaml", ".yml")) or Path(target).is_file():
         try:
-            return load_specs([target])[0]
+            return load_specs([target])[0], "[tenant_name]"
         except SpecValidationError as exc:
             for line in exc.errors:
                 ctx.err.print(line, markup=False, highlight=False)
@@ -246,7 +263,7 @@ def _spec_for_simulation(target: str):
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.session() as session:
-        return JourneySpec.from_dict(get_journey(session, tenant.id, target).definition)
+        return JourneySpec.from_dict(get_journey(session, tenant.id, target).definition), tenant.name
 
 
 class SessionStatus(StrEnum):
@@ -263,7 +280,8 @@ def sessions_(slug: str = typer.Argument(...),
               status: Optional[List[SessionStatus]] = typer.Option(None, "--status", "-s", help="Only these statuses (repeatable)"),
               limit: int = typer.Option(50, "--limit", min=1, max=10000),
               json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
-    """List a journey's sessions, newest first.
+    """List a journey's sessions, newest first, with each one's next wake-up (a delay ending or a
+    reply timing out; blank when none).
 
     Example: promostack -t entrylab journeys sessions welcome --status awaiting_reply
     """
@@ -277,9 +295,18 @@ def sessions_(slug: str = typer.Argument(...),
     if ctx.want_json(json_):
         ctx.emit_json(rows)
         return
-    ctx.emit_table(f"Sessions of {slug}", ["id", "user", "status", "step", "started", "last activity", "ended because"],
+    ctx.emit_table(f"Sessions of {slug}", ["id", "user", "status", "step", "started", "last activity", "next wake-up (UTC)",
+                                           "ended because"],
                    [(r["id"], r["chat_id"], r["status"], r["step"] or "", r["started_at"][:19],
-                     r["last_activity_at"][:19], r["end_reason"] or "") for r in rows], empty="No sessions.")
+                     r["last_activity_at"][:19], _wake_up(r), r["end_reason"] or "") for r in rows], empty="No sessions.")
+
+
+def _wake_up(row: dict) -> str:
+    """When the tick next moves the session: its delay ends or its reply times out; blank when none."""
+    if not row["wake_at"]:
+        return ""
+    why = "delay ends" if row["status"] == SessionStatus.waiting_delay else "reply timeout"
+    return f"{row['wake_at'][:19].replace('T', ' ')} ({why})"
 
 
 @app.command("stats")

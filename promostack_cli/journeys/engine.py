@@ -13,7 +13,7 @@ Step semantics (the YAML contract is in :mod:`promostack_cli.journeys.spec`):
   ``retry_text`` and the question waits again. A valid one is stored under ``save_as``.
 * ``wait_for_reply`` sends its text and waits up to ``timeout``. The first branch whose ``match``
   appears in the reply as a whole word (case-insensitive) jumps to its ``goto``; no match goes on
-  with the next step. On timeout it sends ``timeout_text``, if any, then ends, continues, or jumps.
+  with the next step. A ``message`` may have a ``goto`` too (forward only). ``goto: end`` finishes. On timeout it sends ``timeout_text``, if any, then ends, continues, or jumps.
 * Running past the last step completes the session.
 
 A text is rendered by :mod:`promostack_cli.journeys.templates` and always fits Telegram: long
@@ -104,7 +104,7 @@ class JourneyRunner:
             return self._answer_question(state, step, text.strip(), now)
         target = self._branch_target(step, text)
         if target is not None:
-            return self._run(self._clear(state), self.index[target], now, [])
+            return self._run(self._clear(state), self._target(target), now, [])
         return self._run(self._clear(state), self.index[step["id"]] + 1, now, [])
 
     def on_callback(self, state: SessionState, data: str, now: float) -> Transition:
@@ -133,7 +133,7 @@ class JourneyRunner:
             action = step.get("on_timeout", "end")
             if action == "end":
                 return Transition(self._final(state, COMPLETED, "no reply before the timeout", END_REPLY_TIMEOUT), messages)
-            target = i + 1 if action == "continue" else self.index[action["goto"]]
+            target = i + 1 if action == "continue" else self._target(action["goto"])
             return self._run(self._clear(state), target, now, messages)
         return Transition(state, [])
 
@@ -150,7 +150,7 @@ class JourneyRunner:
             kind = step["type"]
             if kind == "message":
                 messages.extend(self._message(step, "text", state))
-                i += 1
+                i = self._target(step["goto"]) if step.get("goto") else i + 1
             elif kind == "delay":
                 return Transition(replace(state, status=WAITING_DELAY,
                                           wake_at=now + parse_duration(step["duration"])), messages)
@@ -200,6 +200,10 @@ class JourneyRunner:
         return None
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _target(self, goto: str) -> int:
+        """The index a goto jumps to; ``end`` (when no step has that id) is past the last step."""
+        return self.index.get(goto, len(self.steps))
+
     def _step(self, step_id: str | None) -> dict:
         return self.steps[self.index[step_id]]
 

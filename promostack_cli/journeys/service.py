@@ -25,6 +25,7 @@ class SpecValidationError(ValidationError):
     """One or more ``file:line: message`` problems; nothing was written."""
 
     def __init__(self, errors: list):
+        self.problems = list(errors)  # SpecError objects (``as_dict`` for JSON)
         self.errors = [str(e) for e in errors]
         n = len(self.errors)
         super().__init__(f"{n} problem{'s' if n != 1 else ''} found in the journey files.")
@@ -192,7 +193,7 @@ def describe(journey: Journey) -> dict:
         "re_entry": spec.re_entry,
         "inactivity_timeout": spec.inactivity_timeout,
         "triggers": spec.triggers,
-        "steps": [{"id": s["id"], "type": s["type"]} for s in spec.steps],
+        "steps": [dict(s) for s in spec.steps],  # every field as imported (texts, waits, choices, gotos)
         "source": journey.source_path,
         "updated_at": journey.updated_at.isoformat(),
     }

@@ -117,8 +117,14 @@ def start_journey(session: Session, journey: Journey, chat_id: str, variables: d
                   now: datetime, *, interactive: bool = False) -> JourneySession | None:
     """Start ``journey`` for a user under its re-entry policy; None when 'block' keeps a running one.
 
-    The caller holds the user's lock (:func:`serialise_user`)."""
+    The caller holds the user's lock (:func:`serialise_user`). ``tenant_name`` (the tenant's display
+    name) is added to the variables unless the caller set it."""
     runner = runner_for(journey)
+    if "tenant_name" not in variables:
+        from promostack_cli.tenants.models import Tenant
+
+        tenant = session.get(Tenant, journey.tenant_id)
+        variables = {**variables, "tenant_name": tenant.name if tenant else ""}
     policy = runner.spec.re_entry
     live = _live_sessions(session, journey.tenant_id, chat_id, journey.id)
     if live and policy == "block":

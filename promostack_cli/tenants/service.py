@@ -62,3 +62,37 @@ def tenants_with_bot(session: Session, role: str, tenant_id: int | None = None) 
     if tenant_id is not None:
         stmt = stmt.where(Tenant.id == tenant_id)
     return list(session.exec(stmt.order_by(Tenant.id)))
+
+
+def connected_bots(session: Session, tenant_id: int) -> list[dict]:
+    """The tenant's bot connections as people see them (role, @username, webhook registered?); no secrets."""
+    from promostack_cli.connections.models import BotConnection
+
+    rows = session.exec(select(BotConnection).where(BotConnection.tenant_id == tenant_id).order_by(BotConnection.role))
+    return [{"role": c.role, "username": c.username, "webhook_registered": c.webhook_registered_at is not None}
+            for c in rows]
+
+
+def remove_tenant(session: Session, slug: str) -> dict[str, int]:
+    """Delete the tenant and every row it owns, in the caller's transaction; rows removed by table.
+
+    The tables are read from the database itself (every table with a ``tenant_id`` column, children
+    before parents), so a table added by a later migration is never left with orphans, on SQLite and
+    PostgreSQL alike. No network: the bots' webhooks stay registered at Telegram."""
+    from sqlalchemy import MetaData, delete
+
+    tenant = get_tenant(session, slug)
+    tenant_id = tenant.id
+    metadata = MetaData()
+    metadata.reflect(bind=session.connection())
+    removed: dict[str, int] = {}
+    for table in reversed(metadata.sorted_tables):
+        if table.name == Tenant.__tablename__ or "tenant_id" not in table.c:
+            continue
+        count = session.execute(delete(table).where(table.c.tenant_id == tenant_id)).rowcount
+        if count:
+            removed[table.name] = count
+    session.expunge(tenant)
+    tenants = metadata.tables[Tenant.__tablename__]
+    session.execute(delete(tenants).where(tenants.c.id == tenant_id))
+    return removed

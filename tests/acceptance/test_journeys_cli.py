@@ -115,12 +115,12 @@ def test_link_show_delete_schema(cli):
     r = cli("-t", "entrylab", "journeys", "link", "vip-welcome")
     assert r.code == 2 and "no deep_link trigger" in r.stderr
     shown = cli("-t", "entrylab", "journeys", "show", "welcome", "--json").json()
-    assert [s["id"] for s in shown["steps"]] == ["hello", "pause", "experience", "offer", "maybe-later", "vip"]
+    assert [s["id"] for s in shown["steps"]] == ["hello", "pause", "experience", "offer", "maybe-later", "no-thanks", "vip"]
     stats = cli("-t", "entrylab", "journeys", "stats", "welcome", "--json").json()
     assert stats["started"] == 0 and [x["step"] for x in stats["steps"]][0] == "hello"
     assert cli("-t", "entrylab", "journeys", "sessions", "welcome", "--json").json() == []
     assert cli("-t", "entrylab", "journeys", "stats", "welcome").code == 0
-    assert cli("-t", "entrylab", "journeys", "delete", "welcome").code == 0
+    assert cli("-t", "entrylab", "journeys", "delete", "welcome", "--yes").code == 0
     r = cli("-t", "entrylab", "journeys", "show", "welcome")
     assert r.code == 2 and "No journey 'welcome'" in r.stderr
     schema = cli("journeys", "schema").json()

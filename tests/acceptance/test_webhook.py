@@ -53,7 +53,7 @@ def test_models_resolve_in_a_fresh_process(db, db_url):
 
 
 def test_inject_command_processes_an_update_like_the_receiver(cli):
-    assert cli("tenants", "add", "entrylab").code == 0
+    assert cli("tenants", "add", "entrylab", "--name", "EntryLab").code == 0
     assert cli("-t", "entrylab", "connections", "set", "message_bot", "--no-validate",
                "--token", MESSAGE_TOKEN).code == 0
     assert cli("-t", "entrylab", "journeys", "import", str(EXAMPLES)).code == 0
@@ -75,7 +75,7 @@ def test_updates_a_crashed_receiver_stored_are_processed_by_the_tick(cli, db_url
     from promostack_cli.telegram.updates import BotRef, envelope
     from promostack_cli.webhooks import inbox
 
-    assert cli("tenants", "add", "entrylab").code == 0
+    assert cli("tenants", "add", "entrylab", "--name", "EntryLab").code == 0
     assert cli("-t", "entrylab", "connections", "set", "message_bot", "--no-validate", "--token", MESSAGE_TOKEN).code == 0
     assert cli("-t", "entrylab", "journeys", "import", str(EXAMPLES)).code == 0
     db = Database(db_url)

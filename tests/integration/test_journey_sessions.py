@@ -177,7 +177,7 @@ def test_stats_funnel_and_sessions_listing(journeys, tenant_id):
         listed = list_sessions(s, tenant_id, "welcome", ["blocked"], 10)
     assert (stats["started"], stats["completed"], stats["timed_out"], stats["blocked"], stats["in_progress"]) == (3, 1, 1, 1, 0)
     reached = {s["step"]: s["reached"] for s in stats["steps"]}
-    assert reached == {"hello": 3, "pause": 3, "experience": 3, "offer": 2, "maybe-later": 0, "vip": 1}
+    assert reached == {"hello": 3, "pause": 3, "experience": 3, "offer": 2, "maybe-later": 0, "no-thanks": 0, "vip": 1}
     assert [r["chat_id"] for r in listed] == ["5550103"]
 
 
@@ -266,7 +266,7 @@ def test_stats_count_outcomes_by_code_not_by_the_words_shown(journeys, tenant_id
 
     before = funnel()
     assert before == ({"started": 2, "completed": 0, "timed_out": 2, "cancelled": 0},
-                      {"hello": 2, "pause": 2, "experience": 2, "offer": 1, "maybe-later": 0, "vip": 0})
+                      {"hello": 2, "pause": 2, "experience": 2, "offer": 1, "maybe-later": 0, "no-thanks": 0, "vip": 0})
     with db.transaction() as s:  # a release rewords the texts; an operator clears sent messages
         s.exec(update(JourneySession).values(end_reason="Ended: the user went quiet"))
         s.exec(update(OutboxMessage).values(source=None))

@@ -483,7 +483,7 @@ def test_event_variables_allowed_only_with_that_event_trigger():
     # the payment event provides both
     assert errors_of(HEAD.replace("deep_link: t", "event: stripe_payment_successful") + body) == []
     assert EVENTS["stripe_payment_successful"] == {"vip_link", "plan"}
-    assert BASE_VARIABLES == {"first_name", "last_name", "username"}
+    assert BASE_VARIABLES == {"first_name", "last_name", "username", "tenant_name"}
 
 
 def test_bad_triggers():

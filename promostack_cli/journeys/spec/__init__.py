@@ -26,7 +26,7 @@ Top-level keys: ``journey``, ``name``, ``status``, ``re_entry``, ``inactivity_ti
 ``triggers``, ``steps``. Every step has ``id`` and ``type``; the other keys depend on the type:
 
 ``message``
-    ``text`` (required).
+    ``text`` (required); ``goto``: a later step id, or ``end`` (default: the next step).
 ``delay``
     ``duration`` (required); ``text`` (optional, sent after the delay).
 ``question``
@@ -40,6 +40,8 @@ Top-level keys: ``journey``, ``name``, ``status``, ``re_entry``, ``inactivity_ti
     ``{goto: step_id}`` (default end); ``timeout_text``; ``branches``: a list of
     ``{match: text, goto: step_id}``.
 
+A ``goto`` may name ``end`` (unless a step has that id): the journey finishes there, completed.
+
 Durations are a number with a unit: ``30s``, ``10m``, ``1.5h``, ``3d``; greater than zero. Bare
 numbers and ``ms`` are rejected. They are kept as written (``"3d"``); ``duration_seconds`` converts.
 
@@ -49,7 +51,7 @@ Fields that hold text (names, ids, codes, choices, texts) take a YAML scalar as 
 
 Texts (``text``, ``retry_text``, ``timeout_text``) are Jinja2 templates rendered in a sandbox with
 autoescape (messages use ``parse_mode=HTML``) and strict undefined variables. The variables are
-``first_name``, ``last_name``, ``username`` (BASE_VARIABLES), every ``save_as`` in the journey, and
+``first_name``, ``last_name``, ``username``, ``tenant_name`` (BASE_VARIABLES; the tenant's display name), every ``save_as`` in the journey, and
 the variables of the journey's event triggers (EVENTS). Validation rejects: syntax errors, undefined
 variables, whatever :mod:`promostack_cli.journeys.templates` refuses (the same rules and limits
 apply at run time: other files, macros, call blocks, blocks, recursive loops, autoescape off, Python

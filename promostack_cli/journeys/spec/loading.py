@@ -46,7 +46,8 @@ def compose(text: str, path: str) -> tuple[Node | None, SpecError | None]:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "syntax error"
         context = f"{exc.context}, " if exc.context else ""
-        return None, SpecError(path, mark.line + 1 if mark else 1, f"invalid YAML: {context}{problem}")
+        return None, SpecError(path, mark.line + 1 if mark else 1, f"invalid YAML: {context}{problem}",
+                               column=mark.column + 1 if mark else None)
     except yaml.YAMLError as exc:
         return None, SpecError(path, 1, f"invalid YAML: {exc}")
 

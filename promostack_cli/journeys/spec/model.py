@@ -18,6 +18,15 @@ class SpecError:
     path: str
     line: int
     message: str
+    column: int | None = field(default=None, compare=False)  # 1-based, where the YAML node starts (if known)
+
+    def as_dict(self) -> dict:
+        """``{file, line, column, message}`` for ``journeys validate --json`` (no column when unknown)."""
+        out: dict[str, Any] = {"file": self.path, "line": self.line}
+        if self.column is not None:
+            out["column"] = self.column
+        out["message"] = self.message
+        return out
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"

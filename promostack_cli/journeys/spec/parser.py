@@ -17,6 +17,7 @@ from promostack_cli.journeys.spec.model import JourneySpec, SpecError, ordered_s
 from promostack_cli.journeys.spec.read import Ctx, Fields
 from promostack_cli.journeys.spec.rules import (
     DEFAULTS,
+    END_TARGET,
     JOURNEY_STATUSES,
     MAX_STEPS,
     RE_ENTRY,
@@ -166,7 +167,20 @@ def _steps(ctx: Ctx, root: Node, top: Fields, texts: list[Template]) -> list[dic
                 id_lines[step["id"]] = read.line(id_node)
         steps.append(step)
     for target_node, target in gotos:
-        if target not in id_lines:
+        if target not in id_lines and target != END_TARGET:
             ctx.error(target_node, f"goto '{target}' is not a step id{read.suggest(target, tuple(id_lines))}")
+    _message_gotos_go_forward(ctx, steps, id_lines)
     return steps
+
+
+def _message_gotos_go_forward(ctx: Ctx, steps: list[dict], id_lines: dict[str, int]) -> None:
+    """A message's goto jumps to a later step (or end): it needs no input, so jumping back could
+    loop without the user ever answering."""
+    order = {s["id"]: i for i, s in enumerate(steps) if "id" in s}
+    for i, step in enumerate(steps):
+        target = step.get("goto") if step.get("type") == "message" else None
+        if target in order and order[target] <= i:
+            ctx.error(id_lines.get(step.get("id"), 1), f"message step '{step.get('id')}' has goto '{target}', "
+                      "which is not after it; a message can only jump forward or to end (a loop needs a "
+                      "question or wait_for_reply)")
 

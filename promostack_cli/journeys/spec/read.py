@@ -30,7 +30,10 @@ class Ctx:
         self.errors: list[SpecError] = []
 
     def error(self, where: Node | int, message: str) -> None:
-        self.errors.append(SpecError(self.path, where if isinstance(where, int) else line(where), message))
+        if isinstance(where, int):
+            self.errors.append(SpecError(self.path, where, message))
+        else:
+            self.errors.append(SpecError(self.path, line(where), message, column=where.start_mark.column + 1))
 
 
 def line(node: Node) -> int:

@@ -21,7 +21,7 @@ ON_TIMEOUT = ("end", "continue")
 TRIGGER_KINDS = ("deep_link", "keyword", "event")
 DEFAULTS = {"status": "draft", "re_entry": "block", "strict": False, "validate": "text", "on_timeout": "end"}
 
-BASE_VARIABLES: frozenset[str] = frozenset({"first_name", "last_name", "username"})
+BASE_VARIABLES: frozenset[str] = frozenset({"first_name", "last_name", "username", "tenant_name"})
 EVENTS: dict[str, frozenset[str]] = {
     "stripe_payment_successful": frozenset({"vip_link", "plan"}),    # billing granted VIP access
     "stripe_payment_failed": frozenset({"plan", "update_card_link"}),
@@ -52,9 +52,11 @@ STEP_KEYS = (
     "on_timeout",
     "timeout_text",
     "branches",
+    "goto",
 )
+END_TARGET = "end"  # a goto to "end" finishes the journey (unless a step is called "end")
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
-    "message": ("id", "type", "text"),
+    "message": ("id", "type", "text", "goto"),
     "delay": ("id", "type", "text", "duration"),
     "question": ("id", "type", "text", "choices", "strict", "save_as", "validate", "retry_text"),
     "wait_for_reply": ("id", "type", "text", "timeout", "on_timeout", "timeout_text", "branches"),

@@ -89,6 +89,7 @@ STEP_PROPERTIES: dict[str, dict] = {
     "save_as": {"type": "string", "pattern": _anchored(VAR_PATTERN), "not": {"enum": sorted(BASE_VARIABLES)}},
     "validate": {"enum": list(VALIDATE_KINDS), "default": DEFAULTS["validate"]},
     "on_timeout": {"default": DEFAULTS["on_timeout"], "oneOf": [{"enum": list(ON_TIMEOUT)}, _one_key("goto", _ref("slug"))]},
+    "goto": {**_ref("slug"), "description": "After the message, jump to this later step, or to end to finish."},
     "branches": {
         "type": "array",
         "items": {

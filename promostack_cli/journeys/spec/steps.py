@@ -256,6 +256,13 @@ def _on_timeout(ctx: Ctx, node: Node, key: str, fields: Fields, gotos: Gotos) ->
     return value
 
 
+def _goto(ctx: Ctx, node: Node, key: str, fields: Fields, gotos: Gotos) -> str | None:
+    target = read.text(ctx, node, "goto")
+    if target is not None:
+        gotos.append((node, target))
+    return target
+
+
 def _branches(ctx: Ctx, node: Node, key: str, fields: Fields, gotos: Gotos) -> list[dict] | None:
     entries = read.sequence(ctx, node, "branches")
     if entries is None:
@@ -301,4 +308,5 @@ _READERS = (
     ("validate", _validate),
     ("on_timeout", _on_timeout),
     ("branches", _branches),
+    ("goto", _goto),
 )
