@@ -121,15 +121,12 @@ def open_db():
     """The configured database, migrated: the embedded default migrates itself (and is created on
     first use); others must be upgraded. A SQLite file that does not exist is not created here: a
     mistyped --db path must not leave directories and an empty database behind."""
-    from promostack_cli.db import HEAD_REVISION, missing_sqlite_file, safe_url
+    from promostack_cli.db import HEAD_REVISION, refuse_missing_sqlite, safe_url
     from promostack_cli.models import open_database
 
     s = settings()
-    if not s.uses_default_database and (missing := missing_sqlite_file(s.resolved_database_url)) is not None:
-        from promostack_cli.core.errors import ValidationError
-
-        raise ValidationError(f"The database file {missing} does not exist; check the path "
-                              "(--db or PROMOSTACK_DATABASE_URL), or create it with: promostack db upgrade")
+    if not s.uses_default_database:
+        refuse_missing_sqlite(s.resolved_database_url)
     db = open_database(s.resolved_database_url)
     if s.uses_default_database and db.current_revision() != HEAD_REVISION:
         from promostack_cli.system.migrate import upgrade

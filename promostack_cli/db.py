@@ -91,6 +91,17 @@ def missing_sqlite_file(url: str) -> Path | None:
     return None if path.exists() else path
 
 
+def refuse_missing_sqlite(url: str) -> None:
+    """ValidationError when ``url`` names a SQLite file that does not exist: a command that only reads
+    must not create it (and its directories) from a mistyped path. ``db upgrade`` creates databases."""
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        from promostack_cli.core.errors import ValidationError
+
+        raise ValidationError(f"The database file {missing} does not exist; check the path "
+                              "(--db or PROMOSTACK_DATABASE_URL), or create it with: promostack db upgrade")
+
+
 URL_HELP = "use sqlite:///path/to/promostack.db or postgresql://user@host:5432/dbname"
 
 

@@ -14,7 +14,11 @@ def default_db(settings: Settings | None = None) -> Database:
     """The configured database, every table registered (the receiver's and TenantRuntime's way in)."""
     from promostack_cli.models import open_database
 
+    from promostack_cli.db import refuse_missing_sqlite
+
     settings = settings or get_settings()
+    if not settings.uses_default_database:
+        refuse_missing_sqlite(settings.resolved_database_url)
     return open_database(settings.resolved_database_url)
 
 

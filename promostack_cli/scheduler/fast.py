@@ -56,7 +56,7 @@ def _parse(argv: list[str]) -> dict | None:
 def _configured(opts: dict):
     """(settings, database, box) of the idle tick, or None where the Typer command must decide."""
     from promostack_cli.core.secrets import secret_box_for
-    from promostack_cli.db import HEAD_REVISION, Database
+    from promostack_cli.db import HEAD_REVISION, Database, missing_sqlite_file
 
     if opts.get("db"):
         os.environ["PROMOSTACK_DATABASE_URL"] = opts["db"]  # as settings.env_overrides does
@@ -64,6 +64,8 @@ def _configured(opts: dict):
     if settings is None or settings.tenant or _flag(os.environ, "PROMOSTACK_DRY_RUN"):
         return None
     try:
+        if missing_sqlite_file(settings.resolved_database_url) is not None:
+            return None  # the Typer command creates the default database or refuses a mistyped path
         db = Database(settings.resolved_database_url)
         if db.current_revision() != HEAD_REVISION:  # the default database migrates itself, others fail
             return None

@@ -6,10 +6,14 @@ db_app = typer.Typer(help="Database migrations (Alembic; one history for SQLite 
 config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
 
 
-def _database():
-    from promostack_cli.db import Database
+def _database(create: bool = False):
+    """The configured database; a SQLite file that does not exist is created only by ``upgrade``."""
+    from promostack_cli.db import Database, refuse_missing_sqlite
 
-    return Database(ctx.settings().resolved_database_url)
+    url = ctx.settings().resolved_database_url
+    if not create:
+        refuse_missing_sqlite(url)
+    return Database(url)
 
 
 @db_app.command("upgrade")
@@ -21,7 +25,7 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> N
     from promostack_cli.db import safe_url
     from promostack_cli.system.migrate import upgrade as do_upgrade
 
-    db = _database()
+    db = _database(create=True)
     before, after = do_upgrade(db, revision)
     if before == after:
         ctx.success(f"{safe_url(db.url)} is already at {after}.")

@@ -9,6 +9,9 @@ def test_explicit_database_must_be_upgraded_first(tmp_path):
     env = base_env(tmp_path)
     env["PROMOSTACK_DATABASE_URL"] = f"sqlite:///{tmp_path / 'fresh.db'}"
     cli = Cli(env, tmp_path)
+    r = cli("tenants", "list")  # no such file: not created by a command that reads
+    assert r.code == 2 and "does not exist" in r.stderr and "promostack db upgrade" in r.stderr
+    (tmp_path / "fresh.db").touch()  # an empty database
     r = cli("tenants", "list")
     assert r.code == 1
     assert "Run: promostack db upgrade" in r.stderr
