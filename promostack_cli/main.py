@@ -39,6 +39,7 @@ def build_app():
     from promostack_cli.outbox.cli import app as outbox_app
     from promostack_cli.scheduler.cli import app as scheduler_app
     from promostack_cli.system.cli import config_app, db_app
+    from promostack_cli.system.secrets_cli import app as secrets_app
     from promostack_cli.tenants.cli import app as tenants_app
     from promostack_cli.webhooks.cli import app as webhook_app
 
@@ -62,6 +63,7 @@ def build_app():
     app.add_typer(webhook_app, name="webhook")
     app.add_typer(db_app, name="db")
     app.add_typer(config_app, name="config")
+    app.add_typer(secrets_app, name="secrets")
 
     def _version(value: bool) -> None:
         if value:

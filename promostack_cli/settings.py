@@ -39,6 +39,9 @@ class Settings(DatabaseLocation, BaseSettings):
     secret_key: SecretStr | None = Field(
         default=None, description="Key that encrypts bot tokens at rest (>= 32 characters)"
     )
+    secret_key_old: SecretStr | None = Field(
+        default=None, description="Previous key(s), comma-separated: still decrypt while `secrets rotate` re-encrypts"
+    )
     dry_run: bool = Field(default=False, description="Record and print messages instead of sending them")
     log_level: str = Field(default="WARNING", description="Python log level for stderr logging")
 

@@ -68,21 +68,24 @@ def set_(
 def list_(json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     """List the tenant's bot connections (tokens masked).
 
+    The secrets column says whether the current PROMOSTACK_SECRET_KEY decrypts the stored token and
+    webhook secrets ("cannot decrypt ...": run connections set ROLE --token T to replace them).
     Example: promostack -t entrylab connections list --json
     """
     from promostack_cli.connections.service import describe, list_connections
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
+    box = ctx.secret_box()
     with db.session() as session:
-        rows = [describe(c) for c in list_connections(session, tenant.id)]
+        rows = [describe(c, box) for c in list_connections(session, tenant.id)]
     if ctx.want_json(json_):
         ctx.emit_json(rows)
         return
     ctx.emit_table(
         f"Connections of {tenant.slug}",
-        ["role", "bot", "token", "channels", "webhook", "validated"],
-        [(r["role"], f"@{r['username']}" if r["username"] else r["bot_id"], r["token"],
+        ["role", "bot", "token", "secrets", "channels", "webhook", "validated"],
+        [(r["role"], f"@{r['username']}" if r["username"] else r["bot_id"], r["token"], r["secrets"],
           ", ".join(f"{k.replace('_channel', '') or 'channel'}={v}" for k, v in
                     (("vip_channel", r["vip_channel"]), ("free_channel", r["free_channel"]), ("channel", r["channel"])) if v),
           "registered" if r["webhook_registered_at"] else "not registered",
@@ -114,15 +117,24 @@ def test(role: Role = typer.Argument(..., help="signal_bot or message_bot"),
 @app.command("remove")
 def remove(role: Role = typer.Argument(..., help="signal_bot or message_bot"),
            keep_webhook: bool = typer.Option(False, "--keep-webhook", help="Do not call deleteWebhook"),
+           yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (required without a terminal)"),
            json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     """Delete the webhook at Telegram, cancel the bot's pending messages, and remove the connection.
 
-    Example: promostack -t entrylab connections remove message_bot
+    Asks first on a terminal; scripts pass --yes. To replace a token (or secrets the current key
+    cannot decrypt) keep the connection and its queue: promostack connections set ROLE --token T.
+    Example: promostack -t entrylab connections remove message_bot --yes
     """
+    from promostack_cli.connections.service import get_connection
     from promostack_cli.core.clock import utcnow
+    from promostack_cli.core.errors import NotFoundError
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
+    with db.session() as session:
+        if get_connection(session, tenant.id, role.value) is None:
+            raise NotFoundError(f"No {role.value} connection to remove.")
+    ctx.confirm(f"Remove {role.value} from '{tenant.slug}' and cancel its pending messages", yes)
     result = _service(db).remove(tenant.id, role.value, utcnow(), delete_webhook=not keep_webhook)
     if ctx.want_json(json_):
         ctx.emit_json(result)

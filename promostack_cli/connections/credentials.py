@@ -8,8 +8,19 @@ from sqlmodel import select
 
 from promostack_cli.connections.models import BotConnection
 from promostack_cli.core.errors import BotNotConfiguredError
-from promostack_cli.core.secrets import SecretBox, mask
+from promostack_cli.core.secrets import SecretBox, SecretUnreadable, mask
 from promostack_cli.tenants.models import Tenant
+
+
+def set_again(tenant_slug: str, role: str) -> str:
+    """The command that stores a role's token again (it replaces secrets the key cannot decrypt)."""
+    return f"promostack --tenant {tenant_slug} connections set {role} --token <token>"
+
+
+def token_unreadable(tenant_slug: str, role: str) -> SecretUnreadable:
+    from promostack_cli.core.secrets import unreadable_message
+
+    return SecretUnreadable(unreadable_message(f"the {role} token of tenant '{tenant_slug}'", set_again(tenant_slug, role)))
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,9 @@ class BotCredentialResolver:
             if row is None:
                 tenant = session.get(Tenant, self.tenant_id)
                 raise BotNotConfiguredError(tenant.slug if tenant else str(self.tenant_id), role)
+            if not box.can_decrypt(row.token_encrypted):
+                tenant = session.get(Tenant, self.tenant_id)
+                raise token_unreadable(tenant.slug if tenant else str(self.tenant_id), role)
             creds = BotCredentials(
                 role=role,
                 token=box.decrypt(row.token_encrypted, f"the {role} token"),

@@ -52,7 +52,8 @@ def find_bot(session: Session, box: SecretBox | None, *, webhook_secret: str | N
         return None
     header = ""
     if box is not None and conn.webhook_token_encrypted:
-        header = box.decrypt(conn.webhook_token_encrypted, "the webhook secret")
+        header = box.decrypt(conn.webhook_token_encrypted, f"the {conn.role} webhook secret",
+                             f"promostack connections set {conn.role} --token <token>")
     return WebhookBot(conn.tenant_id, conn.bot_id, conn.role, conn.username, header)
 
 

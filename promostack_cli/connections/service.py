@@ -13,6 +13,7 @@ from typing import Callable
 
 from sqlmodel import Session, select
 
+from promostack_cli.connections.credentials import set_again, token_unreadable
 from promostack_cli.connections.models import BotConnection, BotRole
 from promostack_cli.core.errors import NotFoundError, OperationalError, ValidationError
 from promostack_cli.core.secrets import SecretBox, fingerprint, mask, new_secret
@@ -66,9 +67,19 @@ def webhook_url(public_url: str, path_secret: str) -> str:
     return f"{public_url.rstrip('/')}{WEBHOOK_PATH}{path_secret}"
 
 
-def describe(conn: BotConnection) -> dict:
-    """A connection as shown to people and scripts: no secret in clear."""
-    return {
+def secrets_state(conn: BotConnection, box: SecretBox) -> str:
+    """``ok``, or which of the connection's stored secrets the current key cannot decrypt."""
+    bad = [name for name, value in (("token", conn.token_encrypted), ("webhook secret", conn.webhook_path_encrypted),
+                                    ("webhook header secret", conn.webhook_token_encrypted))
+           if not box.can_decrypt(value)]
+    return "ok" if not bad else "cannot decrypt " + ", ".join(bad)
+
+
+def describe(conn: BotConnection, box: SecretBox | None = None) -> dict:
+    """A connection as shown to people and scripts: no secret in clear. With ``box``: whether the
+    current key decrypts its secrets (``secrets``: ``ok`` or ``cannot decrypt ...``)."""
+    extra = {"secrets": secrets_state(conn, box)} if box is not None else {}
+    return {**extra,
         "role": conn.role,
         "username": conn.username,
         "bot_id": conn.bot_id,
@@ -108,13 +119,21 @@ def _check_role_options(req: ConnectionRequest, existing: BotConnection | None) 
         raise ValidationError(f"{req.role} is not connected yet: pass --token (from @BotFather).")
 
 
+def _network_problem(exc: tg.NetworkError, base_url: str) -> str:
+    """``Cannot reach the Bot API at URL: why`` once, whether or not the client already said where."""
+    described = exc.description
+    if described.lower().startswith("cannot reach the bot api"):
+        return described[0].upper() + described[1:]
+    return f"Cannot reach the Bot API at {base_url}: {described}"
+
+
 def _explain_telegram(exc: tg.TelegramError, role: str, base_url: str) -> Exception:
     if isinstance(exc, tg.Unauthorized):
         return ValidationError(f"Telegram rejected the {role} token (401 Unauthorized). Check it with @BotFather; nothing was stored.")
     if isinstance(exc, tg.NotFound):
         return ValidationError(f"Telegram did not recognise the {role} token (404). Check it with @BotFather; nothing was stored.")
     if isinstance(exc, tg.NetworkError):
-        return OperationalError(f"Cannot reach the Bot API at {base_url}: {exc.description}. Nothing was stored; use --no-validate to store the token offline.")
+        return OperationalError(f"{_network_problem(exc, base_url)}. Nothing was stored; use --no-validate to store the token offline.")
     return OperationalError(f"Telegram refused getMe for {role}: {exc}. Nothing was stored.")
 
 
@@ -131,11 +150,24 @@ class ConnectionsService:
     def set(self, tenant_id: int, req: ConnectionRequest, now: datetime) -> ConnectionOutcome:
         with self.db.session() as session:
             existing = get_connection(session, tenant_id, req.role)
-            existing_token = self.box.decrypt(existing.token_encrypted, f"the {req.role} token") if existing else None
+            slug = session.get(Tenant, tenant_id).slug
+        # secrets the current key cannot decrypt (PROMOSTACK_SECRET_KEY changed or was lost): a new
+        # --token replaces them all, once Telegram accepts it; the queue and the settings are kept
+        unreadable = existing is not None and not all(
+            self.box.can_decrypt(v) for v in (existing.token_encrypted, existing.webhook_path_encrypted,
+                                              existing.webhook_token_encrypted))
+        if unreadable and not req.token:
+            raise token_unreadable(slug, req.role)
+        existing_token = None
+        if existing is not None and not req.token:
+            existing_token = self.box.decrypt(existing.token_encrypted, f"the {req.role} token", set_again(slug, req.role))
         _check_role_options(req, existing)
         token = (req.token or existing_token).strip()
         bot_id = validate_token(token)
         notes: list[str] = []
+        if unreadable:
+            notes.append("the stored secrets could not be decrypted with the current key: replaced with this "
+                         "token and a new webhook secret; queued messages are kept")
 
         username = existing.username if existing and existing.bot_id == bot_id else None
         if req.username:
@@ -155,14 +187,15 @@ class ConnectionsService:
         self._check_conflicts(tenant_id, req.role, bot_id)
 
         same_bot = existing is not None and existing.bot_id == bot_id
-        if same_bot and not req.rotate_secret:
+        keep_secret = same_bot and not req.rotate_secret and not unreadable
+        if keep_secret:
             path = self.box.decrypt(existing.webhook_path_encrypted, "the webhook secret")
             header = self.box.decrypt(existing.webhook_token_encrypted, "the webhook secret")
         else:
             path, header = new_secret(24), new_secret(32)
 
-        webhook_state = existing.webhook_registered_at if same_bot and not req.rotate_secret else None
-        webhook_shown = existing.webhook_url if same_bot and not req.rotate_secret else None
+        webhook_state = existing.webhook_registered_at if keep_secret else None
+        webhook_shown = existing.webhook_url if keep_secret else None
         if not req.register_webhook:
             webhook = "not registered (--no-webhook)"
         elif not self.public_url:
@@ -175,7 +208,7 @@ class ConnectionsService:
                 try:
                     client.set_webhook(url, secret_token=header, allowed_updates=ALLOWED_UPDATES)
                 except tg.TelegramError as exc:
-                    if isinstance(exc, (tg.Unauthorized, tg.NotFound)):
+                    if isinstance(exc, (tg.Unauthorized, tg.NotFound, tg.NetworkError)):
                         raise _explain_telegram(exc, req.role, self.api_url) from None
                     raise OperationalError(
                         f"Telegram refused the webhook {webhook_url(self.public_url, mask(path))}: {exc}. Nothing was stored; "
@@ -242,11 +275,18 @@ class ConnectionsService:
                 from promostack_cli.core.errors import BotNotConfiguredError
 
                 raise BotNotConfiguredError(tenant.slug, role)
-        token = self.box.decrypt(conn.token_encrypted, f"the {role} token")
+            slug = session.get(Tenant, tenant_id).slug
         checks: list[dict] = []
 
         def add(check: str, ok: bool, detail: str) -> None:
             checks.append({"check": check, "ok": ok, "detail": detail})
+
+        state = secrets_state(conn, self.box)
+        if state != "ok":
+            add("secrets", False, f"{state} with the current PROMOSTACK_SECRET_KEY. Restore the old key (or set "
+                f"PROMOSTACK_SECRET_KEY_OLD and run promostack secrets rotate), or run: {set_again(slug, role)}")
+            return checks
+        token = self.box.decrypt(conn.token_encrypted, f"the {role} token")
 
         with self.client_factory(token) as client:
             try:
@@ -333,7 +373,9 @@ class ConnectionsService:
         if conn is None:
             raise NotFoundError(f"No {role} connection to remove.")
         result = {"role": role, "webhook": "left as is (--keep-webhook)", "cancelled_messages": 0}
-        if delete_webhook:
+        if delete_webhook and not self.box.can_decrypt(conn.token_encrypted):
+            result["webhook"] = "not deleted: the stored token cannot be decrypted (delete it with the bot's token, or set a new webhook)"
+        elif delete_webhook:
             token = self.box.decrypt(conn.token_encrypted, f"the {role} token")
             with self.client_factory(token) as client:
                 try:

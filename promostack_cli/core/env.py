@@ -30,7 +30,7 @@ _BOOLS = {"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes
 FIELDS: dict[str, tuple] = {
     "database_url": ("text",), "data_dir": ("path",), "tenant": ("text",),
     "telegram_api_url": ("url",), "telegram_timeout": ("float>", 0), "public_url": ("url",),
-    "secret_key": ("text",), "dry_run": ("bool",), "log_level": ("text",),
+    "secret_key": ("text",), "secret_key_old": ("text",), "dry_run": ("bool",), "log_level": ("text",),
     "send_rate_per_bot": ("float>", 0), "send_interval_private": ("float>", 0),
     "send_interval_group": ("float>", 0), "send_workers": ("int", 1, 256), "send_max_attempts": ("int", 1, None),
     "twelvedata_api_url": ("url",), "twelvedata_api_key": ("text",), "twelvedata_timeout": ("float>", 0),
@@ -95,6 +95,7 @@ class PlainSettings(DatabaseLocation):
     data_dir: Path | None = None
     tenant: str | None = None
     secret_key: PlainSecret | None = None
+    secret_key_old: PlainSecret | None = None
     log_level: str = "WARNING"
 
 
@@ -134,5 +135,6 @@ def read_plain(environ: dict[str, str] | None = None, cwd: Path | None = None) -
         data_dir=Path(values["data_dir"]) if "data_dir" in values else None,
         tenant=values.get("tenant"),
         secret_key=PlainSecret(secret) if secret is not None else None,
+        secret_key_old=PlainSecret(values["secret_key_old"]) if "secret_key_old" in values else None,
         log_level=values.get("log_level", "WARNING"),
     )

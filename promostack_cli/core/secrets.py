@@ -5,6 +5,15 @@ from ``PROMOSTACK_SECRET_KEY`` (any string of at least 32 characters; hashed to 
 the embedded SQLite default only, from a key file generated beside the database with mode 0600.
 PostgreSQL is shared by several machines, so it needs the explicit key: a per-machine generated file
 would make tokens written on one machine unreadable on another.
+
+Key rotation without downtime: ``PROMOSTACK_SECRET_KEY_OLD`` holds the previous key (several,
+separated by commas or spaces). A :class:`SecretBox` encrypts with the current key only and decrypts
+with the current key or any old one (``MultiFernet``), so receivers and ticks keep reading every
+secret while ``promostack secrets rotate`` re-encrypts the rows under the current key; after that
+the old key can be dropped from the environment.
+
+A secret no key can decrypt raises :class:`SecretUnreadable` (an ``OperationalError``) whose message
+names the command that stores it again; :meth:`SecretBox.can_decrypt` asks without raising.
 """
 
 from __future__ import annotations
@@ -77,38 +86,98 @@ def load_or_create_key_file(path: Path) -> str:
     return key
 
 
+class SecretUnreadable(OperationalError):
+    """A stored secret that neither the current key nor an old one decrypts."""
+
+
+def split_keys(value: str | None) -> list[str]:
+    """``PROMOSTACK_SECRET_KEY_OLD``: one key, or several separated by commas or white space."""
+    return [k for k in re.split(r"[\s,]+", value or "") if k]
+
+
+def _check_key(material: str, name: str) -> None:
+    if len(material) < MIN_KEY_LENGTH:
+        raise ValidationError(
+            f"{name} must be at least {MIN_KEY_LENGTH} characters. "
+            "Generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+
+
 class SecretBox:
-    """Encrypts and decrypts short secrets with one key."""
+    """Encrypts with the current key; decrypts with it or any of ``old_keys`` (see the module doc)."""
 
-    def __init__(self, key_material: str):
-        from cryptography.fernet import Fernet
+    def __init__(self, key_material: str, old_keys: list[str] | tuple[str, ...] = ()):
+        from cryptography.fernet import Fernet, MultiFernet
 
-        if len(key_material) < MIN_KEY_LENGTH:
-            raise ValidationError(
-                f"PROMOSTACK_SECRET_KEY must be at least {MIN_KEY_LENGTH} characters. "
-                "Generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
-            )
+        _check_key(key_material, "PROMOSTACK_SECRET_KEY")
+        for old in old_keys:
+            _check_key(old, "Each old key (PROMOSTACK_SECRET_KEY_OLD)")
+        self._material, self._old_material = key_material, tuple(k for k in old_keys if k != key_material)
         self._fernet = Fernet(_fernet_key_from(key_material))
+        self._multi = MultiFernet([self._fernet, *(Fernet(_fernet_key_from(k)) for k in self._old_material)])
+
+    def __repr__(self) -> str:
+        return f"SecretBox(<key>, {len(self._old_material)} old key(s))"
+
+    @property
+    def has_old_keys(self) -> bool:
+        return bool(self._old_material)
+
+    def with_old_keys(self, old_keys: list[str]) -> "SecretBox":
+        """The same current key, also decrypting with ``old_keys`` (``secrets rotate``)."""
+        return SecretBox(self._material, [*self._old_material, *old_keys])
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
-    def decrypt(self, token: str, what: str = "a stored secret") -> str:
+    def decrypt(self, token: str, what: str = "a stored secret", fix: str | None = None) -> str:
+        """The plaintext; :class:`SecretUnreadable` naming ``fix`` (the command that stores the
+        secret again) when no key decrypts it."""
         from cryptography.fernet import InvalidToken
 
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            return self._multi.decrypt(token.encode()).decode()
         except InvalidToken:
-            raise OperationalError(
-                f"Cannot decrypt {what}: PROMOSTACK_SECRET_KEY (or the key file) is not the key it "
-                "was stored with. Restore the original key, or store the secret again."
-            ) from None
+            raise SecretUnreadable(unreadable_message(what, fix)) from None
+
+    def can_decrypt(self, token: str | None) -> bool:
+        from cryptography.fernet import InvalidToken
+
+        if not token:
+            return True
+        try:
+            self._multi.decrypt(token.encode())
+            return True
+        except InvalidToken:
+            return False
+
+    def is_current(self, token: str) -> bool:
+        """True when ``token`` was encrypted with the current key (nothing to rotate)."""
+        from cryptography.fernet import InvalidToken
+
+        try:
+            self._fernet.decrypt(token.encode())
+            return True
+        except InvalidToken:
+            return False
+
+    def rotate(self, token: str, what: str = "a stored secret", fix: str | None = None) -> str:
+        """``token`` re-encrypted under the current key (it may be under an old one)."""
+        return self.encrypt(self.decrypt(token, what, fix))
+
+
+def unreadable_message(what: str, fix: str | None = None) -> str:
+    return (f"Cannot decrypt {what}: PROMOSTACK_SECRET_KEY (or the key file) is not the key it was stored with. "
+            "Restore the original key (or put it in PROMOSTACK_SECRET_KEY_OLD and run: promostack secrets rotate)"
+            + (f", or store it again: {fix}" if fix else ", or store the secret again") + ".")
 
 
 def secret_box_for(settings) -> SecretBox:
     """The SecretBox for these settings (see module docstring for where the key comes from)."""
+    old = getattr(settings, "secret_key_old", None)
+    old_keys = split_keys(old.get_secret_value()) if old is not None else []
     if settings.secret_key is not None:
-        return SecretBox(settings.secret_key.get_secret_value())
+        return SecretBox(settings.secret_key.get_secret_value(), old_keys)
     if settings.uses_default_database or settings.resolved_database_url.startswith("sqlite"):
         if settings.uses_default_database:
             key_path = settings.resolved_data_dir / KEY_FILE_NAME
@@ -120,7 +189,7 @@ def secret_box_for(settings) -> SecretBox:
                 key_path = settings.resolved_data_dir / KEY_FILE_NAME
             else:
                 key_path = Path(db_path).expanduser().resolve().parent / KEY_FILE_NAME
-        return SecretBox(load_or_create_key_file(key_path))
+        return SecretBox(load_or_create_key_file(key_path), old_keys)
     raise ValidationError(
         "PROMOSTACK_SECRET_KEY is not set. A shared PostgreSQL database needs the same key on every "
         "machine: generate one with python3 -c 'import secrets; print(secrets.token_urlsafe(48))' and "

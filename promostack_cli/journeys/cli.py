@@ -193,21 +193,24 @@ def delete(slug: str = typer.Argument(...),
 def link(slug: str = typer.Argument(...)) -> None:
     """Print the journey's deep link(s) for the tenant's message bot.
 
+    Needs only the bot's stored @username, never its token (works whatever PROMOSTACK_SECRET_KEY is).
     Example: promostack -t entrylab journeys link welcome
     """
-    from promostack_cli.connections.credentials import BotCredentialResolver
-    from promostack_cli.core.errors import ValidationError
+    from promostack_cli.connections.lookup import find_bot
+    from promostack_cli.core.errors import BotNotConfiguredError, ValidationError
     from promostack_cli.journeys.service import deep_links, get_journey
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.session() as session:
         journey = get_journey(session, tenant.id, slug)
-    creds = BotCredentialResolver(tenant.id, db=db, box=ctx.secret_box()).get_bot_credentials("message_bot")
-    if not creds.username:
+        bot = find_bot(session, None, tenant_id=tenant.id, role="message_bot")  # no box: nothing decrypted
+    if bot is None:
+        raise BotNotConfiguredError(tenant.slug, "message_bot")
+    if not bot.username:
         raise ValidationError("The message bot's username is unknown (it was stored with --no-validate). "
                               "Run: promostack connections set message_bot (with validation) to record it.")
-    links = deep_links(journey, creds.username)
+    links = deep_links(journey, bot.username)
     if not links:
         raise ValidationError(f"Journey '{slug}' has no deep_link trigger.")
     for url in links:

@@ -12,7 +12,8 @@ class TelegramUpdate(SQLModel, table=True):
     """Every update Telegram delivered, stored once per (bot, update_id) with what became of it.
 
     status: processed | ignored (a kind we do not act on) | failed (``error`` says why; see
-    ``promostack webhook failures`` and ``webhook retry``).
+    ``promostack webhook failures`` and ``webhook retry``) | dismissed (a failure the operator set
+    aside with ``webhook failures --dismiss``: kept, no longer counted as failed).
     """
 
     __tablename__ = "telegram_updates"

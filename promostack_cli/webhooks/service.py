@@ -176,14 +176,39 @@ def process_pending(db: Database, now: Callable[[], datetime], *, deadline: Call
     return done
 
 
-def failures(session: Session, tenant_id: int, limit: int = 100) -> list[TelegramUpdate]:
-    return list(session.exec(select(TelegramUpdate).where(TelegramUpdate.tenant_id == tenant_id,
-                                                          TelegramUpdate.status == "failed")
-                             .order_by(TelegramUpdate.id.desc()).limit(limit)))
+DISMISSED = "dismissed"  # a failed update the operator set aside: no longer a failure, still stored
+
+
+def failures(session: Session, tenant_id: int, limit: int | None = 100, *,
+             include_dismissed: bool = False) -> list[TelegramUpdate]:
+    statuses = ["failed", DISMISSED] if include_dismissed else ["failed"]
+    q = (select(TelegramUpdate).where(TelegramUpdate.tenant_id == tenant_id, TelegramUpdate.status.in_(statuses))
+         .order_by(TelegramUpdate.id.desc()))
+    return list(session.exec(q.limit(limit) if limit else q))
+
+
+def dismiss(session: Session, tenant_id: int, ids: list[int] | None, now: datetime) -> list[int]:
+    """Mark failed updates ``dismissed`` (all of the tenant's when ``ids`` is None); returns their ids.
+    An id that is not a failed update of this tenant is refused and nothing changes."""
+    q = select(TelegramUpdate).where(TelegramUpdate.tenant_id == tenant_id, TelegramUpdate.status == "failed")
+    if ids:
+        q = q.where(TelegramUpdate.id.in_(ids))
+    rows = list(session.exec(q.order_by(TelegramUpdate.id).with_for_update()))
+    if ids and len(rows) != len(set(ids)):
+        missing = sorted(set(ids) - {r.id for r in rows})
+        raise NotFoundError(f"No failed update {', '.join(map(str, missing))} for this tenant "
+                            "(see: promostack webhook failures).")
+    for row in rows:
+        row.status, row.result = DISMISSED, f"dismissed {now.isoformat(timespec='seconds')}"
+        session.add(row)
+    session.flush()
+    return [r.id for r in rows]
 
 
 def retry(session: Session, tenant_id: int, ids: list[int] | None, now: datetime) -> list[Outcome]:
-    q = select(TelegramUpdate).where(TelegramUpdate.tenant_id == tenant_id, TelegramUpdate.status == "failed")
+    """Process failed updates again: all of them, or those ``ids`` (a dismissed one too, by its id)."""
+    q = select(TelegramUpdate).where(TelegramUpdate.tenant_id == tenant_id,
+                                     TelegramUpdate.status.in_(["failed", DISMISSED] if ids else ["failed"]))
     if ids:
         q = q.where(TelegramUpdate.id.in_(ids))
     rows = list(session.exec(q.order_by(TelegramUpdate.id)))

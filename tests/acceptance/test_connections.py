@@ -158,7 +158,7 @@ def test_remove_deletes_webhook_and_cancels_pending(cli, fake_tg):
     env = {"PROMOSTACK_PUBLIC_URL": PUBLIC}
     assert cli("-t", "entrylab", "connections", "set", "message_bot", "--token", MESSAGE_TOKEN, env=env).code == 0
     assert cli("-t", "entrylab", "outbox", "send", "message_bot", "--chat", "5550001", "--text", "hi").code == 0
-    r = cli("-t", "entrylab", "connections", "remove", "message_bot", "--json")
+    r = cli("-t", "entrylab", "connections", "remove", "message_bot", "--yes", "--json")
     assert r.code == 0, r.stderr
     assert r.json() == {"role": "message_bot", "webhook": "deleted", "cancelled_messages": 1}
     assert fake_tg.calls[-1].method == "deleteWebhook"

@@ -62,9 +62,9 @@ def test_inject_command_processes_an_update_like_the_receiver(cli):
     assert r.code == 0 and r.json() == {"status": "processed", "result": "started welcome"}
     r = cli("-t", "entrylab", "webhook", "inject", "--json", input=update)
     assert r.json()["status"] == "duplicate"
-    r = cli("-t", "entrylab", "webhook", "inject", input="{broken")
-    assert r.code == 1 and "webhook failures" in r.stderr
-    assert len(cli("-t", "entrylab", "webhook", "failures", "--json").json()) == 1
+    r = cli("-t", "entrylab", "webhook", "inject", input="{broken")   # refused, not stored (issue 13)
+    assert r.code == 2 and "nothing was stored" in r.stderr
+    assert cli("-t", "entrylab", "webhook", "failures", "--json").json() == []
     r = cli("scheduler", "tick", "--dry-run")
     assert "Hi Sam! Welcome to <b>EntryLab</b>." in r.stdout
 
