@@ -159,7 +159,15 @@ _FIX = "write a literal '<' as &lt; (or send with --parse-mode none)"
 
 
 class HTMLError(ValueError):
-    """Text Telegram would refuse with parse_mode=HTML; the message names the place and the fix."""
+    """Text Telegram would refuse with parse_mode=HTML; the message names the place and the fix.
+    ``position`` is the 1-based character the message names ("at position N")."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        import re
+
+        found = re.search(r"at position (\d+)", message)
+        self.position = int(found.group(1)) if found else None
 
 
 def _attributes(text: str, start: int, name: str, pos: int) -> tuple[dict[str, str], int]:

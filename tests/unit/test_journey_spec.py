@@ -662,3 +662,25 @@ def test_json_schema_patterns_agree_with_the_parser():
         assert not duration.search(bad), bad
     slug = re.compile(defs["slug"]["pattern"])
     assert slug.search("welcome-2_b") and not slug.search("Welcome") and not slug.search("-a")
+
+
+def test_a_text_telegram_would_refuse_as_html_is_a_validation_error_naming_the_words():
+    """A literal '<' or '&' would fail every send of the step at the tick; validate says so first."""
+    bad = steps("""\
+        - id: hello
+          type: message
+          text: "Hi {{ first_name }}, gold < 2650 & rising"
+        """)
+    assert_one(bad, "j.yaml:8: text: Telegram would refuse this HTML: '<' near 'Hi x, gold < 2650 & rising' "
+               "does not start a tag; write it as &lt;.")
+    assert_one(steps("""\
+        - id: hello
+          type: message
+          text: "<b>Gold</b> {{ first_name }} <i>rising"
+        """), "j.yaml:8: text: Telegram would refuse this HTML: <i>", "is never closed")
+    # escaped as Telegram wants, and a variable holding '<' (autoescaped at run time): valid
+    assert errors_of(steps("""\
+        - id: hello
+          type: message
+          text: "Hi {{ first_name }}, gold &lt; 2650 &amp; <b>rising</b> &#9650;"
+        """)) == []

@@ -57,6 +57,21 @@ def _check_template(ctx: Ctx, tpl: Template, allowed: set[str], event_only: dict
     except Exception as exc:  # noqa: BLE001 - reported as a validation error
         ctx.error(node, f"{what}: template fails to render with sample values: {str(exc) or type(exc).__name__}")
         return
+    try:
+        html.check_html(out)
+    except html.HTMLError as exc:  # a literal '<' or '&' in the text: every send of it would fail
+        ctx.error(node, f"{what}: Telegram would refuse this HTML: {_near(str(exc), out, exc.position)}")
+        return
     if html.visible_length(out) > MAX_TEXT_CHARS:
         ctx.error(node, f"{what}: longer than {MAX_TEXT_CHARS} characters when rendered with sample values "
                   "(Telegram's limit for one message)")
+
+
+def _near(message: str, rendered: str, position: int | None) -> str:
+    """``message`` with "at position N" of the sample render shown as the words around it."""
+    message = message.replace(" (or send with --parse-mode none)", "")
+    if position is None:
+        return message
+    start = max(0, position - 16)
+    snippet = " ".join(rendered[start:position + 15].split())
+    return message.replace(f"at position {position}", f"near '{snippet}'", 1)
