@@ -198,9 +198,11 @@ def test_killed_database_connections_lose_no_start(deployed, fake_tg):
     tries = []
     try:
         with ThreadPoolExecutor(16) as pool, httpx.Client(timeout=30) as client:
-            def start(i_user):
+            began = time.time()
+
+            def start(i_user):  # user i's /start at began + i/30 s: ~30 a second for 10 s, while the killer runs
                 i, user = i_user
-                time.sleep(i / 30)  # ~30 /start a second
+                time.sleep(max(0.0, began + i / 30 - time.time()))
                 tries.append(deployed.post_until_accepted(client, message(40_000 + i, "/start race", user_id=user)))
 
             list(pool.map(start, enumerate(users)))
