@@ -68,12 +68,12 @@ def fast_tg():
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_three_ticks_3000_messages_300_chats_postgres(tmp_path, pg_url, fast_tg, box):
-    seed(pg_url, box, 3000, 300)
+def test_three_ticks_1500_messages_300_chats_postgres(tmp_path, pg_url, fast_tg, box):
+    seed(pg_url, box, 1500, 300)
     results = run_ticks(tmp_path, pg_url, fast_tg, 3, rate=93)
-    assert sum(r["sent"] for r in results) == 3000
+    assert sum(r["sent"] for r in results) == 1500
     assert all(r["sent"] > 0 for r in results), "every process took part"
-    check_exactly_once_in_order(fast_tg, 3000, pg_url)
+    check_exactly_once_in_order(fast_tg, 1500, pg_url)
     assert fast_tg.count_429 == 0
     assert sum(r["rate_limited"] for r in results) == 0
 
@@ -88,14 +88,14 @@ def test_three_ticks_on_sqlite(tmp_path, sqlite_url, fake_tg, box):
 
 @pytest.mark.postgres
 def test_429_storm_is_waited_out_nothing_lost(tmp_path, pg_url, fake_tg, box):
-    seed(pg_url, box, 400, 400)
-    fake_tg.fail_next("sendMessage", 429, count=30, retry_after=1)
+    seed(pg_url, box, 300, 300)
+    fake_tg.fail_next("sendMessage", 429, count=12, retry_after=1)
     results = run_ticks(tmp_path, pg_url, fake_tg, 2)
-    assert sum(r["sent"] for r in results) == 400
-    assert sum(r["rate_limited"] for r in results) == 30
-    check_exactly_once_in_order(fake_tg, 400, pg_url)
+    assert sum(r["sent"] for r in results) == 300
+    assert sum(r["rate_limited"] for r in results) == 12
+    check_exactly_once_in_order(fake_tg, 300, pg_url)
     with Database(pg_url).engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT sum(rate_limited) FROM outbox_messages")).scalar() == 30
+        assert conn.execute(sa.text("SELECT sum(rate_limited) FROM outbox_messages")).scalar() == 12
 
 
 @pytest.mark.postgres
@@ -110,8 +110,8 @@ def test_cron_waves_of_looping_ticks_never_stall_the_bot(tmp_path, pg_url, fake_
 
     from promostack_cli.outbox.models import BotRateLimit
 
-    n = 700
-    seed(pg_url, box, n, 350)
+    n = 450  # 16 s of sending at 28/s: three waves of four, overlapping
+    seed(pg_url, box, n, 225)
     env = base_env(tmp_path)
     env.update({"PROMOSTACK_DATABASE_URL": pg_url, "PROMOSTACK_TELEGRAM_API_URL": fake_tg.base_url})
     cli = Cli(env, tmp_path)
