@@ -30,7 +30,6 @@ bot's inbox) without a row to lock: a PostgreSQL advisory lock, SQLite's write l
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,9 +65,15 @@ def lock(stmt, session: Session):
     return stmt
 
 
-def _key(parts: tuple) -> int:
-    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+# An advisory lock's key is database-wide, not per schema: two deployments (or test runs) in one
+# database under different search_paths must not serialise on each other's keys. The server hashes
+# the schema in use with the parts (PostgreSQL 11+), so every process of one deployment agrees on
+# the key whatever host name or URL it connects with.
+_SCOPED_KEY = "hashtextextended(current_schema() || chr(31) || :parts, 0)"
+
+
+def _parts(parts: tuple) -> str:
+    return "\x1f".join(map(str, parts))
 
 
 def serialise(session: Session, *parts: object) -> None:
@@ -79,14 +84,15 @@ def serialise(session: Session, *parts: object) -> None:
     holds the database's write lock.
     """
     if _postgres(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _key(parts)})
+        session.execute(text(f"SELECT pg_advisory_xact_lock({_SCOPED_KEY})"), {"parts": _parts(parts)})
 
 
 def try_serialise(session: Session, *parts: object) -> bool:
     """Like :func:`serialise` without waiting: False when another transaction holds the key."""
     if not _postgres(session):
         return True
-    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _key(parts)}).scalar())
+    return bool(session.execute(text(f"SELECT pg_try_advisory_xact_lock({_SCOPED_KEY})"),
+                                {"parts": _parts(parts)}).scalar())
 
 
 def linear_plans(session: Session) -> None:

@@ -8,8 +8,11 @@ twice, a job never retried after a crash, a daily post made twice by two machine
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import timedelta
 
+import psycopg
+import pytest
 from sqlalchemy import select
 
 from promostack_cli.core import claims, jobruns
@@ -120,3 +123,33 @@ def test_a_period_runs_once_across_overlapping_runs_and_again_only_after_failure
     jobruns.finish(db, tenant_id, "briefing", "2026-12-01", ok=False, now=later)
     assert not jobruns.claim(db, tenant_id, "briefing", "2026-12-01", now=later, max_attempts=3)
     assert jobruns.status(db, tenant_id, "briefing", "2026-12-01").status == "failed"
+
+
+
+@pytest.mark.postgres
+def test_advisory_locks_serialise_one_schema_not_every_deployment_in_the_database(pg_url):
+    """pg advisory lock keys are database-wide: two deployments under different search_paths in one
+    PostgreSQL database must not wait on each other; within one schema the lock still excludes."""
+    from promostack_cli.db import Database
+    from tests.conftest import PG_BASE
+
+    raw = PG_BASE.replace("postgresql+psycopg", "postgresql")
+    other_schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(raw, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{other_schema}"')
+    first = Database(pg_url)
+    second = Database(f"{PG_BASE}{'&' if '?' in PG_BASE else '?'}options=-csearch_path%3D{other_schema}")
+    try:
+        with first.session() as holder, holder.begin():
+            claims.serialise(holder, "inbox", 1)  # held until this block ends
+            with second.session() as other, other.begin():
+                assert claims.try_serialise(other, "inbox", 1), "another schema's deployment was locked out"
+            with first.session() as same, same.begin():
+                assert not claims.try_serialise(same, "inbox", 1), "the lock no longer excludes in its schema"
+        with first.session() as after, after.begin():
+            assert claims.try_serialise(after, "inbox", 1)
+    finally:
+        second.engine.dispose()
+        first.engine.dispose()
+        with psycopg.connect(raw, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{other_schema}" CASCADE')
