@@ -50,6 +50,13 @@ class Cli:
                                 env={**self.env, **(env or {})}, cwd=self.cwd)
 
 
+
+def one_line(r: Result, code: int) -> str:
+    """The one stderr line of a command that exits ``code``: no traceback, nothing else said."""
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.code == code and len(lines) == 1 and "Traceback" not in r.stderr, (r.code, r.stdout, r.stderr)
+    return lines[0]
+
 def base_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOSTACK_")}
     env.update({"PROMOSTACK_DATA_DIR": str(tmp_path / "data"), "NO_COLOR": "1", "COLUMNS": "200",

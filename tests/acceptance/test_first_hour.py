@@ -6,13 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.acceptance.conftest import Cli, base_env
-
-
-def one_line(r, code: int) -> str:
-    lines = r.stderr.strip().splitlines()
-    assert r.code == code and len(lines) == 1 and "Traceback" not in r.stderr, (r.code, r.stderr)
-    return lines[0]
+from tests.acceptance.conftest import Cli, base_env, one_line
 
 
 @pytest.fixture

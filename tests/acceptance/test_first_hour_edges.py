@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from promostack_cli.core.secrets import SecretBox
 from tests import factories
-from tests.acceptance.conftest import Cli, base_env
+from tests.acceptance.conftest import Cli, base_env, one_line
 from tests.conftest import EXAMPLES, MESSAGE_TOKEN, TEST_KEY, free_port
 
 OLD_KEY = "the-old-secret-key-0123456789-abcdefghijklmnop"
@@ -25,12 +25,6 @@ WHSEC = "whsec_testtesttesttesttest1234"
 SK = "sk_test_abcdefghijklmnop1234"
 COLUMNS = {"bot_connections": ("token_encrypted", "webhook_path_encrypted", "webhook_token_encrypted"),
            "billing_settings": ("webhook_secret_encrypted", "api_key_encrypted", "link_secret_encrypted")}
-
-
-def one_line(r, code: int) -> str:
-    lines = r.stderr.strip().splitlines()
-    assert r.code == code and len(lines) == 1 and "Traceback" not in r.stderr, (r.code, r.stderr)
-    return lines[0]
 
 
 @pytest.fixture

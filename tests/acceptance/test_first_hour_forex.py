@@ -13,29 +13,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.acceptance.conftest import Cli, base_env
-from tests.acceptance.test_forex_cli import write_csv
+from tests.acceptance.conftest import one_line
+from tests.acceptance.test_forex_cli import signal_tenant, write_csv
 from tests.conftest import SIGNAL_TOKEN
 from tests.forex_fixtures import START, VIP, uptrend
 
 NOW = datetime(2025, 3, 4, 8, 0, 30, tzinfo=UTC)
 
 
-def one_line(r, code: int) -> str:
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert r.code == code and len(lines) == 1 and "Traceback" not in r.stderr, (r.code, r.stdout, r.stderr)
-    return lines[0]
-
-
 @pytest.fixture
 def cli(tmp_path):
     """The CLI on the embedded SQLite default with tenant entrylab and its signal bot."""
-    runner = Cli(base_env(tmp_path), tmp_path)
-    assert runner("tenants", "add", "entrylab").code == 0
-    r = runner("-t", "entrylab", "connections", "set", "signal_bot", "--no-validate", "--username", "signals_bot",
-               "--token", SIGNAL_TOKEN, "--vip-channel", VIP, "--free-channel", "@entrylab_free")
-    assert r.code == 0, r.stderr
-    return runner
+    return signal_tenant(tmp_path)
 
 
 def test_config_templates_and_reports_honour_json_and_templates_are_checked(cli, tmp_path):

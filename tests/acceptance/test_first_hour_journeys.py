@@ -13,17 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.conftest import PROMOSTACK, Cli, base_env
+from tests.acceptance.conftest import PROMOSTACK, Cli, base_env, one_line
 from tests.conftest import EXAMPLES, MESSAGE_TOKEN
 from tests.factories import telegram_message
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def one_line(r, code: int) -> str:
-    lines = r.stderr.strip().splitlines()
-    assert r.code == code and len(lines) == 1 and "Traceback" not in r.stderr, (r.code, r.stderr)
-    return lines[0]
 
 
 @pytest.fixture

@@ -10,16 +10,10 @@ import io
 
 import pytest
 
-from tests.acceptance.conftest import Cli, base_env
+from tests.acceptance.conftest import Cli, base_env, one_line
 from tests.conftest import MESSAGE_TOKEN
 
 T = ("-t", "entrylab")
-
-
-def one_line(r, code: int) -> str:
-    lines = r.stderr.strip().splitlines()
-    assert r.code == code and len(lines) == 1 and "Traceback" not in r.stderr, (r.code, r.stderr)
-    return lines[0]
 
 
 @pytest.fixture

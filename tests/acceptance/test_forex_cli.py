@@ -16,14 +16,20 @@ from tests.forex_fixtures import VIP, START, gold_market, uptrend
 NOW = datetime(2025, 3, 4, 8, 0, 30, tzinfo=UTC)
 
 
-@pytest.fixture
-def run(tmp_path):
+def signal_tenant(tmp_path) -> Cli:
     """The CLI on the embedded SQLite default, with tenant entrylab and its signal bot."""
     cli = Cli(base_env(tmp_path), tmp_path)
     assert cli("tenants", "add", "entrylab").code == 0
     r = cli("-t", "entrylab", "connections", "set", "signal_bot", "--no-validate", "--username", "signals_bot",
             "--token", SIGNAL_TOKEN, "--vip-channel", VIP, "--free-channel", "@entrylab_free")
     assert r.code == 0, r.stderr
+    return cli
+
+
+@pytest.fixture
+def run(tmp_path):
+    """``signal_tenant``'s CLI, every command for tenant entrylab."""
+    cli = signal_tenant(tmp_path)
     return lambda *args, **kw: cli("-t", "entrylab", *args, **kw)
 
 

@@ -146,7 +146,6 @@ def test_each_kind_of_due_work_is_seen(db, tenant_id, due):
 def test_cross_promo_work_is_seen(db, tenant_id):
     """A tenant with cross promo on has work when a daily post or a win copy is due and not yet a
     job, when a job is due or its lease expired, and when a queued job's message was delivered."""
-    from promostack_cli.core.clock import utcnow
     from promostack_cli.crosspromo import config
     from promostack_cli.crosspromo.models import CrossPromoJob
     from promostack_cli.forex.models import ForexSignal, ForexSignalEvent

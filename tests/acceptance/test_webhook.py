@@ -72,7 +72,7 @@ def test_inject_command_processes_an_update_like_the_receiver(cli):
 def test_updates_a_crashed_receiver_stored_are_processed_by_the_tick(cli, db_url):
     """Stored and acknowledged, then the receiver died before processing: ``scheduler tick`` does it."""
     from promostack_cli.db import Database
-    from promostack_cli.telegram.updates import BotRef, envelope
+    from promostack_cli.telegram.updates import envelope
     from promostack_cli.webhooks import inbox
 
     assert cli("tenants", "add", "entrylab", "--name", "EntryLab").code == 0
