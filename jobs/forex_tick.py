@@ -167,7 +167,8 @@ def _reports(runtime, tenant, cfg, market, now, dry_run, report) -> None:
         due.append(("forex_daily_recap", (now.date() - timedelta(days=1)).isoformat()))
     if weekday == 6 and _due("forex_weekly_recap", now, parse_hhmm("weekly_recap_time", cfg.weekly_recap_time)):
         due.append(("forex_weekly_recap", now.date().isoformat()))
-    for kind, period in due:
+    failed: list[PromoStackError] = []
+    for kind, period in due:  # each on its own: a briefing without candles does not hold back the recap
         if not dry_run and not jobruns.claim(runtime.db, tenant.id, kind, period, now=now):
             continue
         ok, detail = False, ""
@@ -178,9 +179,13 @@ def _reports(runtime, tenant, cfg, market, now, dry_run, report) -> None:
             report.texts.append(text)
         except PromoStackError as exc:
             detail = str(exc)
-            raise
+            failed.append(exc)
         finally:
             if not dry_run:
                 jobruns.finish(runtime.db, tenant.id, kind, period, ok=ok, now=now, detail=detail)
+    for exc in failed[1:]:
+        report.errors.append(f"{tenant.slug}: reports: {_one_line(exc)}")
+    if failed:
+        raise failed[0]
 
 

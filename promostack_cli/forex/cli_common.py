@@ -47,5 +47,5 @@ def setup(candles: Optional[Path], now_opt: Optional[str]):
 
 def print_texts(texts: list[str], heading: str) -> None:
     for text in texts:
-        ctx.err.print(f"--- {heading} ---", style="cyan", markup=False)
+        ctx.err.print(ctx.stamped(f"--- {heading} ---"), style="cyan", markup=False)
         ctx.out.print(text, markup=False, highlight=False)

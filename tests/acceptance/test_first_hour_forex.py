@@ -153,6 +153,10 @@ def test_tick_lists_every_tenants_error_and_its_help_names_only_its_options(cli)
             "also read a candle file: --candles FILE.csv).")
     assert errors == [f"Error: {slug}: {step}: {hint}" for slug in ("entrylab", "goldlab") for step in ("checks", "reports")]
     assert "more)" not in r.stderr and "Traceback" not in r.stderr and SIGNAL_TOKEN not in r.stderr
+    # 06:35: the briefing (needs candles) fails, the daily recap (needs none) still goes out
+    r = cli("-t", "entrylab", "forex", "tick", "--dry-run", "--now", "2025-03-04T06:35:00Z")
+    assert r.code == 1 and "entrylab: daily recap for 2025-03-03: dry run" in r.stderr, r.stderr
+    assert [line[21:] for line in r.stderr.splitlines() if " Error: " in line] == [f"Error: entrylab: reports: {hint}"]
     help_text = cli("forex", "tick", "--help", env={"COLUMNS": "100"}).stdout
     assert "--candles" not in help_text and "--tenant" not in help_text
     assert "* * * * * promostack forex tick" in help_text and "promostack -t entrylab forex tick" in help_text
