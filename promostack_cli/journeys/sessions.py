@@ -329,13 +329,30 @@ def end_blocked(db: Database, now: datetime, *, tenant_id: int | None = None) ->
         return result.rowcount or 0
 
 
+NAMES = ("first_name", "last_name", "username")
+
+
+def _known_names(session: Session, tenant_id: int, chat_id: str, variables: dict[str, str]) -> dict[str, str]:
+    """The user's names from their latest session, for each of :data:`NAMES` that ``variables`` lacks."""
+    missing = [name for name in NAMES if not variables.get(name)]
+    if not missing:
+        return {}
+    latest = session.exec(select(JourneySession.variables)
+                          .where(JourneySession.tenant_id == tenant_id, JourneySession.chat_id == chat_id)
+                          .order_by(JourneySession.id.desc()).limit(1)).first()
+    return {name: str(latest[name]) for name in missing if latest and latest.get(name)}
+
+
 def start_by_event(session: Session, tenant_id: int, event: str, chat_id: str, variables: dict[str, str],
                    now: datetime) -> list[JourneySession]:
     """Start every active journey triggered by ``event`` for a known user (e.g. billing after a payment).
 
-    ``variables`` carries the user's names and what the event provides (``vip_link``, ``plan``...).
+    ``variables`` carries what the event provides (``vip_link``, ``plan``...) and the user's names
+    where the caller knows them; names it leaves empty come from the user's latest journey session
+    (an event such as a Stripe payment carries no Telegram name; the user's /start did).
     """
     serialise_user(session, tenant_id, chat_id)
+    variables = {**variables, **_known_names(session, tenant_id, chat_id, variables)}
     journeys = session.exec(
         select(Journey).join(JourneyTrigger, JourneyTrigger.journey_id == Journey.id)
         .where(JourneyTrigger.tenant_id == tenant_id, JourneyTrigger.kind == "event", JourneyTrigger.value == event,

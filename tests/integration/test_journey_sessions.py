@@ -191,6 +191,22 @@ def test_event_trigger_starts_with_event_variables(journeys, tenant_id):
     assert outbox_texts(db, chat="5550201") == ["Thank you, Sam! Your VIP access is ready: https://t.me/+abc&amp;def"]
 
 
+def test_an_event_journey_greets_the_user_by_the_name_their_start_gave(journeys, tenant_id):
+    """A Stripe payment carries no Telegram name; the user's earlier /start did."""
+    db = journeys
+    no_names = {"first_name": "", "last_name": "", "username": "", "vip_link": "https://t.me/+v", "plan": "monthly"}
+    with db.transaction() as s:  # someone who never wrote to the bot: no name, and no ", !" either way
+        js_service.start_by_event(s, tenant_id, "stripe_payment_successful", "5550202", no_names, utcnow())
+    with db.transaction() as s:
+        js_service.start_by_link(s, tenant_id, "5550201", {"first_name": "Dana", "last_name": "", "username": "dana"},
+                                 "welcome", utcnow())
+    with db.transaction() as s:
+        started = js_service.start_by_event(s, tenant_id, "stripe_payment_successful", "5550201", no_names, utcnow())
+        assert started[0].variables["first_name"] == "Dana" and started[0].variables["username"] == "dana"
+    assert outbox_texts(db, chat="5550201")[-1] == "Thank you, Dana! Your VIP access is ready: https://t.me/+v"
+    assert outbox_texts(db, chat="5550202") == ["Thank you! Your VIP access is ready: https://t.me/+v"]
+
+
 def test_answers_to_the_user_are_interactive_timers_are_not(journeys, tenant_id):
     """What answers the user's own /start, reply or button is sent before the bot's backlog."""
     db = journeys
