@@ -20,6 +20,8 @@ import hmac
 import re
 import secrets
 
+from promostack_cli.core.codes import base36
+
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
@@ -27,15 +29,6 @@ CHECKOUT_TOKEN_DAYS = 7       # a /subscribe link may be opened for a week
 DEEP_LINK_DAYS = 30           # a v_ link works for 30 days
 _SIG_CHARS = 16
 
-
-def _b36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
 
 
 def _sig(secret: str, message: str) -> str:
@@ -56,7 +49,7 @@ def _parse(token: str, prefix: str) -> tuple[int, int, str] | None:
 
 
 def _make(prefix: str, secret: str, subject: int, issued: int) -> str:
-    body = f"{prefix}_{_b36(subject)}_{_b36(issued)}"
+    body = f"{prefix}_{base36(subject)}_{base36(issued)}"
     return f"{body}_{_sig(secret, body)}"
 
 
@@ -65,7 +58,7 @@ def _check(prefix: str, secret: str, token: str, now: int, days: int | None) -> 
     if parsed is None:
         return None
     subject, issued, sig = parsed
-    expected = _sig(secret, f"{prefix}_{_b36(subject)}_{_b36(issued)}")
+    expected = _sig(secret, f"{prefix}_{base36(subject)}_{base36(issued)}")
     if not hmac.compare_digest(sig, expected):
         return None
     if days is not None and not (issued - 300 <= now <= issued + days * 86400):

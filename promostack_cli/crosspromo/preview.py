@@ -11,7 +11,7 @@ from sqlmodel import select
 from promostack_cli.core.errors import PromoStackError
 from promostack_cli.crosspromo import posts, queue
 from promostack_cli.crosspromo.models import CrossPromoJob
-from promostack_cli.crosspromo.service import Skip, _base36, build, enabled_tenants, enqueue_due
+from promostack_cli.crosspromo.service import Skip, attribution_ref, build, enabled_tenants, enqueue_due
 
 
 @dataclass
@@ -59,7 +59,7 @@ def plan(db, app_settings, now: datetime, *, market_for, tenant_id: int | None =
                 raise Skip(f"late: beyond the late window ({settings.late_window})")
             post = build(job, settings, runtime, market_for, now, http=http)
             if post.kind != "win_update":
-                post.button = posts.button(settings, "cp" + _base36(job.id), message_bot.username if message_bot else None)
+                post.button = posts.button(settings, attribution_ref(job.id), message_bot.username if message_bot else None)
             out.append(Planned(job, post))
         except PromoStackError as exc:
             out.append(Planned(job, skipped=str(exc)))

@@ -14,11 +14,17 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 
 from promostack_cli.core import claims
+from promostack_cli.core.codes import base36
 from promostack_cli.core.errors import OperationalError, PromoStackError
 from promostack_cli.crosspromo import posts, queue
 from promostack_cli.crosspromo.config import PromoSettings, resolve
 from promostack_cli.crosspromo.models import CrossPromoJob, CrossPromoPost, CrossPromoSettings, JobStatus
 from promostack_cli.crosspromo.schedule import due_slots, switched_on
+
+def attribution_ref(job_id: int) -> str:
+    """The code a post's deep link carries (``?start=vip__cp1a``): the job's id, short."""
+    return "cp" + base36(job_id)
+
 
 TP_KINDS = {"tp1": 1, "tp2": 2, "tp3": 3}
 
@@ -273,7 +279,7 @@ def _queue_post(session, runtime, settings, job, post: posts.Post, now):
                               "--free-channel in connections.")
     ref = None
     if post.kind != "win_update":
-        ref = "cp" + _base36(job.id)
+        ref = attribution_ref(job.id)
         message_bot = get_connection(session, job.tenant_id, "message_bot")
         post.button = posts.button(settings, ref, message_bot.username if message_bot else None)
     dedupe = f"crosspromo:win:{post.signal_id}" if post.kind == "win" else f"crosspromo:job:{job.id}"
@@ -288,15 +294,6 @@ def _queue_post(session, runtime, settings, job, post: posts.Post, now):
                ["job_id"])
     return message
 
-
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
 
 
 # -- one run ------------------------------------------------------------------------------------

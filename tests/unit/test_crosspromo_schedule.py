@@ -97,3 +97,13 @@ def test_the_message_bots_deep_link_carries_each_posts_code_and_other_links_are_
     assert cta_link(long, "cp1a", "entrylab_bot").endswith("v" * 60)  # no room under Telegram's 64: unchanged
     # a payload that merely contains "__" is not split
     assert split_ref("vip__promo") == ("vip__promo", None)
+
+
+def test_deep_link_codes_are_short_base36():
+    from promostack_cli.core.codes import base36
+    from promostack_cli.crosspromo.service import attribution_ref
+
+    assert [base36(n) for n in (0, 35, 36, 1295, 46656)] == ["0", "z", "10", "zz", "1000"]
+    assert attribution_ref(46) == "cp1a"
+    with pytest.raises(ValueError):
+        base36(-1)
