@@ -159,15 +159,12 @@ _FIX = "write a literal '<' as &lt; (or send with --parse-mode none)"
 
 
 class HTMLError(ValueError):
-    """Text Telegram would refuse with parse_mode=HTML; the message names the place and the fix.
-    ``position`` is the 1-based character the message names ("at position N")."""
+    """Text Telegram would refuse with parse_mode=HTML; the message names the place ("at position N")
+    and the fix. ``position`` is that 1-based character."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, position: int):
         super().__init__(message)
-        import re
-
-        found = re.search(r"at position (\d+)", message)
-        self.position = int(found.group(1)) if found else None
+        self.position = position
 
 
 def _attributes(text: str, start: int, name: str, pos: int) -> tuple[dict[str, str], int]:
@@ -185,7 +182,7 @@ def _attributes(text: str, start: int, name: str, pos: int) -> tuple[dict[str, s
             i += 1
         if text.startswith(">", i):
             return attrs, i + 1
-        raise HTMLError(f"The tag <{name}> at position {pos} has no closing '>' or a malformed attribute; {_FIX}.")
+        raise HTMLError(f"The tag <{name}> at position {pos} has no closing '>' or a malformed attribute; {_FIX}.", pos)
 
 
 def check_html(text: str) -> None:
@@ -207,7 +204,7 @@ def check_html(text: str) -> None:
             m = _ENTITY_RE.match(text, i)
             if not m:
                 raise HTMLError(f"'&' at position {pos} is not part of an entity (&lt; &gt; &amp; &quot; or &#NN;); "
-                                "write it as &amp; (or send with --parse-mode none).")
+                                "write it as &amp; (or send with --parse-mode none).", pos)
             i = m.end()
             continue
         if c != "<":
@@ -221,13 +218,14 @@ def check_html(text: str) -> None:
             while j < n and text[j].isspace():
                 j += 1
             if j >= n or text[j] != ">":
-                raise HTMLError(f"The end tag at position {pos} is not closed by '>'; {_FIX}.")
+                raise HTMLError(f"The end tag at position {pos} is not closed by '>'; {_FIX}.", pos)
             if not open_tags:
-                raise HTMLError(f"</{name}> at position {pos} closes no open tag; remove it or escape '<' as &lt;.")
+                raise HTMLError(f"</{name}> at position {pos} closes no open tag; remove it or escape '<' as &lt;.",
+                                pos)
             expected, opened = open_tags.pop()
             if name and name != expected:
                 raise HTMLError(f"</{name}> at position {pos} does not close <{expected}> opened at position "
-                                f"{opened}; close tags in the reverse order they were opened.")
+                                f"{opened}; close tags in the reverse order they were opened.", pos)
             i = j + 1
             continue
         j = i + 1
@@ -237,15 +235,16 @@ def check_html(text: str) -> None:
         if name not in SUPPORTED_TAGS:
             if not name:
                 raise HTMLError(f"'<' at position {pos} does not start a tag; write it as &lt; "
-                                "(or send with --parse-mode none).")
+                                "(or send with --parse-mode none).", pos)
             raise HTMLError(f"<{name}> at position {pos} is not a tag Telegram supports "
-                            f"({', '.join(SUPPORTED_TAGS)}); {_FIX}.")
+                            f"({', '.join(SUPPORTED_TAGS)}); {_FIX}.", pos)
         attrs, i = _attributes(text, j, name, pos)
         if name == "span" and attrs.get("class") != "tg-spoiler":
-            raise HTMLError(f'<span> at position {pos} needs class="tg-spoiler" (the only span Telegram supports).')
+            raise HTMLError(f'<span> at position {pos} needs class="tg-spoiler" (the only span Telegram supports).',
+                            pos)
         if name == "tg-emoji" and not attrs.get("emoji-id"):
-            raise HTMLError(f"<tg-emoji> at position {pos} needs an emoji-id attribute.")
+            raise HTMLError(f"<tg-emoji> at position {pos} needs an emoji-id attribute.", pos)
         open_tags.append((name, pos))
     if open_tags:
         name, opened = open_tags[-1]
-        raise HTMLError(f"<{name}> at position {opened} is never closed; add </{name}>.")
+        raise HTMLError(f"<{name}> at position {opened} is never closed; add </{name}>.", opened)

@@ -67,11 +67,9 @@ def _check_template(ctx: Ctx, tpl: Template, allowed: set[str], event_only: dict
                   "(Telegram's limit for one message)")
 
 
-def _near(message: str, rendered: str, position: int | None) -> str:
+def _near(message: str, rendered: str, position: int) -> str:
     """``message`` with "at position N" of the sample render shown as the words around it."""
     message = message.replace(" (or send with --parse-mode none)", "")
-    if position is None:
-        return message
     start = max(0, position - 16)
     snippet = " ".join(rendered[start:position + 15].split())
     return message.replace(f"at position {position}", f"near '{snippet}'", 1)
