@@ -93,6 +93,16 @@ def emit_csv(columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
     sys.stdout.flush()
 
 
+def want_json_or_csv(json_: bool, csv: bool) -> bool:
+    """Whether JSON was asked for (the command's --json or the global one); --csv with it is refused."""
+    wanted = want_json(json_)
+    if wanted and csv:
+        from promostack_cli.core.errors import ValidationError
+
+        raise ValidationError("--csv and --json cannot be used together; pick one.")
+    return wanted
+
+
 def no_json(command: str) -> None:
     """Refuse the global --json on a command that has no machine output (rather than ignore it)."""
     if options.json:

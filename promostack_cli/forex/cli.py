@@ -188,10 +188,9 @@ def signals(
     json_: bool = typer.Option(False, "--json", help="JSON output"),
 ) -> None:
     """List signals, newest first. Example: promostack -t entrylab forex signals --status open"""
-    from promostack_cli.forex.cli_reports import _one_format
     from promostack_cli.forex.signals import list_signals, signal_csv
 
-    json_ = _one_format(json_, csv)
+    json_ = ctx.want_json_or_csv(json_, csv)
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.session() as session:

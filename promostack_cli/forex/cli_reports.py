@@ -98,7 +98,7 @@ def analytics(
     from promostack_cli.forex.reports import closed_of
     from promostack_cli.forex.signals import signals_opened_since
 
-    json_ = _one_format(json_, csv)
+    json_ = ctx.want_json_or_csv(json_, csv)
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.session() as session:
@@ -107,16 +107,6 @@ def analytics(
     _emit_metrics(closed, f"{tenant.slug}, last {days} days", json_, plot, open_count=sum(r.status == "open" for r in rows),
                   csv=csv)
     _no_plot(closed, plot, f"in the last {days} days")
-
-
-def _one_format(json_: bool, csv: bool) -> bool:
-    """--json (the command's or the global one) or --csv, not both."""
-    from promostack_cli.core.errors import ValidationError
-
-    json_ = ctx.want_json(json_)
-    if json_ and csv:
-        raise ValidationError("--csv and --json cannot be used together; pick one.")
-    return json_
 
 
 def _emit_metrics(closed, title: str, json_: bool, plot: Optional[Path], open_count: int | None = None, extra: dict | None = None,

@@ -103,14 +103,13 @@ def list_(
     """
     from promostack_cli.outbox.service import describe, list_messages
 
-    if csv_ and ctx.want_json(json_):
-        raise ctx.fail("--csv and --json each choose the output: give one of them.", exit_code=2)
+    json_ = ctx.want_json_or_csv(json_, csv_)
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
     with db.session() as session:
         rows = [describe(m) for m in list_messages(session, tenant.id, statuses=[s.value for s in status or []],
                                                     chat_id=chat, limit=limit)]
-    if ctx.want_json(json_):
+    if json_:
         ctx.emit_json(rows)
         return
     if csv_:

@@ -130,4 +130,4 @@ def test_outbox_list_csv_has_every_column_and_the_full_text(cli):
     table_columns = {"id", "status", "bot", "chat_id", "attempts", "error", "not_before", "sent_at"}
     assert table_columns <= set(row)
     assert one_line(cli(*T, "--json", "outbox", "list", "--csv"), 2) == (
-        "Error: --csv and --json each choose the output: give one of them.")
+        "Error: --csv and --json cannot be used together; pick one.")
