@@ -35,6 +35,13 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * DURATION_UNITS[m.group(2)]
 
 
+def parse_utc(text: str) -> datetime:
+    """An ISO 8601 date or time as aware UTC: an offset or ``Z`` is converted, a time without one
+    is UTC (the CLI's rule for --now, --at). ValueError when it is not ISO 8601."""
+    parsed = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
 def ago(seconds: float, now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(seconds=seconds)
 

@@ -13,15 +13,13 @@ NOW_HELP = "Pretend it is this UTC time (replays, tests); default: now, or the e
 def parse_time(value: Optional[str], name: str) -> Optional[datetime]:
     if value is None:
         return None
-    from datetime import UTC
-
+    from promostack_cli.core.clock import parse_utc
     from promostack_cli.core.errors import ValidationError
 
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_utc(value)
     except ValueError:
         raise ValidationError(f"{name} '{value}' is not a date or time like 2025-03-01 or 2025-03-01T07:15.") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def setup(candles: Optional[Path], now_opt: Optional[str]):

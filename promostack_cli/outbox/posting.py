@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Integer, String, column, select, table
 from sqlmodel import Session
 
+from promostack_cli.core.clock import parse_utc
 from promostack_cli.core.errors import BotNotConfiguredError, ValidationError
 from promostack_cli.outbox.models import OutboxMessage
 from promostack_cli.outbox.service import ROLES, enqueue, find
@@ -35,11 +36,10 @@ def parse_at(value: str, now: datetime) -> datetime:
     Returned in UTC; a time before ``now`` is refused (it would go out at once, which is not what a
     scheduled post means)."""
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("z", "Z").replace("Z", "+00:00"))
+        at = parse_utc(value)
     except ValueError:
         raise ValidationError(f"--at '{value}' is not an ISO 8601 time like 2026-12-02T08:00+00:00 or "
                               "2026-12-02T08:00Z (without an offset it is UTC).") from None
-    at = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     if at < now:
         raise ValidationError(f"--at {format_utc(at)} is in the past (it is {format_utc(now)} now); "
                               "give a later time, or leave out --at to send at the next tick.")

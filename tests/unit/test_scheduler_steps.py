@@ -109,3 +109,15 @@ def test_stamped_lines_start_with_an_iso_utc_time_each():
         logsetup.stamp_lines(False)
     assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", line) for line in lines), lines
     assert lines[0].endswith(" Error: one") and lines[1].endswith(" second")
+
+
+def test_parse_utc_reads_iso_times_as_the_cli_documents():
+    from datetime import UTC, datetime
+
+    from promostack_cli.core.clock import parse_utc
+
+    assert parse_utc("2026-12-02T08:00+01:00") == datetime(2026, 12, 2, 7, 0, tzinfo=UTC)
+    assert parse_utc("2026-12-02T08:00Z") == parse_utc("2026-12-02T08:00z") == parse_utc("2026-12-02T08:00")
+    assert parse_utc("2026-12-02") == datetime(2026, 12, 2, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        parse_utc("next monday")
