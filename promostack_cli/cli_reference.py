@@ -14,12 +14,14 @@ WIDTH = "100"
 
 
 def _walk(command, path: list[str]) -> Iterator[tuple[list[str], object]]:
+    """Every command under ``command``; the root's sub-apps are loaded on the way (they are lazy)."""
     yield path, command
-    subcommands = getattr(command, "commands", None)
-    if subcommands:
-        for name in sorted(subcommands):
-            if not getattr(subcommands[name], "hidden", False):
-                yield from _walk(subcommands[name], path + [name])
+    if not hasattr(command, "list_commands"):
+        return
+    for name in sorted(command.list_commands(None)):
+        sub = command.get_command(None, name)
+        if sub is not None and not getattr(sub, "hidden", False):
+            yield from _walk(sub, path + [name])
 
 
 def help_texts() -> Iterator[tuple[str, str]]:

@@ -1,6 +1,8 @@
 """What every Typer sub-app shares: global options, consoles, database and tenant lookup, output.
 
-Data goes to stdout (rich tables for people, JSON with --json); messages go to stderr.
+Data goes to stdout (rich tables for people, JSON with --json); messages go to stderr. The rich
+consoles (``out``, ``err``) are made on first use: a command that prints plain lines (the idle
+``scheduler tick``) never imports rich.
 """
 
 from __future__ import annotations
@@ -11,15 +13,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from rich.console import Console
-
 from promostack_cli.core.errors import PromoStackError
 from promostack_cli.logsetup import stamped
 
-# Piped to a file or a pager, tables take the width they need (no wrapping inside a timestamp or a
-# name); on a terminal they fit its width, wrapping at spaces, never inside a word.
-out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 10_000)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def __getattr__(name: str):
+    """``out`` and ``err``, the rich consoles for stdout and stderr, made on first use."""
+    if name not in ("out", "err"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+
+    if name == "out":
+        # Piped to a file or a pager, tables take the width they need (no wrapping inside a timestamp
+        # or a name); on a terminal they fit its width, wrapping at spaces, never inside a word.
+        console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 10_000)
+    else:
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+    globals()[name] = console
+    return console
 
 
 @dataclass
@@ -41,23 +52,33 @@ def want_json(local: bool = False) -> bool:
     return local or options.json
 
 
+def _console(name: str):
+    return globals()[name] if name in globals() else __getattr__(name)
+
+
 def info(message: str) -> None:
-    err.print(stamped(message), markup=False, highlight=False)
+    _console("err").print(stamped(message), markup=False, highlight=False)
 
 
 def warn(message: str) -> None:
-    err.print(stamped(f"Warning: {message}"), style="yellow", markup=False, highlight=False)
+    _console("err").print(stamped(f"Warning: {message}"), style="yellow", markup=False, highlight=False)
 
 
 def success(message: str) -> None:
-    err.print(stamped(message), style="green", markup=False, highlight=False)
+    _console("err").print(stamped(message), style="green", markup=False, highlight=False)
 
 
 def error(message: str) -> None:
     """The one ``Error: ...`` line of a failed command (secrets masked)."""
     from promostack_cli.core.secrets import redact
 
-    err.print(stamped(f"Error: {redact(message)}"), style="red", markup=False, highlight=False)
+    _console("err").print(stamped(f"Error: {redact(message)}"), style="red", markup=False, highlight=False)
+
+
+def line(message: str) -> None:
+    """One plain line on stderr, as is (already stamped): for the cron commands' summaries."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
 
 
 def emit_json(data: Any) -> None:
@@ -79,7 +100,7 @@ def emit_table(title: str | None, columns: Iterable[str], rows: Iterable[Iterabl
         table.add_column(col, overflow="ellipsis")
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row])
-    out.print(table)
+    _console("out").print(table)
 
 
 def emit_csv(columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
@@ -130,14 +151,16 @@ def confirm(action: str, yes: bool) -> None:
 def open_db():
     """The configured database, migrated: the embedded default migrates itself (and is created on
     first use); others must be upgraded. A SQLite file that does not exist is not created here: a
-    mistyped --db path must not leave directories and an empty database behind."""
-    from promostack_cli.db import HEAD_REVISION, refuse_missing_sqlite, safe_url
-    from promostack_cli.models import open_database
+    mistyped --db path must not leave directories and an empty database behind.
+
+    No table is registered here: each service imports the models it uses (and those import the
+    ``tenants`` table their foreign keys name), so a command loads only its own domain's tables."""
+    from promostack_cli.db import HEAD_REVISION, Database, refuse_missing_sqlite, safe_url
 
     s = settings()
     if not s.uses_default_database:
         refuse_missing_sqlite(s.resolved_database_url)
-    db = open_database(s.resolved_database_url)
+    db = Database(s.resolved_database_url)
     if s.uses_default_database and db.current_revision() != HEAD_REVISION:
         from promostack_cli.system.migrate import upgrade
 
@@ -154,14 +177,15 @@ def secret_box():
 
 
 def current_tenant(db, required: bool = True):
-    """The tenant row for --tenant / PROMOSTACK_TENANT (an error if missing or unknown)."""
-    from promostack_cli.tenants.service import get_tenant
+    """The tenant (id, slug, name) for --tenant / PROMOSTACK_TENANT (an error if missing or unknown);
+    None when none was selected and ``required`` is False."""
+    from promostack_cli.tenants.lookup import resolve
 
     slug = options.tenant or settings().tenant
     if not slug and not required:
         return None
-    with db.session() as session:
-        return get_tenant(session, slug)
+    with db.engine.connect() as conn:
+        return resolve(conn, slug)
 
 
 def fail(message: str, exit_code: int = 1) -> PromoStackError:
@@ -180,7 +204,7 @@ def progress(total: int, label: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=err, transient=True)
+                   console=_console("err"), transient=True)
     with bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)

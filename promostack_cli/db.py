@@ -222,7 +222,7 @@ class Database:
                 return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         except Exception as exc:  # connection refused, bad credentials, missing database...
             raise OperationalError(
-                f"Cannot open the database {safe_url(self.url)}: {_first_line(exc)}"
+                f"Cannot open the database {safe_url(self.url)}: {first_line(exc)}"
             ) from None
 
     def check_schema(self) -> None:
@@ -239,9 +239,12 @@ class Database:
         )
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of a (database) error, secrets masked, at most 200 characters: for messages and logs."""
+    from promostack_cli.core.secrets import redact
+
     text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return redact(text.splitlines()[0])[:200] if text else type(exc).__name__
 
 
 # SQLSTATE classes and codes after which the same transaction may well succeed if run again.

@@ -1,8 +1,10 @@
-"""The ``promostack`` command: global options in the callback, one sub-app per domain.
+"""The ``promostack`` command: global options in the callback, one lazily loaded sub-app per domain command.
 
-Sub-app modules import only Typer at module level; services, SQLAlchemy models, httpx and the
-heavy libraries (pandas, pandas-ta, stripe, uvicorn) load inside the commands that use them, so
-``promostack --help`` and ``promostack scheduler tick`` start fast under cron.
+Every command goes through this one path. The root knows the sub-apps from the domain declarations
+(:mod:`promostack_cli.domains`) and imports one only when it runs (or when its own ``--help`` is
+asked for): ``promostack --help`` imports no sub-app, ``promostack scheduler tick`` imports the
+scheduler's, and each command imports the services it uses inside its function. Heavy libraries
+(pandas, pandas-ta, stripe, uvicorn, matplotlib) load only in the commands that need them.
 """
 
 from __future__ import annotations
@@ -16,54 +18,93 @@ from promostack_cli.core.errors import PromoStackError
 
 APP_HELP = ("Telegram marketing for forex-signal channels: tenants, bot connections, journeys, forex signals, "
             "cross promo, billing, outbox delivery and scheduled jobs.")
+EPILOG = "Exit codes: 0 ok, 1 operational failure, 2 usage or validation error."
+GLOBAL_OPTIONS = ("tenant", "json_output", "db")  # the callback's parameters a sub-command accepts too
 
 
 def __getattr__(name: str):
     """``promostack_cli.main.app``, the root Typer app, built on first use (see :func:`build_app`)."""
     if name == "app":
         return build_app()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise AttributeError(f"module {name!r} has no attribute {name!r}")
+
+
+def _lazy_group_class():
+    from typer.core import TyperGroup
+
+    class LazyGroup(TyperGroup):
+        """The root group: sub-apps named by the domains, each loaded on first use."""
+
+        def list_commands(self, ctx) -> list[str]:
+            from promostack_cli.domains import commands
+
+            return [c.name for c in commands()]
+
+        def get_command(self, ctx, name: str):
+            if name not in self.commands:
+                from promostack_cli.domains import command
+
+                declared = command(name)
+                if declared is None:
+                    return None
+                self.commands[name] = _load_group(declared)
+            return self.commands[name]
+
+        def format_commands(self, ctx, formatter) -> None:
+            """The declared help lines: listing the commands imports none of them."""
+            from typer._click.utils import make_default_short_help
+
+            from promostack_cli.domains import commands
+
+            rows = [(c.name, c.help) for c in commands()]
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, make_default_short_help(text, limit)) for name, text in rows])
+
+        def resolve_command(self, ctx, args):
+            try:
+                return super().resolve_command(ctx, args)
+            except Exception as exc:
+                from difflib import get_close_matches
+
+                message = getattr(exc, "message", None)
+                if message and args and "Did you mean" not in message:
+                    matches = get_close_matches(args[0], self.list_commands(ctx))
+                    if matches:
+                        exc.message = f"{message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
+                raise
+
+    return LazyGroup
+
+
+def _load_group(declared):
+    """The declared sub-app as a click group, with the global options accepted after its commands too."""
+    from typer.main import TyperInfo, get_group_from_info
+
+    from promostack_cli.core.domain import load
+
+    group = get_group_from_info(TyperInfo(load(declared.app)), pretty_exceptions_short=True,
+                                rich_markup_mode=None, suggest_commands=True)
+    group.name = declared.name
+    accept_global_options_anywhere(group, _root_global_options())
+    return group
 
 
 @cache
 def build_app():
-    """The root Typer app with every sub-app. Built only when a command needs it: an idle
-    ``scheduler tick`` (cron, every minute) is answered before Typer loads (``scheduler/fast.py``)."""
+    """The root Typer app: global options and the lazily loaded sub-apps."""
     import typer
-
-    from promostack_cli.billing.cli import app as billing_app
-    from promostack_cli.connections.cli import app as connections_app
-    from promostack_cli.crosspromo.cli import app as crosspromo_app
-    from promostack_cli.forex.cli import app as forex_app
-    from promostack_cli.journeys.cli import app as journeys_app
-    from promostack_cli.outbox.cli import app as outbox_app
-    from promostack_cli.scheduler.cli import app as scheduler_app
-    from promostack_cli.system.cli import config_app, db_app
-    from promostack_cli.system.secrets_cli import app as secrets_app
-    from promostack_cli.tenants.cli import app as tenants_app
-    from promostack_cli.webhooks.cli import app as webhook_app
 
     app = typer.Typer(
         name="promostack",
+        cls=_lazy_group_class(),
         help=APP_HELP,
         no_args_is_help=True,
         pretty_exceptions_show_locals=False,  # locals may hold tokens
         add_completion=True,  # --install-completion / --show-completion (Typer's, for bash, zsh, fish, PowerShell)
         rich_markup_mode=None,
-        epilog="Exit codes: 0 ok, 1 operational failure, 2 usage or validation error.",
+        epilog=EPILOG,
     )
-    app.add_typer(tenants_app, name="tenants")
-    app.add_typer(connections_app, name="connections")
-    app.add_typer(journeys_app, name="journeys")
-    app.add_typer(forex_app, name="forex")
-    app.add_typer(crosspromo_app, name="crosspromo")
-    app.add_typer(billing_app, name="billing")
-    app.add_typer(outbox_app, name="outbox")
-    app.add_typer(scheduler_app, name="scheduler")
-    app.add_typer(webhook_app, name="webhook")
-    app.add_typer(db_app, name="db")
-    app.add_typer(config_app, name="config")
-    app.add_typer(secrets_app, name="secrets")
 
     def _version(value: bool) -> None:
         if value:
@@ -89,34 +130,28 @@ def build_app():
     return app
 
 
-GLOBAL_OPTIONS = ("tenant", "json_output", "db")  # the callback's parameters a sub-command accepts too
-
-
 @cache
 def build_command():
-    """The root click command: :func:`build_app` with the global options accepted after any
-    sub-command as well (``promostack journeys list --tenant acme``)."""
+    """The root click command (:func:`build_app`); its sub-groups load when used."""
     import typer
 
-    root = typer.main.get_command(build_app())
-    accept_global_options_anywhere(root)
-    return root
+    return typer.main.get_command(build_app())
 
 
-def accept_global_options_anywhere(root) -> None:
-    """Give every sub-command and sub-group a hidden copy of the root's ``--tenant/-t``, ``--json``
-    and ``--db`` that sets the same global option. Done once here, for every command, by click's own
-    parser: an option's value (``--text --tenant``) and anything after ``--`` stay arguments. A
-    command with an option of the same name (a local ``--json``) keeps its own."""
+def _root_global_options():
+    return [p for p in build_command().params if p.name in GLOBAL_OPTIONS]
+
+
+def accept_global_options_anywhere(group, shared) -> None:
+    """Give every command and sub-group under ``group`` a hidden copy of the root's ``--tenant/-t``,
+    ``--json`` and ``--db`` that sets the same global option (``promostack journeys list --tenant
+    acme``). Done by click's own parser: an option's value (``--text --tenant``) and anything after
+    ``--`` stay arguments. A command with an option of the same name (a local ``--json``) keeps its own."""
     import copy
-
-    shared = [p for p in root.params if p.name in GLOBAL_OPTIONS]
 
     def visit(command) -> None:
         for sub in getattr(command, "commands", {}).values():
             visit(sub)
-        if command is root:
-            return
         taken = {opt for p in command.params for opt in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))}
         for option in shared:
             if taken & set(option.opts):
@@ -125,7 +160,7 @@ def accept_global_options_anywhere(root) -> None:
             clone.hidden, clone.expose_value, clone.envvar, clone.callback = True, False, None, _set_global
             command.params.append(clone)
 
-    visit(root)
+    visit(group)
 
 
 def _set_global(_ctx, param, value):
@@ -146,59 +181,32 @@ def _set_global(_ctx, param, value):
 
 
 def _configure_logging() -> None:
+    from promostack_cli.logsetup import configure_logging
     from promostack_cli.settings import get_settings
 
-    try:
-        level_name = get_settings().log_level
-    except Exception as exc:
-        from promostack_cli.core.errors import ValidationError
-
-        raise ValidationError(f"Invalid setting {_settings_error(exc)}") from None
-    from promostack_cli.logsetup import configure_logging
-
-    configure_logging(level_name)
-
-
-def _settings_error(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        loc = "PROMOSTACK_" + "_".join(str(p) for p in first.get("loc", ())).upper()
-        return f"{loc}: {first.get('msg')}"
-    return str(exc).splitlines()[0]
+    configure_logging(get_settings().log_level)  # a setting that does not parse: SettingsError, exit 2
 
 
 def run() -> None:
     """Console-script entry point: expected errors become one line on stderr and an exit code."""
-    from promostack_cli.scheduler.fast import try_tick
-
     try:
-        if not try_tick(sys.argv[1:]):
-            build_command()()
+        build_command()()
     except PromoStackError as exc:
         from promostack_cli import context as ctx
 
         ctx.error(exc.message)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        from promostack_cli import context as ctx
-
-        ctx.err.print("Interrupted.", markup=False)
+        sys.stderr.write("Interrupted.\n")
         sys.exit(130)
     except Exception as exc:
-        from pydantic import ValidationError as PydanticValidationError
-
-        from promostack_cli import context as ctx
-
-        if isinstance(exc, PydanticValidationError):
-            ctx.error(f"invalid setting {_settings_error(exc)}")
-            sys.exit(2)
         from sqlalchemy.exc import OperationalError as DBOperationalError
 
         if isinstance(exc, DBOperationalError):
-            from promostack_cli.db import _first_line
+            from promostack_cli import context as ctx
+            from promostack_cli.db import first_line
 
-            ctx.error(f"database error: {_first_line(exc)}")
+            ctx.error(f"database error: {first_line(exc)}")
             sys.exit(1)
         raise
 

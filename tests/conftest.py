@@ -130,6 +130,15 @@ def box():
 
 
 @pytest.fixture
+def dispatcher(box):
+    """What the receiver processes updates with: every domain's handlers, default settings, the test box."""
+    from promostack_cli.settings import Settings
+    from promostack_cli.webhooks.handlers import Dispatcher
+
+    return Dispatcher(Settings(), box)
+
+
+@pytest.fixture
 def tenant_id(db):
     from tests.factories import tenant
 

@@ -96,7 +96,9 @@ def by_name(session: Session, tenant_id: int, name: str | None) -> BillingInvite
 
 def expire(session: Session, now: datetime, tenant_id: int | None = None) -> int:
     """The sweep: revoke unused links whose ``expire_date`` passed (claimed: concurrent ticks split them)."""
-    q = (select(BillingInvite).where(BillingInvite.status == "open", BillingInvite.expires_at <= now)
+    from promostack_cli.billing.due import invite_expired
+
+    q = (select(BillingInvite).where(invite_expired(BillingInvite.__table__.c, now))
          .order_by(BillingInvite.expires_at).limit(BATCH))
     if tenant_id is not None:
         q = q.where(BillingInvite.tenant_id == tenant_id)

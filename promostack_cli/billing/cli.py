@@ -7,8 +7,9 @@ from typing import List, Optional
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.billing.domain import DOMAIN
 
-app = typer.Typer(help="Billing: Stripe subscriptions grant and revoke VIP channel access.", no_args_is_help=True)
+app = typer.Typer(help=DOMAIN.commands[0].help, no_args_is_help=True)
 settings_app = typer.Typer(help="The tenant's billing settings.", no_args_is_help=True)
 app.add_typer(settings_app, name="settings")
 

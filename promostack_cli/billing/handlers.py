@@ -1,9 +1,10 @@
 """Billing's part of the update router: linking (``/start v_…``, ``/verify``), ``/subscribe``, and the
 VIP channel's join requests and membership changes.
 
-Registered by :func:`register` (``webhooks/handlers.py``), before journeys so ``/start v_…`` and
-``/start subscribe`` are billing's. Handlers run in the transaction that marks the update processed
-and only queue outbox work. Join requests and ``chat_member`` updates reach the signal bot (the VIP
+Billing comes before journeys in the domains' order, so ``/start v_…`` and ``/start subscribe`` are
+billing's. Handlers run in the transaction that marks the update processed and only queue outbox
+work; the tenant's billing settings are loaded once per update (``UpdateContext.memo``) with the
+receiver's own secret box. Join requests and ``chat_member`` updates reach the signal bot (the VIP
 channel's admin); the message bot talks to users.
 """
 
@@ -17,80 +18,69 @@ from promostack_cli.billing import channel, linking
 from promostack_cli.billing.access import SIGNAL, has_access, member, reconcile, record, send_invite, subscribe_hint
 from promostack_cli.billing.config import BillingConfig, load
 from promostack_cli.outbox.models import INTERACTIVE
-from promostack_cli.telegram.routing import Handled, Router
-from promostack_cli.telegram.updates import Event
+from promostack_cli.telegram.routing import Handled, Router, UpdateContext
 
 IN_CHANNEL = ("member", "administrator", "creator", "restricted")
+MESSAGE_BOT = ("message_bot",)
 
 
-def _config(session: Session, tenant_id: int) -> BillingConfig | None:
-    from promostack_cli.runtime import default_box
-    from promostack_cli.settings import get_settings
-
-    settings = get_settings()
-    return load(session, tenant_id, default_box(settings), settings.public_url)
+def _config(c: UpdateContext) -> BillingConfig | None:
+    """The tenant's billing settings (None: billing not set up), loaded once per update."""
+    return c.memo("billing.config", lambda: load(c.session, c.tenant_id, c.box, c.settings.public_url))
 
 
-def _reply(session: Session, event: Event, text: str, now: datetime, reply_markup: dict | None = None) -> Handled:
+def _reply(c: UpdateContext, text: str, reply_markup: dict | None = None) -> Handled:
     from promostack_cli.outbox.service import enqueue
 
-    enqueue(session, event.bot.tenant_id, "message_bot", event.chat_id, text, now=now, source="billing",
+    enqueue(c.session, c.tenant_id, "message_bot", c.update.chat_id, text, now=c.now, source="billing",
             priority=INTERACTIVE, reply_markup=reply_markup, disable_web_page_preview=True)
     return Handled(text.split("\n")[0][:120], enqueued=True)
 
 
-def _private_user(event: Event) -> bool:
-    return event.private and event.text is not None and event.user is not None and event.user.id is not None
-
-
-def on_start(session: Session, event: Event, now: datetime) -> Handled | None:
-    payload = event.start_payload
-    if not _private_user(event) or not payload or not (payload.startswith("v_") or payload == "subscribe"):
+def on_start(c: UpdateContext) -> Handled | None:
+    payload = c.update.payload
+    if not payload or not (payload.startswith("v_") or payload == "subscribe"):
         return None
-    cfg = _config(session, event.bot.tenant_id)
+    cfg = _config(c)
     if cfg is None:
         return None  # billing not set up: the payload may be a journey's deep link
     if payload == "subscribe":
-        return on_subscribe(session, event, now, cfg)
-    answer = linking.by_deep_link(session, cfg, event.user.id, payload, now)
-    return _reply(session, event, answer, now)
+        return on_subscribe(c)
+    return _reply(c, linking.by_deep_link(c.session, cfg, c.update.user.id, payload, c.now))
 
 
-def on_verify(session: Session, event: Event, now: datetime) -> Handled | None:
-    if not _private_user(event):
-        return None
-    cfg = _config(session, event.bot.tenant_id)
+def on_verify(c: UpdateContext) -> Handled | None:
+    cfg = _config(c)
     if cfg is None:
         return None
-    answer = linking.by_code(session, cfg, event.user.id, event.args, now)
-    return _reply(session, event, answer, now)
+    return _reply(c, linking.by_code(c.session, cfg, c.update.user.id, c.update.args, c.now))
 
 
-def on_subscribe(session: Session, event: Event, now: datetime, cfg: BillingConfig | None = None) -> Handled | None:
-    if not _private_user(event):
-        return None
-    cfg = cfg or _config(session, event.bot.tenant_id)
+def on_subscribe(c: UpdateContext) -> Handled | None:
+    cfg = _config(c)
     if cfg is None:
         return None
-    uid = event.user.id
+    session, now, uid = c.session, c.now, c.update.user.id
     if cfg.access_mode == "invite_link" and cfg.vip_chat_id and has_access(session, cfg, uid, now) \
             and member(session, cfg.tenant_id, uid, now).in_channel is not True:
         send_invite(session, cfg, uid, "You already have VIP access. 🎉", now, None)  # a fresh link replaces old ones
         return Handled("a new personal invite link was sent", enqueued=True)
     text, markup = linking.subscribe_offer(session, cfg, uid, now)
-    return _reply(session, event, text, now, markup)
+    return _reply(c, text, markup)
 
 
-def _vip(cfg: BillingConfig | None, event: Event) -> bool:
-    return cfg is not None and cfg.vip_chat_id is not None and event.chat_id == cfg.vip_chat_id
+def _vip(c: UpdateContext) -> BillingConfig | None:
+    """The billing settings when the update is about the tenant's VIP channel."""
+    cfg = _config(c)
+    return cfg if cfg is not None and cfg.vip_chat_id is not None and c.update.chat_id == cfg.vip_chat_id else None
 
 
-def on_join_request(session: Session, event: Event, now: datetime) -> Handled | None:
+def on_join_request(c: UpdateContext) -> Handled | None:
     """Approve a user with an active, linked subscription; decline anyone else with a /subscribe offer."""
     from promostack_cli.outbox.service import enqueue, enqueue_call
 
-    cfg = _config(session, event.bot.tenant_id)
-    if not _vip(cfg, event) or event.user is None or event.user.id is None:
+    cfg, event, session, now = _vip(c), c.update, c.session, c.now
+    if cfg is None or event.user is None or event.user.id is None:
         return None
     uid = event.user.id
     if has_access(session, cfg, uid, now):
@@ -109,11 +99,10 @@ def on_join_request(session: Session, event: Event, now: datetime) -> Handled | 
     return Handled(f"join request of {uid} declined (no active subscription)", enqueued=True)
 
 
-def on_member(session: Session, event: Event, now: datetime) -> Handled | None:
+def on_member(c: UpdateContext) -> Handled | None:
     """Someone joined or left the VIP channel: remember it (drift reports, ``billing show``)."""
-    cfg = _config(session, event.bot.tenant_id)
-    change = event.member
-    if not _vip(cfg, event) or change is None or change.user is None or change.user.id is None or change.user.is_bot:
+    cfg, change, session, now = _vip(c), c.update.member, c.session, c.now
+    if cfg is None or change is None or change.user is None or change.user.id is None or change.user.is_bot:
         return None
     uid = change.user.id
     inside = change.new_status in IN_CHANNEL
@@ -157,8 +146,8 @@ def _joined_through(session: Session, cfg: BillingConfig, uid: int, name: str, n
 
 
 def register(router: Router) -> None:
-    router.command("start", on_start, roles=("message_bot",))
-    router.command("verify", on_verify, roles=("message_bot",))
-    router.command("subscribe", on_subscribe, roles=("message_bot",))
+    router.command("start", on_start, roles=MESSAGE_BOT, private=True)
+    router.command("verify", on_verify, roles=MESSAGE_BOT, private=True)
+    router.command("subscribe", on_subscribe, roles=MESSAGE_BOT, private=True)
     router.on("chat_join_request", on_join_request, roles=(SIGNAL,))
     router.on("chat_member", on_member, roles=(SIGNAL,))

@@ -15,10 +15,11 @@ from sqlmodel import Field, SQLModel
 
 from promostack_cli.core.clock import utcnow
 from promostack_cli.core.types import BigIntPK, JSONType
+from promostack_cli.tenants.models import Tenant  # noqa: F401 - registers the table the foreign keys name
 
 ACCESS_MODES = ("join_request", "invite_link")
 # Stripe subscription statuses and what they mean for access
-KEEP_ACCESS = ("trialing", "active")
+from promostack_cli.billing.due import KEEP_ACCESS  # noqa: E402 - one definition (the sweep's idle check)
 GRACE_ACCESS = ("past_due",)
 NO_ACCESS = ("unpaid", "canceled", "incomplete", "incomplete_expired", "paused")
 STATUSES = KEEP_ACCESS + GRACE_ACCESS + NO_ACCESS

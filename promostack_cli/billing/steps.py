@@ -3,26 +3,25 @@ cron tick loads no ORM model."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class SweepStep:
     name = "billing.sweep"
+    keys = ("checked", "granted", "removed", "links_revoked")
 
     def __init__(self, context):
-        from promostack_cli.core.clock import epoch
-
         self.db, self.tenant_id = context.db, context.tenant_id
         self.box = context.box
         if self.box is None:  # a dry-run tick has no box; the sweep reads the settings it encrypts
-            from promostack_cli.runtime import default_box
+            from promostack_cli.core.secrets import secret_box_for
 
-            self.box = default_box(context.settings)
-        self.clock = context.clock or epoch
+            self.box = secret_box_for(context.settings)
 
-    def __call__(self, now: float, deadline: float) -> dict[str, int]:
+    def __call__(self, now: datetime, deadline: datetime) -> dict[str, int]:
         from promostack_cli.billing.sweep import sweep
-        from promostack_cli.core.clock import from_epoch
 
-        return sweep(self.db, self.box, from_epoch(now), tenant_id=self.tenant_id)
+        return sweep(self.db, self.box, now, tenant_id=self.tenant_id)
 
     def describe(self, counts: dict[str, int]) -> str:
         text = (f"{counts.get('checked', 0)} member(s) checked, {counts.get('removed', 0)} removed, "

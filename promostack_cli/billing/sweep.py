@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, update
 from sqlmodel import select
 
-from promostack_cli.billing import channel
+from promostack_cli.billing import channel, due
 from promostack_cli.billing.access import reconcile
 from promostack_cli.billing.config import load
-from promostack_cli.billing.models import KEEP_ACCESS, BillingMember, TelegramSubscription
+from promostack_cli.billing.models import BillingMember, TelegramSubscription
 from promostack_cli.core import claims
 
 BATCH = 200
@@ -31,9 +31,7 @@ def _left_out(session, now: datetime, tenant_id: int | None) -> list[tuple[int, 
     s, m = TelegramSubscription, BillingMember
     q = (select(s.tenant_id, s.telegram_user_id).outerjoin(
         m, and_(m.tenant_id == s.tenant_id, m.telegram_user_id == s.telegram_user_id))
-        .where(s.telegram_user_id.is_not(None), s.revoked_at.is_(None), s.status.in_(KEEP_ACCESS),
-               or_(s.current_period_end.is_(None), s.current_period_end > now),
-               or_(m.id.is_(None), m.access == "none")).distinct().limit(BATCH))
+        .where(due.entitles(s.__table__.c, now), due.without_access(m.__table__.c)).distinct().limit(BATCH))
     if tenant_id is not None:
         q = q.where(s.tenant_id == tenant_id)
     return [(t, u) for t, u in session.exec(q).all()]
@@ -43,12 +41,13 @@ def sweep(db, box, now: datetime, *, tenant_id: int | None = None) -> dict[str, 
     counts = {"checked": 0, "granted": 0, "removed": 0, "links_revoked": 0}
     with db.transaction() as session:
         counts["links_revoked"] = channel.expire(session, now, tenant_id)
-        q = select(BillingMember).where(BillingMember.review_at <= now).order_by(BillingMember.review_at).limit(BATCH)
+        q = (select(BillingMember).where(due.review_due(BillingMember.__table__.c, now))
+             .order_by(BillingMember.review_at).limit(BATCH))
         if tenant_id is not None:
             q = q.where(BillingMember.tenant_id == tenant_id)
-        due = [(m.tenant_id, m.telegram_user_id) for m in session.exec(claims.lock_due(q, session)).all()]
+        reviews = [(m.tenant_id, m.telegram_user_id) for m in session.exec(claims.lock_due(q, session)).all()]
         configs: dict[int, object] = {}
-        for tid, uid in due + _left_out(session, now, tenant_id):
+        for tid, uid in reviews + _left_out(session, now, tenant_id):
             if tid not in configs:
                 configs[tid] = load(session, tid, box)
             cfg = configs[tid]

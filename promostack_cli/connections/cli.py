@@ -4,8 +4,9 @@ from typing import Optional
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.connections.domain import DOMAIN
 
-app = typer.Typer(help="Bot connections: the signal bot (VIP/FREE channels) and the message bot (users).",
+app = typer.Typer(help=DOMAIN.commands[0].help,
                   no_args_is_help=True)
 
 

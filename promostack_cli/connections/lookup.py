@@ -82,3 +82,20 @@ class WebhookDirectory:
         """The cached answer without touching the database (None when not cached or expired)."""
         hit = self._cache.get(fingerprint(webhook_secret))
         return hit[1] if hit and hit[0] > time.monotonic() else None
+
+
+def tenants_with_bot(session: Session, role: str, tenant_id: int | None = None):
+    """Tenants that have a bot connected in ``role`` (one tenant with ``tenant_id``), by id."""
+    from promostack_cli.tenants.models import Tenant
+
+    stmt = select(Tenant).join(BotConnection, BotConnection.tenant_id == Tenant.id).where(BotConnection.role == role)
+    if tenant_id is not None:
+        stmt = stmt.where(Tenant.id == tenant_id)
+    return list(session.exec(stmt.order_by(Tenant.id)))
+
+
+def connected_bots(session: Session, tenant_id: int) -> list[dict]:
+    """The tenant's bot connections as people see them (role, @username, webhook registered?); no secrets."""
+    rows = session.exec(select(BotConnection).where(BotConnection.tenant_id == tenant_id).order_by(BotConnection.role))
+    return [{"role": c.role, "username": c.username, "webhook_registered": c.webhook_registered_at is not None}
+            for c in rows]

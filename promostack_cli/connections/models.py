@@ -5,6 +5,7 @@ from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from promostack_cli.core.clock import utcnow
+from promostack_cli.tenants.models import Tenant  # noqa: F401 - registers the table the foreign keys name
 
 
 class BotRole(StrEnum):

@@ -33,12 +33,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, and_, bindparam, or_, text, update
-from sqlalchemy.orm import Session
 
-from promostack_cli.core.upsert import upsert
+if TYPE_CHECKING:  # the idle tick's due checks build conditions with this module and load no ORM
+    from sqlalchemy.orm import Session
 
 
 def _postgres(session: Session) -> bool:
@@ -189,6 +189,13 @@ def hand_back(session: Session, spec: Leased, rows: list[dict], **values: Any) -
 
 # -- once per period ----------------------------------------------------------------------------
 
+def period_open(c, now: datetime, max_attempts: int):
+    """``c``: a period table's columns. A run that may be taken: new, failed with tries left, or
+    running with an expired lease (a period with no row at all is open too)."""
+    return and_(c.attempts < max_attempts,
+                or_(c.status.in_(("new", "failed")), and_(c.status == "running", c.lease_expires_at < now)))
+
+
 def claim_period(session: Session, table: Table, key: dict, worker: str, now: datetime, *,
                  lease_seconds: float, max_attempts: int) -> int | None:
     """Own the run of ``key`` (tenant_id, kind, period...) at ``now``; its row id, or None.
@@ -197,12 +204,13 @@ def claim_period(session: Session, table: Table, key: dict, worker: str, now: da
     ``max_attempts`` tries) or ``running`` with an expired lease. Statuses: new → running →
     done | failed.
     """
+    from promostack_cli.core.upsert import upsert
+
     upsert(session, table, {**key, "status": "new", "attempts": 0, "started_at": now}, list(key))
     c = table.c
     got = session.execute(
         update(table)
-        .where(*(c[k] == v for k, v in key.items()), c.attempts < max_attempts,
-               or_(c.status.in_(("new", "failed")), and_(c.status == "running", c.lease_expires_at < now)))
+        .where(*(c[k] == v for k, v in key.items()), period_open(c, now, max_attempts))
         .values(status="running", claimed_by=worker, lease_expires_at=now + timedelta(seconds=lease_seconds),
                 attempts=c.attempts + 1, started_at=now)
         .returning(c.id)

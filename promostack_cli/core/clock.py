@@ -27,6 +27,12 @@ def to_epoch(dt: datetime) -> float:
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
+def shifted(start: datetime):
+    """A clock that reads ``start`` now and runs on in real time from there (``--now`` replays)."""
+    origin = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - origin)
+
+
 def parse_duration(text: str) -> float:
     """``"30s"`` -> 30.0, ``"10m"`` -> 600.0, ``"1.5h"``, ``"3d"``; a bare number is seconds."""
     m = _DURATION_RE.match(text or "")

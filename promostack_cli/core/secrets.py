@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import secrets as _secrets
+from functools import cached_property
 from pathlib import Path
 
 from promostack_cli.core.errors import OperationalError, ValidationError
@@ -107,14 +108,24 @@ class SecretBox:
     """Encrypts with the current key; decrypts with it or any of ``old_keys`` (see the module doc)."""
 
     def __init__(self, key_material: str, old_keys: list[str] | tuple[str, ...] = ()):
-        from cryptography.fernet import Fernet, MultiFernet
-
         _check_key(key_material, "PROMOSTACK_SECRET_KEY")
         for old in old_keys:
             _check_key(old, "Each old key (PROMOSTACK_SECRET_KEY_OLD)")
         self._material, self._old_material = key_material, tuple(k for k in old_keys if k != key_material)
-        self._fernet = Fernet(_fernet_key_from(key_material))
-        self._multi = MultiFernet([self._fernet, *(Fernet(_fernet_key_from(k)) for k in self._old_material)])
+
+    # the ciphers are made on first use: a process that decrypts nothing (the idle tick) never
+    # imports cryptography
+    @cached_property
+    def _fernet(self):
+        from cryptography.fernet import Fernet
+
+        return Fernet(_fernet_key_from(self._material))
+
+    @cached_property
+    def _multi(self):
+        from cryptography.fernet import Fernet, MultiFernet
+
+        return MultiFernet([self._fernet, *(Fernet(_fernet_key_from(k)) for k in self._old_material)])
 
     def __repr__(self) -> str:
         return f"SecretBox(<key>, {len(self._old_material)} old key(s))"

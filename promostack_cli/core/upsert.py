@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def upsert(session: Session, model, values: dict | list[dict], index_elements: list[str],

@@ -7,12 +7,14 @@ from typing import List, Optional
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.crosspromo.domain import DOMAIN
 
-app = typer.Typer(help="Cross promo: morning news and VIP teaser in the FREE channel, copies of winning VIP signals, "
-                       "through a job queue, with attribution.", no_args_is_help=True)
+app = typer.Typer(help=DOMAIN.commands[0].help, no_args_is_help=True)
 settings_app = typer.Typer(help="The tenant's cross-promo settings.", no_args_is_help=True)
 app.add_typer(settings_app, name="settings")
 
+RUN_BUDGET = 300.0  # crosspromo run: seconds of building before it stops starting new jobs
+COUNTS = ("enqueued", "queued", "retrying", "failed", "cancelled", "completed")
 NOW_HELP = "Pretend it is this time (ISO, e.g. 2026-12-02T09:00Z; naive is UTC): replays, tests"
 CANDLES_HELP = "Offline: read gold candles from a CSV instead of Twelve Data (datetime, open, high, low, close)"
 
@@ -139,9 +141,12 @@ def run(
 
     Idempotent; cron runs it every minute (scheduler tick runs it too). Example: promostack crosspromo run
     """
-    from promostack_cli.core.clock import iso_now
-    from promostack_cli.core.jobruns import WORKER
-    from promostack_cli.crosspromo import service
+    from jobs.runner import run as run_steps
+    from jobs.steps import TickContext
+    from jobs.tick import make_steps
+    from promostack_cli.core.clock import iso_now, shifted
+    from promostack_cli.core.domain import TICK
+    from promostack_cli.crosspromo.service import summary_line
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db, required=False)
@@ -162,13 +167,18 @@ def run(
                 ctx.out.print(f"[{p.post.button['text']}] → {p.post.button['url']}", markup=False, highlight=False)
         ctx.info(f"Dry run: {sum(p.post is not None for p in planned)} post(s) would be queued; nothing changed.")
         return
-    report = service.run(db, ctx.settings(), at, WORKER, market_for=_market_for(candles), tenant_id=tenant_id)
+    context = TickContext(db=db, box=None, settings=ctx.settings(), tenant_id=tenant_id,
+                          clock=shifted(at) if now else None, options={"market_for": _market_for(candles)})
+    report = run_steps(context, lambda: make_steps(context, TICK, names={"crosspromo.run"}), budget=RUN_BUDGET)
+    counts = report.as_dict()
     for warning in report.warnings:
         ctx.warn(warning)
     if ctx.want_json():
-        ctx.emit_json(report.as_dict())
+        ctx.emit_json({**{k: counts.get(k, 0) for k in COUNTS}, "warnings": report.warnings})
     else:
-        ctx.out.print(f"{iso_now()} crosspromo: {report.line()}", markup=False, highlight=False)
+        ctx.out.print(f"{iso_now()} crosspromo: {summary_line(counts)}", markup=False, highlight=False)
+    if report.errors:
+        raise ctx.fail(report.errors[0] if len(report.errors) == 1 else "; ".join(report.errors))
 
 
 @app.command("schedule")

@@ -1,6 +1,8 @@
-"""Whether cross promo's tick step has work, in SQLAlchemy Core (no ORM), with the conditions of
-``service.run``: a job due or whose lease expired, a queued job whose message the outbox finished,
-or, for a tenant with cross promo on, a daily post or win copy due and not yet enqueued.
+"""What cross promo's tick step has to do, written once: the job queue's conditions below are used by
+the idle check (:func:`crosspromo_due`, SQLAlchemy Core on light table clauses, no ORM) and by
+:mod:`.queue` (claim and settle, on the ORM tables' columns): a job due or whose lease expired, a
+queued job whose message the outbox finished; and, for a tenant with cross promo on, a daily post or
+win copy due and not yet enqueued (the schedule's own functions, shared with ``service.run``).
 
 Conservative: it may find work the step then does not do, never the other way round."""
 
@@ -10,31 +12,41 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, and_, column, exists, or_, select, table
 
+from promostack_cli.core import claims
 from promostack_cli.crosspromo.config import resolve
 from promostack_cli.crosspromo.schedule import due_slots, switched_on
 
 FINAL = ("sent", "failed", "cancelled", "dry_run")          # outbox.models.OutboxStatus.final()
 TP_LEVELS = {"tp1": 1, "tp2": 2, "tp3": 3}
+PENDING, CLAIMED, QUEUED = "pending", "claimed", "queued"   # models.JobStatus
+
+
+def jobs(table) -> claims.Leased:
+    """The job queue's claim spelling over ``table`` (the light clause below, or the ORM table)."""
+    return claims.Leased(table, claimed=CLAIMED, waiting=(PENDING,), due_column="run_at")
+
+
+def delivered(j, o):
+    """``j``, ``o``: crosspromo_jobs' and outbox_messages' columns. A queued job whose message the
+    outbox finished (sent, failed, cancelled or dry run): it settles."""
+    return and_(j.status == QUEUED, o.id == j.outbox_id, o.status.in_(FINAL))
+
 
 settings_t = table("crosspromo_settings", column("tenant_id", Integer), column("values", JSON()))
-jobs_t = table("crosspromo_jobs", column("tenant_id", Integer), column("unique_key", String), column("status", String),
-               column("run_at", DateTime(timezone=True)), column("lease_expires_at", DateTime(timezone=True)),
-               column("outbox_id", BigInteger))
+jobs_t = table("crosspromo_jobs", column("id", BigInteger), column("tenant_id", Integer), column("unique_key", String),
+               column("status", String), column("run_at", DateTime(timezone=True)), column("lease_expires_at", DateTime(timezone=True)),
+               column("outbox_id", BigInteger), column("claimed_by", String))
 outbox_t = table("outbox_messages", column("id", BigInteger), column("status", String))
 events_t = table("forex_signal_events", column("tenant_id", Integer), column("signal_id", BigInteger),
                  column("kind", String), column("at", DateTime(timezone=True)))
 
 
-def crosspromo_due(conn, now: datetime, *, tenant_id: int | None = None) -> bool:
-    j, o = jobs_t, outbox_t
-    jobs = select(j.c.status).where(or_(
-        and_(j.c.status == "pending", j.c.run_at <= now),
-        and_(j.c.status == "claimed", j.c.lease_expires_at < now),
-        and_(j.c.status == "queued", exists(select(o.c.id).where(o.c.id == j.c.outbox_id, o.c.status.in_(FINAL)))),
-    ))
+def crosspromo_due(conn, now: datetime, deadline: datetime, tenant_id: int | None = None) -> bool:
+    j, o = jobs_t.c, outbox_t.c
+    work = select(j.status).where(or_(claims.due(jobs(jobs_t), now), exists(select(o.id).where(delivered(j, o)))))
     if tenant_id is not None:
-        jobs = jobs.where(j.c.tenant_id == tenant_id)
-    if conn.execute(select(exists(jobs))).scalar():
+        work = work.where(j.tenant_id == tenant_id)
+    if conn.execute(select(exists(work))).scalar():
         return True
     q = select(settings_t.c.tenant_id, settings_t.c["values"])
     if tenant_id is not None:

@@ -19,13 +19,13 @@ from sqlalchemy import select
 
 from promostack_cli.core import claims
 from promostack_cli.core.upsert import upsert
+from promostack_cli.crosspromo import due
 from promostack_cli.crosspromo.models import CrossPromoJob, JobStatus
 from promostack_cli.outbox.models import OutboxMessage, OutboxStatus
 
 LEASE_SECONDS = 300
 MAX_ATTEMPTS = 5
-JOBS = claims.Leased(CrossPromoJob.__table__, claimed=JobStatus.claimed, waiting=(JobStatus.pending,),
-                     due_column="run_at")
+JOBS = due.jobs(CrossPromoJob.__table__)
 
 
 def backoff(attempt: int) -> timedelta:
@@ -94,7 +94,7 @@ def settle(session, now: datetime, *, tenant_id: int | None = None) -> dict[str,
     failed → failed with the Bot API's error, cancelled → cancelled."""
     j, o = CrossPromoJob, OutboxMessage
     q = (select(j, o.status, o.last_error).join(o, o.id == j.outbox_id)
-         .where(j.status == JobStatus.queued, o.status.in_(list(OutboxStatus.final()))))
+         .where(due.delivered(j.__table__.c, o.__table__.c)))
     if tenant_id is not None:
         q = q.where(j.tenant_id == tenant_id)
     moved = {JobStatus.completed: 0, JobStatus.failed: 0, JobStatus.cancelled: 0}

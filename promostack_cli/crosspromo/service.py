@@ -45,8 +45,14 @@ class RunReport:
                 "cancelled": self.cancelled, "completed": self.completed, "warnings": self.warnings}
 
     def line(self) -> str:
-        return (f"{self.enqueued} job(s) enqueued, {self.queued} post(s) queued, {self.completed} delivered, "
-                f"{self.retrying} retrying, {self.failed} failed, {self.cancelled} cancelled")
+        return summary_line(self.as_dict())
+
+
+def summary_line(c: dict) -> str:
+    """``crosspromo run``'s line, from a run's counts."""
+    return (f"{c.get('enqueued', 0)} job(s) enqueued, {c.get('queued', 0)} post(s) queued, "
+            f"{c.get('completed', 0)} delivered, {c.get('retrying', 0)} retrying, {c.get('failed', 0)} failed, "
+            f"{c.get('cancelled', 0)} cancelled")
 
 
 def enabled_tenants(session, tenant_id: int | None = None) -> list[tuple[int, PromoSettings]]:
@@ -314,7 +320,7 @@ def file_market(path, note=None):
 
 
 def run(db, app_settings, now: datetime, worker: str, *, market_for, tenant_id: int | None = None,
-        deadline: float | None = None, clock=None, http=None) -> RunReport:
+        deadline: datetime | None = None, clock=None, http=None) -> RunReport:
     """Enqueue what is due, build and queue due jobs until none is left (or ``deadline``), settle."""
     report = RunReport()
     with db.transaction() as session:

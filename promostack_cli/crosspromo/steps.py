@@ -3,26 +3,28 @@ queued in this tick goes out in this tick)."""
 
 from __future__ import annotations
 
-from promostack_cli.core.clock import epoch, from_epoch
+from datetime import datetime
 
 
 class CrossPromoStep:
     name = "crosspromo.run"
+    keys = ("enqueued", "queued", "retrying", "failed", "cancelled", "completed")
 
     def __init__(self, context):
         self.context = context
-        self.clock = context.clock or epoch
 
-    def __call__(self, now: float, deadline: float) -> dict[str, int]:
-        from promostack_cli.core.jobruns import WORKER
+    def __call__(self, now: datetime, deadline: datetime) -> dict:
         from promostack_cli.crosspromo.service import live_markets, run
+        from promostack_cli.scheduler.jobruns import WORKER
 
         c = self.context
-        report = run(c.db, c.settings, from_epoch(now), WORKER, market_for=live_markets(c.settings),
-                     tenant_id=c.tenant_id, deadline=deadline, clock=self.clock)
-        return {k: v for k, v in report.as_dict().items() if k != "warnings"}
+        market_for = c.options.get("market_for") or live_markets(c.settings)
+        report = run(c.db, c.settings, now, WORKER, market_for=market_for, tenant_id=c.tenant_id, deadline=deadline,
+                     clock=c.now)
+        counts = {k: v for k, v in report.as_dict().items() if k != "warnings"}
+        return {**counts, "warnings": report.warnings}
 
-    def describe(self, counts: dict[str, int]) -> str:
+    def describe(self, counts: dict) -> str:
         return (f"{counts.get('enqueued', 0)} cross-promo job(s) enqueued, {counts.get('queued', 0)} post(s) queued, "
                 f"{counts.get('failed', 0)} failed")
 

@@ -10,10 +10,11 @@ from typing import List, Optional
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.forex.domain import DOMAIN
 from promostack_cli.forex import cli_reports
 from promostack_cli.forex.cli_common import CANDLES_HELP, NOW_HELP, parse_time, print_texts, setup
 
-app = typer.Typer(help="Forex signals: Twelve Data candles, strategies, signal lifecycle, briefings, recaps, analytics, backtests.",
+app = typer.Typer(help=DOMAIN.commands[0].help,
                   no_args_is_help=True)
 config_app = typer.Typer(help="The tenant's forex settings (symbol, strategy parameters, guardrails, schedule).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -160,24 +161,33 @@ def tick(
     \b
     * * * * * promostack forex tick
     """
-    from promostack_cli.core.clock import utcnow
+    from promostack_cli.forex.steps import tick as forex_tick
     from promostack_cli.logsetup import stamp_lines
-    from jobs.forex_tick import run
 
     stamp_lines()  # a cron log: every line starts with the time
     db = ctx.open_db()
     tenant = ctx.current_tenant(db, required=False)
-    report = run(db, ctx.settings(), parse_time(now, "--now") or utcnow(), box=None if dry_run else ctx.secret_box(), tenant_id=tenant.id if tenant else None, dry_run=dry_run)
+    report = forex_tick(db, ctx.settings(), parse_time(now, "--now"), box=None if dry_run else ctx.secret_box(),
+                        tenant_id=tenant.id if tenant else None, dry_run=dry_run)
+    errors = by_tenant(report.errors)
     if ctx.want_json(json_):
-        ctx.emit_json({"lines": report.lines, "errors": report.errors, "texts": report.texts if dry_run else []})
+        ctx.emit_json({"lines": report.details, "errors": errors, "texts": report.texts if dry_run else []})
     elif dry_run:
         print_texts(report.texts, "would post")
-    for line in report.lines:
+    for line in report.details:
         ctx.info(line)
-    if report.errors:
-        for error in report.errors:  # every tenant's, one a line, the way the CLI prints an error
+    if errors:
+        for error in errors:  # every tenant's, one a line, the way the CLI prints an error
             ctx.error(error)
         raise typer.Exit(1)
+
+
+def by_tenant(errors: list[str]) -> list[str]:
+    """``<tenant>: <step>: <error>`` lines grouped by tenant (in the order tenants first appear)."""
+    order: dict[str, int] = {}
+    for error in errors:
+        order.setdefault(error.split(":", 1)[0], len(order))
+    return sorted(errors, key=lambda e: order[e.split(":", 1)[0]])
 
 
 @app.command("signals")

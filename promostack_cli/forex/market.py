@@ -16,7 +16,6 @@ from promostack_cli.core.errors import OperationalError, ValidationError
 from promostack_cli.core.upsert import upsert
 from promostack_cli.forex.models import ApiCreditUsage, ForexCandle
 
-ONE_MINUTE_RETENTION = timedelta(days=3)
 
 
 def step_of(interval: str) -> timedelta:
@@ -153,9 +152,14 @@ def load(session, tenant_id: int, symbol: str, interval: str, *, limit: int | No
     return frame_from_rows(reversed(session.exec(stmt).all()))
 
 
-def prune(session, tenant_id: int, now: datetime) -> None:
-    c = ForexCandle
-    session.exec(delete(c).where(c.tenant_id == tenant_id, c.interval == "1min", c.ts < now - ONE_MINUTE_RETENTION))
+def prune(session, now: datetime, tenant_id: int | None = None) -> int:
+    """Delete the 1min candles the monitor no longer needs (:func:`.due.stale_minutes`); how many."""
+    from promostack_cli.forex.due import stale_minutes
+
+    q = delete(ForexCandle).where(stale_minutes(ForexCandle.__table__.c, now))
+    if tenant_id is not None:
+        q = q.where(ForexCandle.tenant_id == tenant_id)
+    return session.exec(q).rowcount or 0
 
 
 @dataclass

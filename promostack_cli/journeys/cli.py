@@ -5,8 +5,9 @@ from typing import List, Optional
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.journeys.domain import DOMAIN
 
-app = typer.Typer(help="Journeys: multi-step conversations defined as YAML files kept in git.", no_args_is_help=True)
+app = typer.Typer(help=DOMAIN.commands[0].help, no_args_is_help=True)
 
 
 def _report_spec_errors(exc) -> None:

@@ -1,10 +1,15 @@
-"""Whether the journeys' tick steps have work, in SQLAlchemy Core (no ORM), with the conditions of
-``sessions.run_due``, ``end_inactive`` and ``end_blocked``: a session whose delay ended or reply
-timed out, a live session idle longer than its journey's ``inactivity_timeout``, a live session in
-a chat the outbox marked blocked. A timeout that does not parse counts as work (the step reports it)."""
+"""What the journeys' tick steps have to do, written once: each condition below is used by the idle
+check (``*_due``, SQLAlchemy Core on light table clauses, no ORM) and by the step's own query in
+:mod:`.sessions` (on the ORM table's columns), so the two cannot drift apart.
+
+* timers: a session whose delay ended or reply timed out;
+* inactive: a live session idle longer than its journey's ``inactivity_timeout``;
+* blocked: a live session in a chat the outbox marked blocked (a 403 to a send).
+"""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, DateTime, Integer, String, and_, column, exists, select, table
@@ -12,48 +17,70 @@ from sqlalchemy import JSON, DateTime, Integer, String, and_, column, exists, se
 from promostack_cli.core.clock import parse_duration
 from promostack_cli.journeys.states import AWAITING_REPLY, LIVE, WAITING_DELAY
 
+log = logging.getLogger(__name__)
+
 journeys = table("journeys", column("id", Integer), column("tenant_id", Integer), column("definition", JSON()))
-journey_sessions = table("journey_sessions", column("tenant_id", Integer), column("journey_id", Integer),
-                         column("chat_id", String), column("status", String), column("wake_at", DateTime(timezone=True)),
-                         column("last_activity_at", DateTime(timezone=True)))
+journey_sessions = table("journey_sessions", column("id", Integer), column("tenant_id", Integer),
+                         column("journey_id", Integer), column("chat_id", String), column("status", String),
+                         column("wake_at", DateTime(timezone=True)), column("last_activity_at", DateTime(timezone=True)))
 chat_states = table("chat_states", column("tenant_id", Integer), column("bot_role", String),
                     column("chat_id", String), column("blocked_at", DateTime(timezone=True)))
 
 
-def _exists(conn, q, tenant_id: int | None) -> bool:
-    if tenant_id is not None:
-        q = q.where(journey_sessions.c.tenant_id == tenant_id)
-    return bool(conn.execute(select(exists(q))).scalar())
+def timer_ended(s, now: datetime):
+    """``s``: journey_sessions' columns. A delay that ended or a reply that timed out."""
+    return and_(s.status.in_([WAITING_DELAY, AWAITING_REPLY]), s.wake_at <= now)
 
 
-def timers_due(conn, now: datetime, *, tenant_id: int | None = None) -> bool:
-    js = journey_sessions
-    return _exists(conn, select(js.c.status).where(js.c.status.in_([WAITING_DELAY, AWAITING_REPLY]),
-                                                   js.c.wake_at <= now), tenant_id)
+def idle(s, journey_id: int, cutoff: datetime):
+    """A live session of the journey whose last activity was before ``cutoff``."""
+    return and_(s.journey_id == journey_id, s.status.in_(LIVE), s.last_activity_at < cutoff)
 
 
-def inactive_due(conn, now: datetime, *, tenant_id: int | None = None) -> bool:
-    j, js = journeys, journey_sessions
-    q = select(j.c.id, j.c.definition)
-    if tenant_id is not None:
-        q = q.where(j.c.tenant_id == tenant_id)
-    for journey_id, definition in conn.execute(q):
+def in_blocked_chat(s, c):
+    """``c``: chat_states' columns. A live session whose user blocked the message bot."""
+    blocked = select(c.chat_id).where(c.tenant_id == s.tenant_id, c.chat_id == s.chat_id,
+                                      c.bot_role == "message_bot", c.blocked_at.is_not(None))
+    return and_(s.status.in_(LIVE), blocked.exists())
+
+
+def inactivity_cutoffs(rows, now: datetime) -> list[tuple[int, str, datetime]]:
+    """``(journey_id, timeout, cutoff)`` for each (id, definition) with an ``inactivity_timeout``.
+    Imports refuse a timeout that is not a duration; one stored otherwise is skipped (and logged)."""
+    found = []
+    for journey_id, definition in rows:
         timeout = (definition or {}).get("inactivity_timeout")
         if not timeout:
             continue
         try:
-            cutoff = now - timedelta(seconds=parse_duration(timeout))
+            found.append((journey_id, timeout, now - timedelta(seconds=parse_duration(timeout))))
         except (TypeError, ValueError):
-            return True
-        idle = select(js.c.status).where(js.c.journey_id == journey_id, js.c.status.in_(LIVE),
-                                         js.c.last_activity_at < cutoff)
-        if _exists(conn, idle, None):
+            log.warning("journey %s: inactivity_timeout %r is not a duration; its sessions are not ended", journey_id,
+                        timeout)
+    return found
+
+
+def _exists(conn, where, tenant_id: int | None) -> bool:
+    s = journey_sessions.c
+    q = select(s.id).where(where)
+    if tenant_id is not None:
+        q = q.where(s.tenant_id == tenant_id)
+    return bool(conn.execute(select(exists(q))).scalar())
+
+
+def timers_due(conn, now: datetime, deadline: datetime, tenant_id: int | None = None) -> bool:
+    return _exists(conn, timer_ended(journey_sessions.c, now), tenant_id)
+
+
+def inactive_due(conn, now: datetime, deadline: datetime, tenant_id: int | None = None) -> bool:
+    q = select(journeys.c.id, journeys.c.definition)
+    if tenant_id is not None:
+        q = q.where(journeys.c.tenant_id == tenant_id)
+    for journey_id, _timeout, cutoff in inactivity_cutoffs(conn.execute(q), now):
+        if _exists(conn, idle(journey_sessions.c, journey_id, cutoff), None):
             return True
     return False
 
 
-def blocked_due(conn, *, tenant_id: int | None = None) -> bool:
-    js, cs = journey_sessions, chat_states
-    blocked = select(cs.c.chat_id).where(and_(cs.c.tenant_id == js.c.tenant_id, cs.c.chat_id == js.c.chat_id,
-                                              cs.c.bot_role == "message_bot", cs.c.blocked_at.is_not(None)))
-    return _exists(conn, select(js.c.status).where(js.c.status.in_(LIVE), blocked.exists()), tenant_id)
+def blocked_due(conn, now: datetime, deadline: datetime, tenant_id: int | None = None) -> bool:
+    return _exists(conn, in_blocked_chat(journey_sessions.c, chat_states.c), tenant_id)

@@ -1,66 +1,51 @@
 """Journeys' part of the update router: /start deep links, /stop, replies, buttons, a user blocking the bot.
 
-Registered by :func:`register` on the receiver's router (``webhooks/handlers.py``); every handler
-runs in the transaction that marks the update processed, so a session moves and its messages are
-queued together with that mark, or not at all.
+Every handler runs in the transaction that marks the update processed, so a session moves and its
+messages are queued together with that mark, or not at all.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlmodel import Session
-
 from promostack_cli.journeys import sessions as journeys
-from promostack_cli.telegram.routing import Handled, Router
-from promostack_cli.telegram.updates import Event
+from promostack_cli.telegram.routing import Handled, Router, UpdateContext
 
-ROLES = ("message_bot",)  # journeys talk through the message bot only
-
-
-def _private_text(event: Event) -> bool:
-    return event.private and event.text is not None and event.chat_id is not None
+MESSAGE_BOT = ("message_bot",)  # journeys talk through the message bot only
 
 
-def on_start(session: Session, event: Event, now: datetime) -> Handled | None:
-    if not _private_text(event):
-        return None
-    result = journeys.start_by_link(session, event.bot.tenant_id, event.chat_id, event.variables(),
-                                    event.start_payload, now)
+def on_start(c: UpdateContext) -> Handled:
+    u = c.update
+    result = journeys.start_by_link(c.session, c.tenant_id, u.chat_id, u.variables(), u.payload, c.now)
     return Handled(result, enqueued=True)
 
 
-def on_stop(session: Session, event: Event, now: datetime) -> Handled | None:
-    if not _private_text(event):
-        return None
-    n = journeys.stop_user(session, event.bot.tenant_id, event.chat_id, now)
-    return Handled(f"stopped {n} session(s)")
+def on_stop(c: UpdateContext) -> Handled:
+    return Handled(f"stopped {journeys.stop_user(c.session, c.tenant_id, c.update.chat_id, c.now)} session(s)")
 
 
-def on_text(session: Session, event: Event, now: datetime) -> Handled | None:
-    if not _private_text(event):
-        return None
-    result = journeys.handle_text(session, event.bot.tenant_id, event.chat_id, event.variables(), event.text, now)
+def on_text(c: UpdateContext) -> Handled:
+    u = c.update
+    result = journeys.handle_text(c.session, c.tenant_id, u.chat_id, u.variables(), u.text, c.now)
     return Handled(result, enqueued=True)
 
 
-def on_button(session: Session, event: Event, now: datetime) -> Handled | None:
-    if event.chat_id is None:
+def on_button(c: UpdateContext) -> Handled | None:
+    u = c.update
+    if u.chat_id is None:
         return None
-    took = journeys.handle_callback(session, event.bot.tenant_id, event.chat_id, event.callback_data or "", now)
+    took = journeys.handle_callback(c.session, c.tenant_id, u.chat_id, u.callback_data or "", c.now)
     return Handled("button answered a question" if took else "button ignored", enqueued=took)
 
 
-def on_blocked(session: Session, event: Event, now: datetime) -> Handled | None:
-    if not (event.private and event.chat_id and event.member and event.member.new_status == "kicked"):
+def on_blocked(c: UpdateContext) -> Handled | None:
+    if not (c.update.member and c.update.member.new_status == "kicked"):
         return None
-    ended = journeys.block_user(session, event.bot.tenant_id, event.chat_id, now)
+    ended = journeys.block_user(c.session, c.tenant_id, c.update.chat_id, c.now)
     return Handled(f"user blocked the bot; {ended} session(s) ended")
 
 
 def register(router: Router) -> None:
-    router.command("start", on_start, roles=ROLES)
-    router.command("stop", on_stop, roles=ROLES)
-    router.on("message", on_text, roles=ROLES)
-    router.on("callback_query", on_button, roles=ROLES)
-    router.on("my_chat_member", on_blocked, roles=ROLES)
+    router.command("start", on_start, roles=MESSAGE_BOT, private=True)
+    router.command("stop", on_stop, roles=MESSAGE_BOT, private=True)
+    router.on("message", on_text, roles=MESSAGE_BOT, private=True, text=True)
+    router.on("callback_query", on_button, roles=MESSAGE_BOT)
+    router.on("my_chat_member", on_blocked, roles=MESSAGE_BOT, private=True)

@@ -17,7 +17,6 @@ from sqlmodel import Session, select
 
 from promostack_cli.core.errors import NotFoundError, ValidationError
 from promostack_cli.journeys.models import Journey, JourneyTrigger
-from promostack_cli.journeys.spec.files import validate_paths
 from promostack_cli.journeys.spec.model import JourneySpec, SpecError, dump_yaml
 
 
@@ -64,6 +63,8 @@ def content_hash(definition: dict) -> str:
 def load_specs(paths: list[str]) -> list[JourneySpec]:
     """Parse and validate every file; raises SpecValidationError listing every problem."""
     try:
+        from promostack_cli.journeys.spec.files import validate_paths  # the parser: imports and validation only
+
         specs, errors = validate_paths(paths)
     except FileNotFoundError as exc:
         raise ValidationError(f"No such file or directory: {exc.args[0]}") from None

@@ -22,10 +22,11 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from promostack_cli.core.clock import epoch, from_epoch, parse_duration, to_epoch
+from promostack_cli.core.clock import from_epoch, to_epoch, utcnow
 from promostack_cli.core.errors import ValidationError
 from promostack_cli.core import claims
 from promostack_cli.db import Database
+from promostack_cli.journeys import due
 from promostack_cli.journeys.models import Journey, JourneySession, JourneyStepVisit, JourneyTrigger
 from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, END_BLOCKED, END_INACTIVE,
                                             END_JOURNEY_REMOVED, END_RESTARTED, END_STEP_REMOVED, END_STOPPED, LIVE,
@@ -253,50 +254,46 @@ def end_for_import(session: Session, journey: Journey, kept_step_ids: set[str] |
 
 # -- the tick's part ---------------------------------------------------------------------------
 
-def run_due(db: Database, *, tenant_id: int | None = None, batch: int = 200, deadline: float | None = None,
-            clock: Callable[[], float] = epoch) -> int:
+def run_due(db: Database, *, tenant_id: int | None = None, batch: int = 200, deadline: datetime | None = None,
+            clock: Callable[[], datetime] = utcnow) -> int:
     """Advance every session whose delay ended or reply timed out; returns how many advanced."""
     done = 0
+    s = JourneySession.__table__.c
     while deadline is None or clock() < deadline:
-        now = from_epoch(clock())
+        now = clock()
         with db.transaction() as session:
-            q = select(JourneySession).where(JourneySession.status.in_([WAITING_DELAY, AWAITING_REPLY]),
-                                             JourneySession.wake_at <= now)
+            q = select(JourneySession).where(due.timer_ended(s, now))
             if tenant_id is not None:
                 q = q.where(JourneySession.tenant_id == tenant_id)
-            due = list(session.exec(claims.lock_due(q.order_by(JourneySession.wake_at).limit(batch), session, JourneySession)))
-            for js in due:
+            found = list(session.exec(claims.lock_due(q.order_by(JourneySession.wake_at).limit(batch), session,
+                                                      JourneySession)))
+            for js in found:
                 journey = session.get(Journey, js.journey_id) if js.journey_id else None
                 if journey is None:
                     _end(session, js, CANCELLED, "journey removed", END_JOURNEY_REMOVED, now)
                     continue
                 _apply(session, js, runner_for(journey).on_timer(_state(js), to_epoch(now)), now)
-        done += len(due)
-        if len(due) < batch:
+        done += len(found)
+        if len(found) < batch:
             break
     return done
 
 
-def end_inactive(db: Database, *, now: float, tenant_id: int | None = None) -> int:
-    """End live sessions idle longer than their journey's ``inactivity_timeout`` at ``now`` (epoch s)."""
-    now = from_epoch(now)
+def end_inactive(db: Database, now: datetime, *, tenant_id: int | None = None) -> int:
+    """End live sessions idle longer than their journey's ``inactivity_timeout`` at ``now``."""
     ended = 0
+    s = JourneySession.__table__.c
     with db.transaction() as session:
-        q = select(Journey)
+        q = select(Journey.id, Journey.definition)
         if tenant_id is not None:
             q = q.where(Journey.tenant_id == tenant_id)
-        for journey in session.exec(q):
-            timeout = journey.definition.get("inactivity_timeout")
-            if not timeout:
-                continue
-            cutoff = now - timedelta(seconds=parse_duration(timeout))
+        for journey_id, timeout, cutoff in due.inactivity_cutoffs(session.exec(q), now):
             # sessions a user's update holds are skipped (their activity is being renewed anyway)
-            idle = claims.lock_due(select(JourneySession.id).where(
-                JourneySession.journey_id == journey.id, JourneySession.status.in_(LIVE),
-                JourneySession.last_activity_at < cutoff), session, JourneySession)
+            held = claims.lock_due(select(JourneySession.id).where(due.idle(s, journey_id, cutoff)), session,
+                                   JourneySession)
             result = session.exec(
                 update(JourneySession)
-                .where(JourneySession.id.in_(idle.scalar_subquery()))
+                .where(JourneySession.id.in_(held.scalar_subquery()))
                 .values(status=CANCELLED, step_id=None, wake_at=None, ended_at=now,
                         end_reason=f"inactive for {timeout}", end_code=END_INACTIVE)
             )
@@ -312,12 +309,8 @@ def end_blocked(db: Database, now: datetime, *, tenant_id: int | None = None) ->
     writes again, or my_chat_member back to member) clears the mark, so a session started after it
     is left alone. Sessions a user's update holds are skipped and ended by the next tick.
     """
-    chat = ChatState
-    blocked_chats = select(chat.chat_id).where(chat.tenant_id == JourneySession.tenant_id,
-                                               chat.chat_id == JourneySession.chat_id,
-                                               chat.bot_role == "message_bot", chat.blocked_at.is_not(None))
     with db.transaction() as session:
-        q = select(JourneySession.id).where(JourneySession.status.in_(LIVE), blocked_chats.exists())
+        q = select(JourneySession.id).where(due.in_blocked_chat(JourneySession.__table__.c, ChatState.__table__.c))
         if tenant_id is not None:
             q = q.where(JourneySession.tenant_id == tenant_id)
         result = session.exec(

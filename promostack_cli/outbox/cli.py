@@ -5,8 +5,9 @@ from typing import List, Optional
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.outbox.domain import DOMAIN
 
-app = typer.Typer(help="Outbox: every outgoing Telegram message, its status and its error.", no_args_is_help=True)
+app = typer.Typer(help=DOMAIN.commands[0].help, no_args_is_help=True)
 
 
 class Status(StrEnum):

@@ -16,7 +16,7 @@ outbox_messages = table("outbox_messages", column("tenant_id", Integer), column(
                         column("not_before", DateTime(timezone=True)))
 
 
-def delivery_due(conn, deadline: datetime, *, tenant_id: int | None = None) -> bool:
+def delivery_due(conn, now: datetime, deadline: datetime, tenant_id: int | None = None) -> bool:
     o = outbox_messages
     q = select(o.c.status).where(or_(o.c.status == SENDING, and_(o.c.status == PENDING, o.c.not_before < deadline)))
     if tenant_id is not None:

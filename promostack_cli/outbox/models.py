@@ -7,6 +7,7 @@ from sqlmodel import Field, SQLModel
 
 from promostack_cli.core.clock import utcnow
 from promostack_cli.core.types import BigIntPK, JSONType
+from promostack_cli.tenants.models import Tenant  # noqa: F401 - registers the table the foreign keys name
 
 
 # payload key: reply to the earlier outbox message with this dedupe key (its Telegram id is looked

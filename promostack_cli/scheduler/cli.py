@@ -7,8 +7,9 @@ from typing import Optional
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.scheduler.domain import DOMAIN
 
-app = typer.Typer(help="Scheduled work, run by cron.", no_args_is_help=True)
+app = typer.Typer(help=DOMAIN.commands[0].help, no_args_is_help=True)
 
 
 @app.command("tick")
@@ -19,17 +20,20 @@ def tick(
     loop: Optional[str] = typer.Option(None, "--loop", help="Run a tick every INTERVAL (e.g. 30s) until --for ends"),
     json_: bool = typer.Option(False, "--json", help="JSON summary on stdout"),
 ) -> None:
-    """Do all due scheduled work: advance journey sessions (delays, reply timeouts, inactivity), then
-    deliver the outbox within Telegram's limits. Prints one line per step, each with an ISO time.
+    """Do all due scheduled work: process stored updates, advance journey sessions (delays, reply
+    timeouts, inactivity), run cross promo and the billing sweep, then deliver the outbox within
+    Telegram's limits. Prints one line per step, each with an ISO time.
 
     Safe to run concurrently, on several machines against PostgreSQL. Without --tenant it serves
     every tenant. Example (cron, every minute): promostack scheduler tick --loop 30s --for 65s
     """
+    from jobs.runner import failure, run, summary
+    from jobs.steps import TickContext
+    from jobs.tick import make_steps
     from promostack_cli.core.clock import iso_now, parse_duration
+    from promostack_cli.core.domain import TICK
     from promostack_cli.core.errors import ValidationError
-    from jobs.scheduler_tick import TickContext, run, steps
     from promostack_cli.logsetup import stamp_lines
-    from promostack_cli.scheduler.runner import failure, summary
 
     stamp_lines()
     try:
@@ -43,11 +47,11 @@ def tick(
     tenant = ctx.current_tenant(db, required=False)
     context = TickContext(db=db, box=None if dry_run else ctx.secret_box(), settings=ctx.settings(),
                           dry_run=dry_run, tenant_id=tenant.id if tenant else None, printer=_print_dry_run)
-    report = run(context, steps(), budget=budget, loop=interval)
+    report = run(context, lambda: make_steps(context, TICK), budget=budget, loop=interval)
     if ctx.want_json(json_):
         ctx.emit_json(report.as_dict())
     for line in summary(report, iso_now()):  # stamped already
-        ctx.err.print(line, markup=False, highlight=False)
+        ctx.line(line)
     message = failure(report)
     if message:
         raise ctx.fail(message)

@@ -1,9 +1,10 @@
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.system.domain import DOMAIN
 
-db_app = typer.Typer(help="Database migrations (Alembic; one history for SQLite and PostgreSQL).", no_args_is_help=True)
-config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
+db_app = typer.Typer(help=DOMAIN.commands[0].help, no_args_is_help=True)
+config_app = typer.Typer(help=DOMAIN.commands[1].help, no_args_is_help=True)
 
 
 def _database(create: bool = False):

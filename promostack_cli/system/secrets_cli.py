@@ -10,8 +10,9 @@ from typing import Optional
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.system.domain import DOMAIN
 
-app = typer.Typer(help="Stored secrets: re-encrypt them under a new PROMOSTACK_SECRET_KEY.", no_args_is_help=True)
+app = typer.Typer(help=DOMAIN.commands[2].help, no_args_is_help=True)
 
 
 def _read_old_keys(old_key_file: Optional[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Telegram updates parsed once into a typed :class:`Event`; handlers never read the raw dict.
+"""Telegram updates parsed once into a typed :class:`Update`; handlers never read the raw dict.
 
 :func:`envelope` is what the receiver needs on the request path (the update id, its kind, a
 callback query's id) and nothing more; :func:`parse` builds the full event when the stored update is
@@ -6,7 +6,9 @@ processed. Both raise :class:`MalformedUpdate` for a body that is not a Telegram
 
 Commands: ``/name[@bot] args``; the name is lower-cased, ``args`` stripped. For ``/start`` the args
 are the deep-link payload (``https://t.me/<bot>?start=<payload>``: ``[A-Za-z0-9_-]``, 1-64 chars);
-anything else there is kept as text but gives no ``start_payload``.
+anything else there is kept as text but gives no ``payload``. An attribution code at its end
+(``vip__cp1a``: the link ``vip`` opened from cross-promo post ``cp1a``) is split off into ``ref``,
+once, at parsing.
 """
 
 from __future__ import annotations
@@ -72,7 +74,9 @@ class Envelope:
 
 
 @dataclass(frozen=True)
-class Event:
+class Update:
+    """A parsed Telegram update (every field read once, at :func:`parse`)."""
+
     kind: str                        # one of KINDS, or "unknown"
     update_id: int
     bot: BotRef
@@ -86,21 +90,17 @@ class Event:
     callback_data: str | None = None
     member: MemberChange | None = None
     join_user_chat_id: str | None = None  # chat_join_request: where the user may be messaged for 5 minutes
+    payload: str | None = None       # /start: the deep-link payload without its attribution code
+    ref: str | None = None           # /start: the attribution code (``cp...``: the cross-promo post)
 
     @property
     def private(self) -> bool:
         return self.chat_type == "private"
 
     @property
-    def start_payload(self) -> str | None:
-        """The deep-link payload of a ``/start``, when it is one Telegram could have sent, without
-        an attribution code (see :attr:`start_ref`)."""
-        return split_ref(deep_link_payload(self.args))[0] if self.command == "start" else None
-
-    @property
-    def start_ref(self) -> str | None:
-        """The attribution code a ``/start`` link carries (``cp...``: the cross-promo post it came from)."""
-        return split_ref(deep_link_payload(self.args))[1] if self.command == "start" else None
+    def from_user(self) -> bool:
+        """A private chat with a user we can name (id known): what "private chats only" means."""
+        return self.private and self.chat_id is not None and self.user is not None and self.user.id is not None
 
     def variables(self) -> dict[str, str]:
         return self.user.variables() if self.user else {"first_name": "", "last_name": "", "username": ""}
@@ -178,15 +178,17 @@ def parse_command(text: str | None) -> tuple[str | None, str | None]:
     return m.group(1).lower(), (m.group(2) or "").strip() or None
 
 
-def parse(update: dict, bot: BotRef) -> Event:
-    """The typed event of a stored update (as returned by :func:`loads`)."""
+def parse(update: dict, bot: BotRef) -> Update:
+    """The typed update of a stored one (as returned by :func:`loads`)."""
     kind, update_id = kind_of(update), update["update_id"]
     if kind in ("message", "edited_message", "channel_post", "edited_channel_post"):
         msg = _obj(update[kind], kind)
         chat_id, chat_type = _chat(msg.get("chat"))
         text = msg.get("text") if isinstance(msg.get("text"), str) else None
         command, args = parse_command(text)
-        return Event(kind, update_id, bot, chat_id, chat_type, _user(msg.get("from")), text, command, args)
+        payload, ref = split_ref(deep_link_payload(args)) if command == "start" else (None, None)
+        return Update(kind, update_id, bot, chat_id, chat_type, _user(msg.get("from")), text, command, args,
+                      payload=payload, ref=ref)
     if kind == "callback_query":
         cq = _obj(update[kind], kind)
         user = _user(cq.get("from"))
@@ -194,7 +196,7 @@ def parse(update: dict, bot: BotRef) -> Event:
         if chat_id is None and user and user.id is not None:
             chat_id, chat_type = str(user.id), "private"
         data = cq.get("data")
-        return Event(kind, update_id, bot, chat_id, chat_type, user,
+        return Update(kind, update_id, bot, chat_id, chat_type, user,
                      callback_id=cq.get("id") if isinstance(cq.get("id"), str) else None,
                      callback_data=data if isinstance(data, str) else "")
     if kind in ("my_chat_member", "chat_member"):
@@ -207,11 +209,11 @@ def parse(update: dict, bot: BotRef) -> Event:
         change = MemberChange(old.get("status"), new.get("status"), _user(new.get("user")),
                               until if type(until) is int else None, name if isinstance(name, str) else None,
                               url if isinstance(url, str) else None)
-        return Event(kind, update_id, bot, chat_id, chat_type, _user(m.get("from")), member=change)
+        return Update(kind, update_id, bot, chat_id, chat_type, _user(m.get("from")), member=change)
     if kind == "chat_join_request":
         r = _obj(update[kind], kind)
         chat_id, chat_type = _chat(r.get("chat"))
         ucid = r.get("user_chat_id")
-        return Event(kind, update_id, bot, chat_id, chat_type, _user(r.get("from")),
+        return Update(kind, update_id, bot, chat_id, chat_type, _user(r.get("from")),
                      join_user_chat_id=str(ucid) if type(ucid) is int else None)
-    return Event(kind, update_id, bot)
+    return Update(kind, update_id, bot)

@@ -3,8 +3,9 @@ from typing import Optional
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.tenants.domain import DOMAIN
 
-app = typer.Typer(help="Tenants: one operator business each (channels, bots, data).", no_args_is_help=True)
+app = typer.Typer(help=DOMAIN.commands[0].help, no_args_is_help=True)
 
 
 @app.command("add")
@@ -31,11 +32,11 @@ def list_(json_: bool = typer.Option(False, "--json", help="JSON output")) -> No
 
     Example: promostack tenants list --json
     """
-    from promostack_cli.tenants.service import list_tenants
+    from promostack_cli.tenants.lookup import listing
 
     db = ctx.open_db()
-    with db.session() as session:
-        rows = [{"slug": t.slug, "name": t.name, "created_at": t.created_at.isoformat()} for t in list_tenants(session)]
+    with db.engine.connect() as conn:
+        rows = listing(conn)
     if ctx.want_json(json_):
         ctx.emit_json(rows)
         return
@@ -55,7 +56,8 @@ def remove(slug: str = typer.Argument(..., help="The tenant to remove"),
 
     Example: promostack tenants remove old-brand --yes
     """
-    from promostack_cli.tenants.service import connected_bots, get_tenant, remove_tenant
+    from promostack_cli.connections.lookup import connected_bots
+    from promostack_cli.tenants.service import get_tenant, remove_tenant
 
     db = ctx.open_db()
     with db.session() as session:

@@ -6,7 +6,8 @@ import re
 
 from sqlmodel import Session, select
 
-from promostack_cli.core.errors import NotFoundError, TenantNotSelectedError, ValidationError
+from promostack_cli.core.errors import ValidationError
+from promostack_cli.tenants.lookup import resolve
 from promostack_cli.tenants.models import Tenant
 
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
@@ -30,47 +31,9 @@ def add_tenant(session: Session, slug: str, name: str | None = None) -> Tenant:
     return tenant
 
 
-def list_tenants(session: Session) -> list[Tenant]:
-    return list(session.exec(select(Tenant).order_by(Tenant.slug)))
-
-
 def get_tenant(session: Session, slug: str | None) -> Tenant:
-    """The tenant named by --tenant / PROMOSTACK_TENANT. There is no implicit default."""
-    if not slug:
-        names = ", ".join(t.slug for t in list_tenants(session)) or "none yet: promostack tenants add SLUG"
-        raise TenantNotSelectedError(
-            f"No tenant selected. Pass --tenant SLUG or set PROMOSTACK_TENANT (tenants: {names})."
-        )
-    tenant = session.exec(select(Tenant).where(Tenant.slug == slug)).first()
-    if tenant is None:
-        raise NotFoundError(f"Unknown tenant '{slug}'. See: promostack tenants list")
-    return tenant
-
-
-def get_tenant_by_id(session: Session, tenant_id: int) -> Tenant:
-    tenant = session.get(Tenant, tenant_id)
-    if tenant is None:
-        raise NotFoundError(f"Unknown tenant id {tenant_id}.")
-    return tenant
-
-
-def tenants_with_bot(session: Session, role: str, tenant_id: int | None = None) -> list[Tenant]:
-    """Tenants that have a bot connected in ``role`` (one tenant with ``tenant_id``), by id."""
-    from promostack_cli.connections.models import BotConnection
-
-    stmt = select(Tenant).join(BotConnection, BotConnection.tenant_id == Tenant.id).where(BotConnection.role == role)
-    if tenant_id is not None:
-        stmt = stmt.where(Tenant.id == tenant_id)
-    return list(session.exec(stmt.order_by(Tenant.id)))
-
-
-def connected_bots(session: Session, tenant_id: int) -> list[dict]:
-    """The tenant's bot connections as people see them (role, @username, webhook registered?); no secrets."""
-    from promostack_cli.connections.models import BotConnection
-
-    rows = session.exec(select(BotConnection).where(BotConnection.tenant_id == tenant_id).order_by(BotConnection.role))
-    return [{"role": c.role, "username": c.username, "webhook_registered": c.webhook_registered_at is not None}
-            for c in rows]
+    """The tenant named by --tenant / PROMOSTACK_TENANT (:func:`~promostack_cli.tenants.lookup.resolve`'s errors)."""
+    return session.get(Tenant, resolve(session.connection(), slug).id)
 
 
 def remove_tenant(session: Session, slug: str) -> dict[str, int]:

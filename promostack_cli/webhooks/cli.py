@@ -3,8 +3,9 @@ from typing import List, Optional
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.webhooks.domain import DOMAIN
 
-app = typer.Typer(help="The webhook receiver for Telegram updates (the one long-running process).", no_args_is_help=True)
+app = typer.Typer(help=DOMAIN.commands[0].help, no_args_is_help=True)
 
 
 def check_port(host: str, port: int) -> None:
@@ -113,10 +114,13 @@ def retry(ids: Optional[List[int]] = typer.Argument(None, help="Failed update id
     from promostack_cli.core.clock import utcnow
     from promostack_cli.webhooks.service import retry as retry_updates
 
+    from promostack_cli.webhooks.handlers import Dispatcher
+
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
+    dispatcher = Dispatcher(ctx.settings(), ctx.secret_box())
     with db.transaction() as session:
-        outcomes = retry_updates(session, tenant.id, ids or None, utcnow())
+        outcomes = retry_updates(dispatcher, session, tenant.id, ids or None, utcnow())
     ok = sum(1 for o in outcomes if o.status != "failed")
     ctx.success(f"{ok} of {len(outcomes)} update(s) processed; the rest failed again (see webhook failures).")
     if ok < len(outcomes):
@@ -156,6 +160,7 @@ def inject(role: str = typer.Argument("message_bot", help="Which bot the update 
     from promostack_cli.connections.lookup import find_bot
     from promostack_cli.core.clock import utcnow
     from promostack_cli.core.errors import BotNotConfiguredError, ValidationError
+    from promostack_cli.webhooks.handlers import Dispatcher
     from promostack_cli.webhooks.service import ingest
 
     if role not in ("message_bot", "signal_bot"):
@@ -171,7 +176,7 @@ def inject(role: str = typer.Argument("message_bot", help="Which bot the update 
         bot = find_bot(session, None, tenant_id=tenant.id, role=role)
         if bot is None:
             raise BotNotConfiguredError(tenant.slug, role)
-        outcome = ingest(session, bot.ref, body, utcnow())
+        outcome = ingest(Dispatcher(ctx.settings(), ctx.secret_box()), session, bot.ref, body, utcnow())
     result = {"status": outcome.status, "result": outcome.result}
     if ctx.want_json(json_):
         ctx.emit_json(result)

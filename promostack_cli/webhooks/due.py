@@ -1,18 +1,26 @@
-"""Whether the receiver's tick step has work, in SQLAlchemy Core (no ORM): any stored update a
-receiver did not process (``inbox.RECEIVED``). The idle tick asks this before importing the models."""
+"""What the receiver's tick step has to do, written once: a stored update no receiver processed
+(``RECEIVED``). Used by the idle check (Core, no ORM) and by :mod:`.inbox` (the batch it takes)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Integer, String, column, exists, select, table
 
-RECEIVED = "received"  # webhooks.inbox.RECEIVED
+RECEIVED = "received"
 
-telegram_updates = table("telegram_updates", column("tenant_id", Integer), column("status", String))
+telegram_updates = table("telegram_updates", column("id", Integer), column("tenant_id", Integer),
+                         column("status", String))
 
 
-def updates_due(conn, *, tenant_id: int | None = None) -> bool:
-    t = telegram_updates
-    q = select(t.c.status).where(t.c.status == RECEIVED)
+def unprocessed(u):
+    """``u``: telegram_updates' columns."""
+    return u.status == RECEIVED
+
+
+def updates_due(conn, now: datetime, deadline: datetime, tenant_id: int | None = None) -> bool:
+    u = telegram_updates.c
+    q = select(u.id).where(unprocessed(u))
     if tenant_id is not None:
-        q = q.where(t.c.tenant_id == tenant_id)
+        q = q.where(u.tenant_id == tenant_id)
     return bool(conn.execute(select(exists(q))).scalar())

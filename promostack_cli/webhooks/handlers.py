@@ -1,66 +1,46 @@
-"""The receiver's router: each domain registers its handlers here, at the edge.
+"""The receiver's router, built from every domain's ``register(router)`` in the domains' order, and
+the :class:`Dispatcher` that gives each handler its context.
 
-Today: the outbox's chat blocks (a user blocking or unblocking the bot, or writing again), cross
-promo's attribution of /start links (``crosspromo/handlers.py``), billing (``billing/handlers.py``:
-``chat_member``, ``chat_join_request``, ``/verify``, ``/subscribe``) and journeys
-(``journeys/handlers.py``): one ``register(router)`` call each in :func:`build_router`.
+The receiver, ``scheduler tick`` (stored updates a receiver left), ``webhook inject`` and
+``webhook retry`` all process updates through one Dispatcher made at their edge with the settings
+and secret box they were given.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from sqlmodel import Session
-
-from promostack_cli.telegram.routing import Handled, Router
-from promostack_cli.telegram.updates import Event
-
-ROLES = ("message_bot",)
-
-_router: Router | None = None
-
-
-def _unblock_on_message(session: Session, event: Event, now: datetime) -> None:
-    from promostack_cli.outbox.service import clear_chat_block
-
-    if event.private and event.text is not None and event.chat_id:
-        clear_chat_block(session, event.bot.tenant_id, event.bot.role, event.chat_id)
-
-
-def _chat_block(session: Session, event: Event, now: datetime) -> None:
-    from promostack_cli.outbox.service import clear_chat_block, mark_chat_blocked
-
-    if not (event.private and event.chat_id and event.member):
-        return
-    if event.member.new_status == "kicked":
-        mark_chat_blocked(session, event.bot.tenant_id, event.bot.role, event.chat_id, "my_chat_member: kicked", now)
-    elif event.member.new_status == "member":
-        clear_chat_block(session, event.bot.tenant_id, event.bot.role, event.chat_id)
-
-
-def _unblocked(session: Session, event: Event, now: datetime) -> Handled | None:
-    if event.private and event.member and event.member.new_status == "member":
-        return Handled("user unblocked the bot")
-    return None
+from promostack_cli.telegram.routing import Handled, Router, UpdateContext
+from promostack_cli.telegram.updates import Update
 
 
 def build_router() -> Router:
-    from promostack_cli.billing import handlers as billing
-    from promostack_cli.crosspromo import handlers as crosspromo
-    from promostack_cli.journeys import handlers as journeys
+    from promostack_cli.core.domain import load
+    from promostack_cli.domains import domains
 
     router = Router()
-    router.before("message", _unblock_on_message, roles=ROLES)
-    crosspromo.register(router)
-    router.before("my_chat_member", _chat_block, roles=ROLES)
-    billing.register(router)  # before journeys: /start v_… and /start subscribe are billing's
-    journeys.register(router)
-    router.on("my_chat_member", _unblocked, roles=ROLES)
+    for domain in domains():
+        if domain.handlers:
+            load(domain.handlers)(router)
     return router
 
 
+@cache
 def default_router() -> Router:
-    global _router
-    if _router is None:
-        _router = build_router()
-    return _router
+    return build_router()
+
+
+class Dispatcher:
+    """Runs a parsed update through the router with the edge's settings and secret box."""
+
+    def __init__(self, settings, box=None, router: Router | None = None):
+        if box is None:  # a dry-run tick has no box; billing's handlers read the settings it encrypts
+            from promostack_cli.core.secrets import secret_box_for
+
+            box = secret_box_for(settings)
+        self.settings, self.box = settings, box
+        self.router = router or default_router()
+
+    def dispatch(self, session, update: Update, now: datetime) -> Handled:
+        return self.router.dispatch(UpdateContext(session, update, now, self.settings, self.box))

@@ -21,9 +21,10 @@ from sqlmodel import Session, select
 
 from promostack_cli.core import claims
 from promostack_cli.telegram.updates import BotRef, Envelope
+from promostack_cli.webhooks.due import RECEIVED, unprocessed
 from promostack_cli.webhooks.models import TelegramUpdate
 
-RECEIVED = "received"
+_u = TelegramUpdate.__table__.c
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,7 @@ def take(session: Session, bot: BotRef, limit: int) -> list[TelegramUpdate] | No
     """The bot's oldest unprocessed updates, or None when another transaction is processing this bot."""
     if not claims.try_serialise(session, "telegram-updates", bot.bot_id):
         return None
-    return list(session.exec(select(TelegramUpdate).where(TelegramUpdate.bot_id == bot.bot_id,
-                                                          TelegramUpdate.status == RECEIVED)
+    return list(session.exec(select(TelegramUpdate).where(TelegramUpdate.bot_id == bot.bot_id, unprocessed(_u))
                              .order_by(TelegramUpdate.update_id).limit(limit)))
 
 
@@ -102,8 +102,7 @@ def mark(session: Session, outcomes: list[tuple[int, str, str | None]], now: dat
 
 
 def pending_bots(session: Session, tenant_id: int | None = None) -> list[BotRef]:
-    q = select(TelegramUpdate.tenant_id, TelegramUpdate.bot_id, TelegramUpdate.bot_role).where(
-        TelegramUpdate.status == RECEIVED).distinct()
+    q = select(TelegramUpdate.tenant_id, TelegramUpdate.bot_id, TelegramUpdate.bot_role).where(unprocessed(_u)).distinct()
     if tenant_id is not None:
         q = q.where(TelegramUpdate.tenant_id == tenant_id)
     return [BotRef(t, b, r) for t, b, r in session.exec(q)]

@@ -6,6 +6,7 @@ from sqlmodel import Field, SQLModel
 
 from promostack_cli.core.clock import utcnow
 from promostack_cli.core.types import BigIntPK, JSONType
+from promostack_cli.tenants.models import Tenant  # noqa: F401 - registers the table the foreign keys name
 
 
 class TelegramUpdate(SQLModel, table=True):

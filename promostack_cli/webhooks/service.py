@@ -9,7 +9,9 @@ written, not stored and answered 5xx so that Telegram sends it again. Nothing is
 Processing (:func:`process_batch`): a bot's ``received`` rows in one transaction; each update in a
 savepoint, so one that fails is marked ``failed`` and the batch goes on; the status change commits
 with the update's effects. A database error rolls the whole batch back: its rows stay ``received``
-and are processed again (by the receiver, or by ``scheduler tick``).
+and are processed again (by the receiver, or by ``scheduler tick``). Every function that processes
+takes the edge's :class:`~promostack_cli.webhooks.handlers.Dispatcher` (the handlers' settings and
+secret box).
 """
 
 from __future__ import annotations
@@ -52,18 +54,16 @@ class BatchResult:
     lag: float = 0.0                 # seconds the batch's oldest update had waited when taken
 
 
-def _dispatch(session: Session, bot: BotRef, row: TelegramUpdate, now: datetime) -> Outcome:
-    from promostack_cli.webhooks.handlers import default_router
-
-    handled = default_router().dispatch(session, parse(row.payload or {}, bot), now)
+def _dispatch(dispatcher, session: Session, bot: BotRef, row: TelegramUpdate, now: datetime) -> Outcome:
+    handled = dispatcher.dispatch(session, parse(row.payload or {}, bot), now)
     return Outcome(True, handled.status, (handled.result or "")[:200] or None, handled.enqueued)
 
 
-def process(session: Session, bot: BotRef, row: TelegramUpdate, now: datetime) -> Outcome:
+def process(dispatcher, session: Session, bot: BotRef, row: TelegramUpdate, now: datetime) -> Outcome:
     """Act on a stored update inside a savepoint: a failure is recorded on the row, not raised."""
     try:
         with session.begin_nested():
-            outcome = _dispatch(session, bot, row, now)
+            outcome = _dispatch(dispatcher, session, bot, row, now)
     except Exception as exc:  # noqa: BLE001 - recorded for `webhook failures`, answered 2xx
         if is_transient(exc):  # the database, not the update: roll back and let it be processed again
             raise
@@ -83,7 +83,7 @@ def _ref(row: TelegramUpdate) -> BotRef:
     return BotRef(row.tenant_id, row.bot_id, row.bot_role)
 
 
-def ingest(session: Session, bot: BotRef, body: bytes, now: datetime) -> Outcome:
+def ingest(dispatcher, session: Session, bot: BotRef, body: bytes, now: datetime) -> Outcome:
     """Store one update and process it in the same transaction (``webhook inject``)."""
     try:
         env, error = envelope(body), None
@@ -96,10 +96,10 @@ def ingest(session: Session, bot: BotRef, body: bytes, now: datetime) -> Outcome
         return Outcome(False, "duplicate")
     row = session.exec(select(TelegramUpdate).where(TelegramUpdate.bot_id == bot.bot_id,
                                                     TelegramUpdate.update_id == env.update_id)).one()
-    return process(session, bot, row, now)
+    return process(dispatcher, session, bot, row, now)
 
 
-def process_batch(db: Database, bot: BotRef, now: Callable[[], datetime], limit: int = BATCH) -> BatchResult:
+def process_batch(dispatcher, db: Database, bot: BotRef, now: Callable[[], datetime], limit: int = BATCH) -> BatchResult:
     """Process up to ``limit`` of the bot's stored updates in one transaction (see the module doc).
 
     The batch runs without a savepoint per update (fewer round trips); if one update fails, the batch
@@ -112,7 +112,7 @@ def process_batch(db: Database, bot: BotRef, now: Callable[[], datetime], limit:
                 return BatchResult(locked=True)
             stamp = now()
             lag = _lag(rows, stamp)
-            outcomes = [_dispatch(session, bot, row, stamp) for row in rows]
+            outcomes = [_dispatch(dispatcher, session, bot, row, stamp) for row in rows]
             inbox.mark(session, [(row.id, o.status, o.result) for row, o in zip(rows, outcomes)], stamp)
         return BatchResult(processed=len(rows), enqueued=any(o.enqueued for o in outcomes), more=len(rows) == limit,
                            lag=lag)
@@ -122,7 +122,7 @@ def process_batch(db: Database, bot: BotRef, now: Callable[[], datetime], limit:
         log.info("an update of bot %s failed in a batch; processing the batch one update at a time", bot.bot_id)
     result = BatchResult(more=True)
     for _ in range(limit):
-        part = _process_one(db, bot, now)
+        part = _process_one(dispatcher, db, bot, now)
         if part.locked or not part.processed:
             result.more = False
             break
@@ -140,13 +140,13 @@ def _lag(rows: list[TelegramUpdate], now: datetime) -> float:
     return max(0.0, (now - oldest).total_seconds())
 
 
-def _process_one(db: Database, bot: BotRef, now: Callable[[], datetime]) -> BatchResult:
+def _process_one(dispatcher, db: Database, bot: BotRef, now: Callable[[], datetime]) -> BatchResult:
     try:
         with db.transaction() as session:
             rows = inbox.take(session, bot, 1)
             if not rows:
                 return BatchResult(locked=rows is None)
-            outcome = process(session, bot, rows[0], now())
+            outcome = process(dispatcher, session, bot, rows[0], now())
         return BatchResult(processed=1, enqueued=outcome.enqueued)
     except Exception as exc:  # noqa: BLE001 - a bug outside the savepoint: the update ends failed
         if is_transient(exc):
@@ -160,7 +160,7 @@ def _process_one(db: Database, bot: BotRef, now: Callable[[], datetime]) -> Batc
         return BatchResult(processed=1)
 
 
-def process_pending(db: Database, now: Callable[[], datetime], *, deadline: Callable[[], bool],
+def process_pending(dispatcher, db: Database, now: Callable[[], datetime], *, deadline: Callable[[], bool],
                     tenant_id: int | None = None) -> int:
     """Every bot's stored, unprocessed updates (``scheduler tick``): bots being processed elsewhere
     are skipped. Returns how many were processed."""
@@ -169,7 +169,7 @@ def process_pending(db: Database, now: Callable[[], datetime], *, deadline: Call
     done = 0
     for bot in bots:
         while not deadline():
-            part = process_batch(db, bot, now)
+            part = process_batch(dispatcher, db, bot, now)
             done += part.processed
             if part.locked or not part.more:
                 break
@@ -205,7 +205,7 @@ def dismiss(session: Session, tenant_id: int, ids: list[int] | None, now: dateti
     return [r.id for r in rows]
 
 
-def retry(session: Session, tenant_id: int, ids: list[int] | None, now: datetime) -> list[Outcome]:
+def retry(dispatcher, session: Session, tenant_id: int, ids: list[int] | None, now: datetime) -> list[Outcome]:
     """Process failed updates again: all of them, or those ``ids`` (a dismissed one too, by its id)."""
     q = select(TelegramUpdate).where(TelegramUpdate.tenant_id == tenant_id,
                                      TelegramUpdate.status.in_(["failed", DISMISSED] if ids else ["failed"]))
@@ -223,5 +223,5 @@ def retry(session: Session, tenant_id: int, ids: list[int] | None, now: datetime
         if find_bot(session, None, tenant_id=tenant_id, role=row.bot_role) is None:
             outcomes.append(Outcome(True, "failed", f"{row.bot_role} no longer connected"))
             continue
-        outcomes.append(process(session, _ref(row), row, now))
+        outcomes.append(process(dispatcher, session, _ref(row), row, now))
     return outcomes

@@ -3,23 +3,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class StoredUpdatesStep:
     name = "webhooks.updates"
+    keys = ("updates_processed",)
 
     def __init__(self, context):
-        from promostack_cli.core.clock import epoch
+        self.context = context
 
-        self.db, self.tenant_id = context.db, context.tenant_id
-        self.clock = context.clock or epoch
-
-    def __call__(self, now: float, deadline: float) -> dict[str, int]:
-        from promostack_cli.core.clock import from_epoch
+    def __call__(self, now: datetime, deadline: datetime) -> dict[str, int]:
+        from promostack_cli.webhooks.handlers import Dispatcher
         from promostack_cli.webhooks.service import process_pending
 
-        clock = self.clock
-        processed = process_pending(self.db, lambda: from_epoch(clock()), deadline=lambda: clock() >= deadline,
-                                    tenant_id=self.tenant_id)
+        c = self.context
+        processed = process_pending(Dispatcher(c.settings, c.box), c.db, c.now, deadline=lambda: c.now() >= deadline,
+                                    tenant_id=c.tenant_id)
         return {"updates_processed": processed}
 
     def describe(self, counts: dict[str, int]) -> str:

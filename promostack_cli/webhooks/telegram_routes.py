@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from promostack_cli.core.clock import utcnow
+from promostack_cli.db import first_line
 from promostack_cli.telegram.updates import MalformedUpdate, envelope
 from promostack_cli.webhooks.inbox import Incoming
 
@@ -36,11 +37,6 @@ MAX_BATCH = 256
 IN_FLIGHT = 2             # batches being written at once per process (the next fills while one commits)
 DB_ATTEMPTS = 3           # a batch hit by a transient database error is written again this many times
 DB_RETRY_DELAY = 0.05     # seconds before the first rerun, doubled each time
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 class StoreBatcher:
@@ -112,7 +108,7 @@ class StoreBatcher:
                     return [self._write_one(item) for item in items]
                 if not is_transient(exc) or attempt == DB_ATTEMPTS - 1:
                     raise
-                log.warning("database error, storing %d update(s) again: %s", len(items), _first_line(exc))
+                log.warning("database error, storing %d update(s) again: %s", len(items), first_line(exc))
                 time.sleep(DB_RETRY_DELAY * 2 ** attempt)
         stored = {item.bot for item, result in zip(items, results) if result == "stored"}
         if stored:
@@ -127,7 +123,27 @@ class StoreBatcher:
             return f"error:{type(exc).__name__}"
 
 
-def telegram_routes(directory, batcher: StoreBatcher) -> list[Route]:
+def routes(receiver) -> list[Route]:
+    """``POST /api/bot-webhook/{secret}`` and ``GET /healthz``, served by ``receiver``
+    (:class:`promostack_cli.webhooks.app.Receiver`)."""
+    from promostack_cli.connections.lookup import WebhookDirectory
+
+    directory, batcher, db = WebhookDirectory(receiver.db, receiver.box), receiver.batcher, receiver.db
+
+    async def healthz(request: Request):
+        def check() -> bool:
+            from sqlalchemy import text
+
+            with db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+
+        try:
+            await run_in_threadpool(check)
+        except Exception as exc:  # noqa: BLE001
+            return JSONResponse({"ok": False, "database": first_line(exc)}, status_code=503)
+        return JSONResponse({"ok": True, "database": "ok"})
+
     async def bot_webhook(request: Request):
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY:
@@ -138,7 +154,7 @@ def telegram_routes(directory, batcher: StoreBatcher) -> list[Route]:
             try:
                 bot = await run_in_threadpool(directory.lookup, secret)
             except Exception as exc:  # noqa: BLE001 - the database (or the key) is failing: Telegram will resend
-                log.warning("cannot look the bot up: %s", _first_line(exc))
+                log.warning("cannot look the bot up: %s", first_line(exc))
                 return JSONResponse({"ok": False, "error": "temporarily unavailable"}, status_code=503)
         if bot is None or not bot.header_matches(request.headers.get("x-telegram-bot-api-secret-token", "")):
             return JSONResponse({"ok": False, "error": "unauthorized"}, status_code=401)
@@ -156,11 +172,12 @@ def telegram_routes(directory, batcher: StoreBatcher) -> list[Route]:
         except Exception as exc:  # noqa: BLE001
             status = f"error:{type(exc).__name__}"
             log.warning("update for bot %s not stored (%s); answered 503 so Telegram sends it again",
-                        bot.bot_id, _first_line(exc))
+                        bot.bot_id, first_line(exc))
         if status.startswith("error:"):
             return JSONResponse({"ok": False, "error": "temporarily unavailable"}, status_code=503)
         if env is not None and env.callback_query_id:
             return JSONResponse({"method": "answerCallbackQuery", "callback_query_id": env.callback_query_id})
         return JSONResponse({"ok": True, "status": status})
 
-    return [Route("/api/bot-webhook/{secret}", bot_webhook, methods=["POST"])]
+    return [Route("/api/bot-webhook/{secret}", bot_webhook, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"])]

@@ -70,8 +70,8 @@ class Deliverer:
 
 
 class Processor:
-    def __init__(self, db, on_enqueued=None, busy=None):
-        self._db = db
+    def __init__(self, db, dispatcher, on_enqueued=None, busy=None):
+        self._db, self._dispatcher = db, dispatcher
         self._busy = busy or (lambda: False)
         self._on_enqueued = on_enqueued or (lambda: None)
         self._pending: set[BotRef] = set()
@@ -147,7 +147,7 @@ class Processor:
 
         while not self._stop.is_set():
             started = time.monotonic()
-            part = process_batch(self._db, bot, utcnow)
+            part = process_batch(self._dispatcher, self._db, bot, utcnow)
             if part.processed and part.lag < MAX_LAG and self._busy():
                 self._stop.wait((time.monotonic() - started) * (1 - BUSY_SHARE) / BUSY_SHARE)
             if part.enqueued:

@@ -85,14 +85,17 @@ def test_webhook_inject_refuses_input_that_is_not_an_update_and_stores_nothing(s
 
 def test_failed_updates_can_be_dismissed_and_stay_visible_with_their_status(setup):
     from promostack_cli.core.clock import utcnow
+    from promostack_cli.settings import Settings
     from promostack_cli.telegram.updates import BotRef
+    from promostack_cli.webhooks.handlers import Dispatcher
     from promostack_cli.webhooks.service import ingest
 
     cli, db, tid = setup
     bot = factories.connect_bot(db, SecretBox(TEST_KEY), tid, "message_bot")
     with db.transaction() as s:
         for body in (b"garbage 1", b"garbage 2", b"garbage 3"):
-            assert ingest(s, BotRef(tid, bot["bot_id"], "message_bot"), body, utcnow()).status == "failed"
+            dispatcher = Dispatcher(Settings(), SecretBox(TEST_KEY))
+            assert ingest(dispatcher, s, BotRef(tid, bot["bot_id"], "message_bot"), body, utcnow()).status == "failed"
     first, second, third = [r[0] for r in _rows(db, "SELECT id FROM telegram_updates ORDER BY id")]
 
     r = cli("-t", "entrylab", "webhook", "failures", "--dismiss", str(first))

@@ -1,5 +1,6 @@
-"""The idle ``scheduler tick`` cron starts every minute: answered with SQLAlchemy Core before the ORM,
-Typer or pydantic load, printing what the Typer command prints; work found hands over to the steps."""
+"""The idle ``scheduler tick`` cron starts every minute: the same CLI path as every command, answered
+by the domains' due checks (SQLAlchemy Core) before any model, sender, HTTP client or rich console
+loads, whatever the environment (a tenant, a ``.env`` file, ``--json``); work found runs the steps."""
 
 import re
 import subprocess
@@ -12,14 +13,14 @@ from sqlmodel import select
 
 from tests.acceptance.conftest import base_env
 
-NOT_ON_THE_IDLE_PATH = ("typer", "pydantic", "pydantic_settings", "sqlmodel", "sqlalchemy.orm", "httpx", "rich",
-                        "promostack_cli.models", "promostack_cli.outbox.sender")
+NOT_ON_THE_IDLE_PATH = ("pydantic", "pydantic_settings", "sqlmodel", "sqlalchemy.orm", "httpx", "rich",
+                        "cryptography", "jinja2", "promostack_cli.models", "promostack_cli.outbox.sender")
 
 
 def _tick(env: dict, cwd, *args: str) -> tuple[int, list[str], set[str]]:
     """(exit code, stderr lines without their time stamps, modules of NOT_ON_THE_IDLE_PATH loaded)."""
     code = ("import sys\n"
-            f"sys.argv = ['promostack', 'scheduler', 'tick', *{list(args)!r}]\n"
+            f"sys.argv = ['promostack', *{list(args)!r}]\n"
             "from promostack_cli.main import run\n"
             "try:\n    run()\nexcept SystemExit as exc:\n    code = exc.code or 0\nelse:\n    code = 0\n"
             f"print('LOADED=' + ','.join(m for m in {NOT_ON_THE_IDLE_PATH!r} if m in sys.modules), file=sys.__stderr__)\n"
@@ -27,46 +28,64 @@ def _tick(env: dict, cwd, *args: str) -> tuple[int, list[str], set[str]]:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd)
     lines = proc.stderr.splitlines()
     loaded = {m for m in lines[-2].removeprefix("LOADED=").split(",") if m}
-    return int(lines[-1].removeprefix("CODE=")), [line.split(" ", 1)[-1] for line in lines[:-2]], loaded
+    unstamped = [re.sub(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", "", line) for line in lines[:-2]]
+    return int(lines[-1].removeprefix("CODE=")), unstamped, loaded
 
 
 def _migrated(tmp_path) -> dict:
     env = base_env(tmp_path)
     subprocess.run([sys.executable, "-m", "promostack_cli", "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "promostack_cli", "tenants", "add", "acme"], env=env, check=True,
+                   capture_output=True)
     return env
 
 
-def test_idle_tick_loads_no_orm_typer_or_pydantic_and_prints_what_the_typer_command_prints(tmp_path):
+def test_the_idle_tick_loads_no_model_sender_or_console_in_any_environment(tmp_path):
     env = _migrated(tmp_path)
-    fast_dir, full_dir = tmp_path / "fast", tmp_path / "full"
-    fast_dir.mkdir()
-    full_dir.mkdir()
-    (full_dir / ".env").write_text("")  # a .env file is pydantic-settings' to read: the Typer command runs
-    code, fast, loaded = _tick(env, fast_dir, "--for", "5s", "--loop", "1s")
-    assert code == 0 and loaded == set(), (fast, loaded)
-    code, full, loaded_full = _tick(env, full_dir, "--for", "5s", "--loop", "1s")
-    assert code == 0 and {"typer", "sqlmodel", "promostack_cli.models"} <= loaded_full
-    untimed = [re.sub(r" in \d+\.\ds$", "", line) for line in full]  # the Typer command's steps load the ORM
-    assert [re.sub(r" in \d+\.\ds$", "", line) for line in fast] == untimed and len(fast) == 7
-    assert fast[0] == "tick webhooks.updates: 0 stored Telegram update(s) processed in 0.0s"
+    plain, dotenv = tmp_path / "plain", tmp_path / "dotenv"
+    plain.mkdir()
+    dotenv.mkdir()
+    (dotenv / ".env").write_text("PROMOSTACK_LOG_LEVEL=warning\nPROMOSTACK_SEND_WORKERS=8\n")
+    runs = {
+        "bare": (env, plain, ()),
+        "PROMOSTACK_TENANT": ({**env, "PROMOSTACK_TENANT": "acme"}, plain, ()),
+        ".env": (env, dotenv, ()),
+        "--tenant": (env, plain, ("--tenant", "acme")),
+        "--json": (env, plain, ("--json",)),
+    }
+    seen = {}
+    for label, (environ, cwd, options) in runs.items():
+        code, lines, loaded = _tick(environ, cwd, *options, "scheduler", "tick", "--for", "3s", "--loop", "1s")
+        assert code == 0 and loaded == set(), (label, lines, loaded)
+        seen[label] = [re.sub(r" in \d+\.\ds$", "", line) for line in lines]
+    assert all(lines == seen["bare"] for lines in seen.values()), seen
+    # one line per step (its counts summed over the three ticks), the order the domains declare
+    assert [line.split(":")[0] for line in seen["bare"]] == [
+        "tick webhooks.updates", "tick billing.sweep", "tick journeys.timers", "tick journeys.inactive",
+        "tick crosspromo.run", "tick outbox.delivery", "tick journeys.blocked"]
+    assert seen["bare"][0] == "tick webhooks.updates: 0 stored Telegram update(s) processed"
 
 
-def test_command_lines_the_idle_path_leaves_to_typer(tmp_path):
+def test_bad_command_lines_are_refused_the_usual_way(tmp_path):
     env = _migrated(tmp_path)
     for args, expect in ((["--for", "nonsense"], 2), (["--loop", "0s"], 2), (["--for"], 2), (["--bogus"], 2),
-                         (["--help"], 0), (["--json", "--for", "1s"], 0), (["--dry-run", "--for", "1s"], 0)):
-        code, _lines, loaded = _tick(env, tmp_path, *args)
-        assert code == expect and "typer" in loaded, (args, code)
+                         (["--help"], 0), (["--dry-run", "--for", "1s"], 0)):
+        code, lines, _loaded = _tick(env, tmp_path, "scheduler", "tick", *args)
+        assert code == expect, (args, code, lines)
+    code, lines, _ = _tick({**env, "PROMOSTACK_SEND_WORKERS": "0"}, tmp_path, "scheduler", "tick", "--for", "1s")
+    assert code == 2 and lines == ["Error: Invalid setting PROMOSTACK_SEND_WORKERS: must be at least 1 (got '0')"]
 
 
 def test_a_tick_that_finds_work_later_in_its_loop_does_it(cli, db_url, tmp_path):
-    """Idle at first (no Typer, no ORM), then a journey message comes due: the loop's next tick sends it."""
+    """Idle at first (no ORM, no sender), then a journey message comes due: the loop's next tick sends it."""
     assert cli("tenants", "add", "entrylab").code == 0
     from tests.conftest import MESSAGE_TOKEN
 
     assert cli("-t", "entrylab", "connections", "set", "message_bot", "--no-validate", "--token", MESSAGE_TOKEN).code == 0
     from promostack_cli.core.clock import utcnow
-    from promostack_cli.models import OutboxMessage, Tenant, open_database
+    from promostack_cli.models import open_database
+    from promostack_cli.outbox.models import OutboxMessage
+    from promostack_cli.tenants.models import Tenant
 
     db = open_database(db_url)
     with db.transaction() as s:
@@ -82,12 +101,12 @@ def test_a_tick_that_finds_work_later_in_its_loop_does_it(cli, db_url, tmp_path)
 
 @pytest.fixture
 def due(db, tenant_id):
-    from jobs.scheduler_tick import nothing_due
-    from promostack_cli.core.clock import epoch
+    from jobs.tick import nothing_due
+    from promostack_cli.core.clock import utcnow
 
     def check(deadline_in: float = 60.0) -> bool:
-        now = epoch()
-        return not nothing_due(db, now, now + deadline_in)
+        now = utcnow()
+        return not nothing_due(db, "tick", now, now + timedelta(seconds=deadline_in))
 
     return check
 
@@ -95,7 +114,9 @@ def due(db, tenant_id):
 def test_each_kind_of_due_work_is_seen(db, tenant_id, due):
     from promostack_cli.core.clock import utcnow
     from promostack_cli.journeys.states import ACTIVE, WAITING_DELAY
-    from promostack_cli.models import ChatState, Journey, JourneySession, OutboxMessage, TelegramUpdate
+    from promostack_cli.journeys.models import Journey, JourneySession
+    from promostack_cli.outbox.models import ChatState, OutboxMessage
+    from promostack_cli.webhooks.models import TelegramUpdate
 
     now = utcnow()
     assert not due()
@@ -149,16 +170,15 @@ def test_cross_promo_work_is_seen(db, tenant_id):
     from promostack_cli.crosspromo import config
     from promostack_cli.crosspromo.models import CrossPromoJob
     from promostack_cli.forex.models import ForexSignal, ForexSignalEvent
-    from promostack_cli.models import OutboxMessage
+    from promostack_cli.outbox.models import OutboxMessage
     from sqlalchemy import update
 
-
-    from jobs.scheduler_tick import nothing_due
+    from jobs.tick import nothing_due
 
     now = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
 
     def due() -> bool:
-        return not nothing_due(db, now.timestamp(), now.timestamp() + 60)
+        return not nothing_due(db, "tick", now, now + timedelta(seconds=60))
 
     J = CrossPromoJob
     todays = J.unique_key == f"morning_news:{now.date()}"
@@ -235,32 +255,41 @@ def test_billing_sweep_work_is_seen(db, tenant_id, due):
 
 
 def test_the_core_checks_name_real_columns_and_statuses():
+    """Every light table clause the idle checks (and the tenant look-up) query names real columns of
+    the real tables, with their types; the statuses they spell are the models'."""
     from sqlalchemy import JSON, DateTime
-
-    from promostack_cli.journeys import due as journeys_due
-    from promostack_cli.models import metadata
-    from promostack_cli.outbox import due as outbox_due
-    from promostack_cli.outbox.models import OutboxStatus
-    from promostack_cli.webhooks import due as webhooks_due
-    from promostack_cli.webhooks.inbox import RECEIVED
+    from sqlalchemy.sql.expression import TableClause
 
     from promostack_cli.billing import due as billing_due
     from promostack_cli.billing.models import KEEP_ACCESS
+    from promostack_cli.core.domain import load
     from promostack_cli.crosspromo import due as crosspromo_due
+    from promostack_cli.crosspromo.models import JobStatus
+    from promostack_cli.domains import domains
+    from promostack_cli.models import metadata
+    from promostack_cli.outbox import due as outbox_due
+    from promostack_cli.outbox.models import OutboxStatus
+    from promostack_cli.tenants import lookup
+    from promostack_cli.webhooks import due as webhooks_due
+    from promostack_cli.webhooks.inbox import RECEIVED
 
-    assert billing_due.KEEP_ACCESS == KEEP_ACCESS
-    for light in (billing_due.members, billing_due.subscriptions, webhooks_due.telegram_updates, outbox_due.outbox_messages, journeys_due.journeys,
-                  journeys_due.journey_sessions, journeys_due.chat_states, crosspromo_due.settings_t,
-                  crosspromo_due.jobs_t, crosspromo_due.outbox_t, crosspromo_due.events_t):
+    modules = {load(step.due.split(":")[0]) for d in domains() for step in d.steps if step.due} | {lookup}
+    lights = {(m.__name__, name): value for m in modules for name, value in vars(m).items()
+              if isinstance(value, TableClause) and not hasattr(value, "metadata")}
+    assert len(lights) >= 15, sorted(lights)
+    for where, light in lights.items():
         real = metadata.tables[light.name]
         for col in light.c:
-            assert col.name in real.c, (light.name, col.name)
+            assert col.name in real.c, (where, col.name)
             real_type = real.c[col.name].type
             if isinstance(col.type, DateTime):  # sqlmodel's UTCDateTime: a timezone-aware DateTime
-                assert isinstance(getattr(real_type, "impl", real_type), DateTime), (light.name, col.name)
-                assert real_type.timezone == col.type.timezone, (light.name, col.name)
+                assert isinstance(getattr(real_type, "impl", real_type), DateTime), (where, col.name)
+                assert real_type.timezone == col.type.timezone, (where, col.name)
             if isinstance(col.type, JSON):
-                assert isinstance(real_type, JSON), (light.name, col.name)
+                assert isinstance(real_type, JSON), (where, col.name)
+    assert billing_due.KEEP_ACCESS == KEEP_ACCESS
     assert webhooks_due.RECEIVED == RECEIVED
     assert (outbox_due.PENDING, outbox_due.SENDING) == (OutboxStatus.pending, OutboxStatus.sending)
     assert set(crosspromo_due.FINAL) == set(OutboxStatus.final())
+    assert (crosspromo_due.PENDING, crosspromo_due.CLAIMED, crosspromo_due.QUEUED) == \
+        (JobStatus.pending, JobStatus.claimed, JobStatus.queued)

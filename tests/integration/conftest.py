@@ -67,18 +67,21 @@ def receiver(db, box, tenant_id, fake_tg, tmp_path):
     from promostack_cli.settings import Settings
     from promostack_cli.webhooks.app import create_app
 
-    settings = Settings(telegram_api_url=fake_tg.base_url, public_url=PUBLIC, data_dir=tmp_path, _env_file=None)
+    settings = Settings(telegram_api_url=fake_tg.base_url, public_url=PUBLIC, data_dir=tmp_path)
     connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN, telegram=fake_tg, public_url=PUBLIC)
     import_journeys(db, tenant_id, EXAMPLES)
     hook = fake_tg.webhooks[MESSAGE_TOKEN]
     path = "/api/bot-webhook/" + hook["url"].rsplit("/", 1)[1]
+    from promostack_cli.webhooks.handlers import Dispatcher
+
     with serving(create_app(db, box, settings)) as client:
-        yield Receiver(client, path, hook["secret_token"], db)
+        yield Receiver(client, path, hook["secret_token"], db, Dispatcher(settings, box))
 
 
 class Receiver:
-    def __init__(self, client, path, secret, db):
+    def __init__(self, client, path, secret, db, dispatcher):
         self.client, self.path, self.secret, self.db = client, path, secret, db
+        self.dispatcher = dispatcher  # as the receiver's own: for `webhook retry` in tests
 
     def post(self, update, *, secret=None, path=None, raw: bytes | None = None, settle: bool = True):
         """Post like Telegram; then (``settle``) wait until the receiver has processed what it stored."""

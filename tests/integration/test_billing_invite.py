@@ -151,11 +151,11 @@ def test_an_expired_unused_link_is_revoked_by_the_sweep(invite, db, box, fake_tg
         fake_tg.join_by_link(link, PAYER, at=expiry + 1)
     later = from_epoch(expiry + 1)
     with db.engine.connect() as conn:
-        assert not sweep_due(conn, from_epoch(expiry - 60)) and sweep_due(conn, later)
+        assert not sweep_due(conn, from_epoch(expiry - 60), later) and sweep_due(conn, later, later)
     assert sweep(db, box, later)["links_revoked"] == 1
     assert sweep(db, box, later)["links_revoked"] == 0  # once
     with db.engine.connect() as conn:
-        assert not sweep_due(conn, later)
+        assert not sweep_due(conn, later, later)
     _deliver(db, box, fake_tg, ahead=expiry + 1 - time.time())  # the tick that ran the sweep delivers
     assert fake_tg.invite_links[link]["is_revoked"]
     assert [p.get("invite_link") for p in _ok(fake_tg, "revokeChatInviteLink")] == [link]

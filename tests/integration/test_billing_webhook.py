@@ -70,7 +70,7 @@ def billing(db, box, tenant_id, fake_tg, tmp_path, monkeypatch):
     monkeypatch.setenv("PROMOSTACK_DATA_DIR", str(tmp_path))
     reset_settings_cache()
     settings = Settings(telegram_api_url=fake_tg.base_url, public_url=PUBLIC, data_dir=tmp_path,
-                        send_interval_group=0.05, send_interval_private=0.05, _env_file=None)
+                        send_interval_group=0.05, send_interval_private=0.05)
     fake_tg.add_chat(int(bf.VIP), type="channel", title="VIP")
     fake_tg.track_members(int(bf.VIP))
     connect_bot(db, box, tenant_id, "signal_bot", SIGNAL_TOKEN, vip_channel=bf.VIP, free_channel=bf.VIP,

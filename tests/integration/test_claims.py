@@ -15,7 +15,8 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
-from promostack_cli.core import claims, jobruns
+from promostack_cli.core import claims
+from promostack_cli.scheduler import jobruns
 from promostack_cli.core.clock import utcnow
 from promostack_cli.outbox import service
 from promostack_cli.outbox.claims import OUTBOX

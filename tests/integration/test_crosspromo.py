@@ -284,9 +284,11 @@ def test_a_start_through_a_posts_link_starts_the_journey_and_counts_for_that_pos
     from promostack_cli.crosspromo.stats import by_kind, post_figures
     from promostack_cli.journeys.service import apply_import, plan_import
     from promostack_cli.journeys.spec.parser import parse_text
-    from promostack_cli.telegram.routing import Router  # noqa: F401 - the receiver's router is used below
-    from promostack_cli.webhooks.handlers import build_router
-    from promostack_cli.telegram.updates import BotRef, parse as parse_event
+    from promostack_cli.core.secrets import SecretBox
+    from promostack_cli.settings import Settings
+    from promostack_cli.telegram.updates import BotRef, parse as parse_update
+    from promostack_cli.webhooks.handlers import Dispatcher
+    from tests.conftest import TEST_KEY
 
     db = promo
     spec, errors = parse_text("journey: vip\nname: VIP\nstatus: active\ntriggers:\n  - deep_link: vip\nsteps:\n  - id: hi\n    type: message\n"
@@ -297,14 +299,14 @@ def test_a_start_through_a_posts_link_starts_the_journey_and_counts_for_that_pos
     run(db, MONDAY.replace(hour=8, minute=1))
     link = outbox(db)[0].payload["reply_markup"]["inline_keyboard"][0][0]["url"]
     payload = link.split("start=")[1]
-    router = build_router()
+    dispatcher = Dispatcher(Settings(), SecretBox(TEST_KEY))   # the receiver's router, every domain's handlers
     for update_id, chat in ((1, 5550101), (2, 5550101), (3, 5550102)):
         update = {"update_id": update_id, "message": {"message_id": update_id, "date": 1, "text": f"/start {payload}",
                                                       "chat": {"id": chat, "type": "private", "first_name": "Ana"},
                                                       "from": {"id": chat, "is_bot": False, "first_name": "Ana"}}}
-        event = parse_event(update, BotRef(tenant_id, int(MESSAGE_TOKEN.split(":")[0]), "message_bot"))
+        parsed = parse_update(update, BotRef(tenant_id, int(MESSAGE_TOKEN.split(":")[0]), "message_bot"))
         with db.transaction() as s:
-            router.dispatch(s, event, MONDAY.replace(hour=9))
+            dispatcher.dispatch(s, parsed, MONDAY.replace(hour=9))
     with db.session() as s:
         assert len(s.exec(select(CrossPromoStart)).all()) == 2            # once per user and post
         figures = post_figures(s, tenant_id, MONDAY.replace(hour=10), 30)

@@ -233,8 +233,8 @@ def test_expired_signal_closes_at_market(db, tenant_id, runtime, settings, td):
 
 
 def test_forex_tick_runs_each_candle_once_across_concurrent_ticks(db, tenant_id, box, settings, td):
-    from jobs.forex_tick import run
-    from promostack_cli.core.jobruns import JobRun
+    from promostack_cli.forex.steps import tick as run
+    from promostack_cli.scheduler.jobruns import JobRun
 
     connect_signal_bot(db, box, tenant_id)
     gold_market(td, NOW)
@@ -259,23 +259,23 @@ def test_forex_tick_runs_each_candle_once_across_concurrent_ticks(db, tenant_id,
         ("forex_briefing", "2025-03-04", "done"), ("forex_check", "15min@2025-03-04T07:45", "done"),
         ("forex_check", "1h@2025-03-04T07:00", "done"), ("forex_daily_recap", "2025-03-03", "done")]
     assert posts == ["forex:signal:1", "forex_briefing", "forex_daily_recap"]
-    lines = [line for r in reports for line in r.lines]
+    lines = [line for r in reports for line in r.details]
     # whichever check stored first holds the one open slot; the other was held back by the guardrail
     assert sum(": signal: " in line for line in lines) == 1
     assert sum(": suppressed: " in line and "still open" in line for line in lines) == 1
 
 
 def test_tick_skips_candles_outside_the_sessions_without_fetching(db, tenant_id, box, settings, td):
-    from jobs.forex_tick import run
+    from promostack_cli.forex.steps import tick as run
 
     connect_signal_bot(db, box, tenant_id)
     gold_market(td, NOW)
     report = run(db, settings, datetime(2025, 3, 4, 17, 0, 20, tzinfo=UTC), box=box)  # after New York; no report due
-    assert report.errors == [] and report.lines == [] and td.requests == []
+    assert report.errors == [] and report.details == [] and td.requests == []
 
 
 def test_a_raising_strategy_is_reported_and_other_tenants_go_on(db, box, tenant_id, settings, td, tmp_path):
-    from jobs.forex_tick import run
+    from promostack_cli.forex.steps import tick as run
     from promostack_cli.forex.config import update
     from promostack_cli.tenants.service import add_tenant
 
@@ -316,7 +316,7 @@ def test_twelve_data_errors_surface_as_one_operational_error(db, tenant_id, runt
 
 
 def test_tick_runs_the_monitor_every_n_minutes_without_missing_candles(db, tenant_id, runtime, settings, td, box):
-    from jobs.forex_tick import run
+    from promostack_cli.forex.steps import tick as run
     from promostack_cli.forex.config import update
 
     cfg, s = _open_signal(db, tenant_id, runtime, settings, td)
@@ -333,7 +333,7 @@ def test_tick_runs_the_monitor_every_n_minutes_without_missing_candles(db, tenan
     at = s.opened_at + timedelta(minutes=3, seconds=10)  # 08:03: the wick of 08:01 still counts
     td.now = at
     report = run(db, settings, at, box=box)
-    assert any(f"signal #{s.id}: tp1" in line for line in report.lines), report.lines
+    assert any(f"signal #{s.id}: tp1" in line for line in report.details), report.details
 
 
 def test_expiry_without_any_candles_closes_at_the_current_price(db, tenant_id, runtime, settings, td):
@@ -402,7 +402,7 @@ def test_monitor_fetches_nothing_at_the_weekend(db, tenant_id, runtime, settings
 
 
 def test_a_strategy_crashing_anywhere_never_stops_the_other_tenants(db, box, tenant_id, settings, td, tmp_path):
-    from jobs.forex_tick import run
+    from promostack_cli.forex.steps import tick as run
     from promostack_cli.forex.config import update
     from promostack_cli.tenants.service import add_tenant
 
@@ -441,7 +441,7 @@ def test_a_strategy_crashing_anywhere_never_stops_the_other_tenants(db, box, ten
 
 
 def test_tick_prunes_one_minute_candles_older_than_three_days(db, tenant_id, box, settings, td):
-    from jobs.forex_tick import run
+    from promostack_cli.forex.steps import tick as run
     from promostack_cli.forex.market import store
     from promostack_cli.forex.twelvedata import Bar
 

@@ -135,7 +135,7 @@ def test_inactivity_timeout(journeys, tenant_id):
     say(db, tenant_id, "/start welcome")
     with db.transaction() as s:
         s.exec(update(JourneySession).values(last_activity_at=utcnow() - timedelta(days=3, seconds=1)))
-    assert js_service.end_inactive(db, now=utcnow().timestamp()) == 1
+    assert js_service.end_inactive(db, utcnow()) == 1
     assert sessions(db)[0].end_reason == "inactive for 3d"
 
 
@@ -224,7 +224,10 @@ def test_a_403_from_the_sender_ends_the_users_sessions_and_writing_again_unblock
     """Telegram answers a journey message with 403 "bot was blocked by the user": the user's
     sessions end as blocked (no more timers run for them). When they write to the bot again, the
     chat is unblocked and what the journey sends them from then on is delivered."""
-    from jobs.scheduler_tick import TickContext, run, steps
+    from jobs.runner import run
+    from jobs.steps import TickContext
+    from jobs.tick import make_steps
+    from promostack_cli.webhooks.handlers import Dispatcher
     from promostack_cli.connections.models import BotConnection
     from promostack_cli.settings import Settings
     from promostack_cli.telegram.updates import BotRef
@@ -233,11 +236,11 @@ def test_a_403_from_the_sender_ends_the_users_sessions_and_writing_again_unblock
 
     db = journeys
     connect_bot(db, box, tenant_id, "message_bot", MESSAGE_TOKEN)
-    settings = Settings(telegram_api_url=fake_tg.base_url, data_dir=tmp_path, _env_file=None)
+    settings = Settings(telegram_api_url=fake_tg.base_url, data_dir=tmp_path)
     fake_tg.block(5550201)
     say(db, tenant_id, "/start welcome", chat="5550201")  # the welcome is queued; the 10-minute delay runs
     tick = TickContext(db=db, box=box, settings=settings)
-    report = run(tick, steps(), budget=10).as_dict()
+    report = run(tick, lambda: make_steps(tick, "tick"), budget=10).as_dict()
     assert report["failed"] == 1
     [ended] = sessions(db)
     assert (ended.status, ended.wake_at) == ("blocked", None)
@@ -250,8 +253,8 @@ def test_a_403_from_the_sender_ends_the_users_sessions_and_writing_again_unblock
     with db.transaction() as s:
         conn = s.exec(select(BotConnection).where(BotConnection.tenant_id == tenant_id)).one()
         bot = BotRef(conn.tenant_id, conn.bot_id, conn.role)
-        assert ingest(s, bot, json.dumps(update).encode(), utcnow()).status == "processed"
-    report = run(tick, steps(), budget=10).as_dict()
+        assert ingest(Dispatcher(settings, box), s, bot, json.dumps(update).encode(), utcnow()).status == "processed"
+    report = run(tick, lambda: make_steps(tick, "tick"), budget=10).as_dict()
     assert [m["text"] for m in fake_tg.sent(chat_id=5550201)] == ["Hi Sam! Welcome to <b>EntryLab</b>."]
     assert [s.status for s in sessions(db)] == ["blocked", "waiting_delay"]
     assert report["sent"] == 1 and report["sessions_ended_blocked"] == 0
@@ -272,7 +275,7 @@ def test_stats_count_outcomes_by_code_not_by_the_words_shown(journeys, tenant_id
     with db.transaction() as s:
         s.exec(update(JourneySession).where(JourneySession.chat_id == "5550302")
                .values(last_activity_at=utcnow() - timedelta(days=4)))
-    assert js_service.end_inactive(db, now=utcnow().timestamp()) == 1
+    assert js_service.end_inactive(db, utcnow()) == 1
 
     def funnel():
         with db.session() as s:

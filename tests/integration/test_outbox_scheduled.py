@@ -22,7 +22,7 @@ def post(db, tenant_id, chat, text, *, now, at=None):
 
 
 def test_a_scheduled_post_waits_for_its_time_without_holding_back_its_chat(db, box, tenant_id, fake_tg, clock):
-    from jobs.scheduler_tick import nothing_due
+    from jobs.tick import nothing_due
     from promostack_cli.outbox.claims import claim, next_due_head
     from promostack_cli.outbox.due import delivery_due
 
@@ -32,8 +32,10 @@ def test_a_scheduled_post_waits_for_its_time_without_holding_back_its_chat(db, b
     scheduled = post(db, tenant_id, 5550500, "weekly outlook", now=from_epoch(start), at=at)
     # the idle tick's check: nothing to do before its time, work once a tick's window reaches it
     with db.engine.connect() as conn:
-        assert not delivery_due(conn, from_epoch(start + 1)) and delivery_due(conn, from_epoch(start + 9))
-    assert nothing_due(db, start, start + 1) and not nothing_due(db, start, start + 9)
+        assert not delivery_due(conn, from_epoch(start), from_epoch(start + 1))
+        assert delivery_due(conn, from_epoch(start), from_epoch(start + 9))
+    assert nothing_due(db, "tick", from_epoch(start), from_epoch(start + 1))
+    assert not nothing_due(db, "tick", from_epoch(start), from_epoch(start + 9))
     assert next_due_head(db, now=start) == pytest.approx(to_epoch(at))
     assert claim(db, "early", 10, now=start) == []
 

@@ -24,7 +24,7 @@ def test_resolver_decrypts_and_names_what_to_run(db, box, tenant_id):
 
 
 def test_runtime_builds_a_working_client_lazily_and_once(db, box, tenant_id, fake_tg, tmp_path):
-    settings = Settings(telegram_api_url=fake_tg.base_url, data_dir=tmp_path, _env_file=None)
+    settings = Settings(telegram_api_url=fake_tg.base_url, data_dir=tmp_path)
     runtime = TenantRuntime(tenant_id, settings=settings, db=db, box=box)
     with pytest.raises(BotNotConfiguredError):
         runtime.telegram("signal_bot")

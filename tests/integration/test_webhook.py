@@ -110,7 +110,7 @@ def test_processing_failure_is_recorded_then_retried(receiver, monkeypatch):
     assert len(failed) == 1 and "database hiccup" in failed[0].error
     monkeypatch.setattr(journeys, "start_by_link", real)
     with receiver.db.transaction() as s:
-        outcomes = retry(s, failed[0].tenant_id, None, utcnow())
+        outcomes = retry(receiver.dispatcher, s, failed[0].tenant_id, None, utcnow())
     assert [o.status for o in outcomes] == ["processed"]
     assert receiver.sessions()[0].chat_id == "5550005"
 
@@ -140,7 +140,7 @@ def test_unexpected_error_is_recorded_with_its_payload_and_retry_processes_it(re
     monkeypatch.setattr(service, "_dispatch", real_dispatch)
     assert receiver.post(message(600, "/start welcome")).json()["status"] == "duplicate"  # Telegram's repeat
     with receiver.db.transaction() as s:
-        outcomes = service.retry(s, stored[0].tenant_id, None, utcnow())
+        outcomes = service.retry(receiver.dispatcher, s, stored[0].tenant_id, None, utcnow())
     assert [o.status for o in outcomes] == ["processed"]
     assert [js.journey_slug for js in receiver.sessions()] == ["welcome"]
 
@@ -176,7 +176,7 @@ def test_an_update_that_cannot_be_stored_is_answered_503_and_not_acknowledged(re
     assert [u.status for u in receiver.updates()] == ["processed"] and len(receiver.sessions()) == 1
 
 
-def test_one_failing_update_in_a_batch_does_not_hold_the_others_back(db, box, tenant_id):
+def test_one_failing_update_in_a_batch_does_not_hold_the_others_back(db, box, tenant_id, dispatcher):
     from promostack_cli.telegram.updates import BotRef, envelope
     from promostack_cli.webhooks import inbox, service
 
@@ -187,7 +187,7 @@ def test_one_failing_update_in_a_batch_does_not_hold_the_others_back(db, box, te
               json.dumps(message(3, "/start welcome", user_id=3)).encode()]
     with db.transaction() as s:
         assert inbox.store(s, [inbox.Incoming(bot, envelope(b), b) for b in bodies], utcnow()) == ["stored"] * 3
-    result = service.process_batch(db, bot, utcnow)
+    result = service.process_batch(dispatcher, db, bot, utcnow)
     assert result.processed == 3 and result.enqueued
     with db.session() as s:
         rows = list(s.exec(select(TelegramUpdate).order_by(TelegramUpdate.update_id)))
@@ -197,7 +197,7 @@ def test_one_failing_update_in_a_batch_does_not_hold_the_others_back(db, box, te
         assert sorted(js.chat_id for js in s.exec(select(JourneySession))) == ["1", "3"]
 
 
-def test_a_starting_receiver_processes_what_a_crashed_one_left(db, tenant_id):
+def test_a_starting_receiver_processes_what_a_crashed_one_left(db, tenant_id, dispatcher):
     from promostack_cli.telegram.updates import BotRef, envelope
     from promostack_cli.webhooks import inbox
     from promostack_cli.webhooks.workers import Processor
@@ -206,7 +206,7 @@ def test_a_starting_receiver_processes_what_a_crashed_one_left(db, tenant_id):
     with db.transaction() as s:
         body = json.dumps(message(5, "/start welcome")).encode()
         inbox.store(s, [inbox.Incoming(BotRef(tenant_id, 4242, "message_bot"), envelope(body), body)], utcnow())
-    processor = Processor(db)  # no update arrives: it looks for left-over ones when it starts
+    processor = Processor(db, dispatcher)  # no update arrives: it looks for left-over ones when it starts
     processor.start()
     try:
         def statuses():

@@ -1,32 +1,44 @@
-"""The tick runner: steps in order, one deadline per tick, a transient database error skips one step."""
+"""The tick runner: steps in order, one deadline per tick, each step called only when its due check
+finds work, a transient database error skips one step."""
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from promostack_cli.scheduler.runner import run
-from promostack_cli.scheduler.steps import TickContext
+from jobs.runner import run
+from jobs.steps import TickContext
+
+T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
 
 
 class Clock:
-    def __init__(self, t: float = 1000.0):
-        self.t = t
+    def __init__(self):
+        self.t = T0
 
-    def __call__(self) -> float:
+    def __call__(self) -> datetime:
         return self.t
 
     def sleep(self, seconds: float) -> None:
-        self.t += seconds
+        self.t += timedelta(seconds=seconds)
+
+    def spend(self, seconds: float) -> None:
+        self.t += timedelta(seconds=seconds)
 
 
 def recording_step(name, log, clock, *, cost=1.0, fail_on=(), error=None):
     class S:
-        def __init__(self, context):
-            self.name, self.calls, self.closed = name, 0, False
+        def __init__(self):
+            self.name, self.calls = name, 0
 
         def __call__(self, now, deadline):
             self.calls += 1
             log.append((name, now, deadline))
-            clock.t += cost
+            clock.spend(cost)
             if self.calls in fail_on:
                 raise error
             return {f"{name}_done": 1}
@@ -37,50 +49,96 @@ def recording_step(name, log, clock, *, cost=1.0, fail_on=(), error=None):
         def close(self):
             log.append((name, "closed"))
 
-    return S
+    return S()
 
 
 def test_loop_runs_every_step_each_tick_with_the_ticks_deadline():
     clock, log = Clock(), []
     ctx = TickContext(db=None, box=None, settings=None, clock=clock)
-    report = run(ctx, [recording_step("a", log, clock), recording_step("b", log, clock, cost=2.0)],
+    report = run(ctx, [(recording_step("a", log, clock), None), (recording_step("b", log, clock, cost=2.0), None)],
                  budget=65, loop=30, sleep=clock.sleep)
     calls = [entry for entry in log if entry[1] != "closed"]
-    # ticks at 1000, 1030, 1060; each tick's deadline is the next boundary, the last one the budget's end
-    assert [(n, now, dl) for n, now, dl in calls] == [
-        ("a", 1000, 1030), ("b", 1001, 1030),
-        ("a", 1030, 1060), ("b", 1031, 1060),
-        ("a", 1060, 1065), ("b", 1061, 1065)]
+    # ticks at 0, 30, 60 s; each tick's deadline is the next boundary, the last one the budget's end
+    assert calls == [("a", at(0), at(30)), ("b", at(1), at(30)),
+                     ("a", at(30), at(60)), ("b", at(31), at(60)),
+                     ("a", at(60), at(65)), ("b", at(61), at(65))]
     assert report.ticks == 3
     assert report.as_dict()["a_done"] == 3 and report.as_dict()["steps"]["b"]["seconds"] == 6.0
     assert report.lines == [("a", "3 done"), ("b", "3 done")]
     assert log[-2:] == [("a", "closed"), ("b", "closed")]
 
 
+def test_a_step_runs_only_when_its_due_check_finds_work_asked_after_the_steps_before_it():
+    clock, log, asked = Clock(), [], []
+    queued = []
+
+    class Producer:
+        name = "produce"
+
+        def __call__(self, now, deadline):
+            queued.append(now)  # queues work the next step's check must see in this same tick
+            return {"produced": 1}
+
+        def describe(self, counts):
+            return "produced"
+
+        def close(self):
+            pass
+
+    def deliver_due(now, deadline):
+        asked.append((now, deadline))
+        return bool(queued)
+
+    ctx = TickContext(db=None, box=None, settings=None, clock=clock)
+    report = run(ctx, [(Producer(), lambda now, deadline: len(queued) < 1),
+                       (recording_step("deliver", log, clock), deliver_due)], budget=65, loop=30, sleep=clock.sleep)
+    assert report.as_dict()["produced"] == 1, "the producer's check said no after its first tick"
+    assert [name for name, *_ in log if _ != ["closed"]].count("deliver") == 3
+    assert asked[0] == (at(0), at(30)), "asked at the step's own time with the tick's deadline"
+
+
+def test_an_idle_tick_calls_no_step_and_prints_the_same_lines():
+    clock, log = Clock(), []
+    ctx = TickContext(db=None, box=None, settings=None, clock=clock)
+    report = run(ctx, [(recording_step("a", log, clock), lambda now, deadline: False)], budget=5)
+    assert [e for e in log if e[1] != "closed"] == [] and report.lines == [("a", "0 done")]
+
+
 def test_a_transient_database_error_skips_that_step_for_one_tick_and_is_reported():
     clock, log = Clock(), []
     lost = OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
     ctx = TickContext(db=None, box=None, settings=None, clock=clock)
-    report = run(ctx, [recording_step("timers", log, clock, fail_on=(1,), error=lost), recording_step("send", log, clock)],
-                 budget=60, loop=30, sleep=clock.sleep)
+    report = run(ctx, [(recording_step("timers", log, clock, fail_on=(1,), error=lost), None),
+                       (recording_step("send", log, clock), None)], budget=60, loop=30, sleep=clock.sleep)
     d = report.as_dict()
     assert d["timers_done"] == 1 and d["send_done"] == 2, "the failed call counted nothing; the next step still ran"
     assert d["db_errors"] == 1
     assert report.errors == ["database error in timers: server closed the connection unexpectedly"]
 
 
+def test_a_due_check_that_loses_the_database_is_reported_like_its_step():
+    clock, log = Clock(), []
+
+    def lost(now, deadline):
+        raise OperationalError("SELECT 1", {}, Exception("could not connect to server"))
+
+    ctx = TickContext(db=None, box=None, settings=None, clock=clock)
+    report = run(ctx, [(recording_step("timers", log, clock), lost)], budget=5)
+    assert report.errors == ["database error in timers: could not connect to server"] and log == [("timers", "closed")]
+
+
 def test_a_bug_in_a_step_is_not_swallowed_and_every_step_is_closed():
     clock, log = Clock(), []
     ctx = TickContext(db=None, box=None, settings=None, clock=clock)
     with pytest.raises(ZeroDivisionError):
-        run(ctx, [recording_step("a", log, clock, fail_on=(1,), error=ZeroDivisionError()),
-                  recording_step("b", log, clock)], budget=10)
+        run(ctx, [(recording_step("a", log, clock, fail_on=(1,), error=ZeroDivisionError()), None),
+                  (recording_step("b", log, clock), None)], budget=10)
     assert ("a", "closed") in log and ("b", "closed") in log
 
 
 def test_a_tick_with_several_errors_lists_every_one_on_its_own_stamped_line():
-    from promostack_cli.scheduler.runner import TickReport, failure, summary
-    from promostack_cli.scheduler.steps import StepTotals
+    from jobs.runner import TickReport, failure, summary
+    from jobs.steps import StepTotals
 
     report = TickReport(steps=[StepTotals("delivery", errors=["acme signal_bot: token cannot be decrypted"]),
                                StepTotals("timers", errors=[f"message {n}: Bad Request" for n in (1, 2, 3, 4)])],

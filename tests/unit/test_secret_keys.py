@@ -37,15 +37,14 @@ def test_old_keys_are_a_list_and_each_must_be_a_real_key():
 
 
 def test_the_settings_old_key_reaches_the_box(tmp_path):
-    from promostack_cli.core.env import read_plain
     from promostack_cli.core.secrets import secret_box_for
     from promostack_cli.settings import Settings
 
     sealed = SecretBox(OLD).encrypt(TOKEN)
-    s = Settings(secret_key=CURRENT, secret_key_old=f"{OTHER},{OLD}", data_dir=tmp_path, _env_file=None)
+    s = Settings(secret_key=CURRENT, secret_key_old=f"{OTHER},{OLD}", data_dir=tmp_path)
     assert secret_box_for(s).decrypt(sealed) == TOKEN
-    plain = read_plain({"PROMOSTACK_SECRET_KEY": CURRENT, "PROMOSTACK_SECRET_KEY_OLD": OLD}, cwd=tmp_path)
-    assert secret_box_for(plain).decrypt(sealed) == TOKEN   # the idle tick's fast path reads it too
+    read = Settings.from_env({"PROMOSTACK_SECRET_KEY": CURRENT, "PROMOSTACK_SECRET_KEY_OLD": OLD}, cwd=tmp_path)
+    assert secret_box_for(read).decrypt(sealed) == TOKEN
 
 
 def test_rotation_covers_every_encrypted_column_of_every_table():

@@ -45,13 +45,13 @@ def test_generated_key_file_is_private_and_stable(tmp_path):
 
 
 def test_postgres_without_secret_key_is_refused(tmp_path):
-    s = Settings(database_url="postgresql+psycopg://u@h/db", data_dir=tmp_path, _env_file=None)
+    s = Settings(database_url="postgresql+psycopg://u@h/db", data_dir=tmp_path)
     with pytest.raises(ValidationError, match="PROMOSTACK_SECRET_KEY is not set"):
         secret_box_for(s)
 
 
 def test_sqlite_default_uses_key_file_beside_database(tmp_path):
-    s = Settings(data_dir=tmp_path, _env_file=None)
+    s = Settings(data_dir=tmp_path)
     box = secret_box_for(s)
     assert (tmp_path / "secret.key").exists()
     assert secret_box_for(s).decrypt(box.encrypt("x")) == "x"

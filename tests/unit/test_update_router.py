@@ -1,8 +1,9 @@
-"""Updates parsed once into typed events, routed by kind and command (pure: no database)."""
+"""Updates parsed once into typed updates, routed by kind and command with filters given at
+registration, each handler given its context (pure: no database)."""
 
 import pytest
 
-from promostack_cli.telegram.routing import Handled, Router
+from promostack_cli.telegram.routing import Handled, Router, UpdateContext
 from promostack_cli.telegram.updates import BotRef, MalformedUpdate, envelope, parse, parse_command
 
 BOT = BotRef(tenant_id=1, bot_id=42, role="message_bot")
@@ -16,6 +17,7 @@ def msg(text, chat_type="private"):
 
 @pytest.mark.parametrize(("text", "command", "args", "payload"), [
     ("/start welcome", "start", "welcome", "welcome"),
+    ("/start vip__cp1a", "start", "vip__cp1a", "vip"),        # the attribution code is split off once
     ("/start@EntryLabBot welcome", "start", "welcome", "welcome"),
     ("/START  welcome ", "start", "welcome", "welcome"),
     ("/start", "start", None, None),
@@ -26,9 +28,15 @@ def msg(text, chat_type="private"):
     ("hello /start welcome", None, None, None),
 ])
 def test_commands_and_deep_link_payloads(text, command, args, payload):
-    event = parse(msg(text), BOT)
-    assert (event.command, event.args, event.start_payload) == (command, args, payload)
+    update = parse(msg(text), BOT)
+    assert (update.command, update.args, update.payload) == (command, args, payload)
     assert parse_command(text) == (command, args)
+
+
+def test_the_attribution_code_of_a_start_link_is_a_field():
+    assert (parse(msg("/start vip__cp1a"), BOT).ref, parse(msg("/start cp9"), BOT).ref) == ("cp1a", "cp9")
+    assert parse(msg("/start cp9"), BOT).payload is None and parse(msg("/start vip"), BOT).ref is None
+    assert parse(msg("hello cp9"), BOT).ref is None
 
 
 def test_message_event_carries_chat_user_and_text():
@@ -61,16 +69,43 @@ def test_envelope_and_malformed_bodies():
         parse({"update_id": 4, "message": "not an object"}, BOT)
 
 
+def context(update, **given):
+    return UpdateContext(session=None, update=update, now=None, settings=given.get("settings"), box=given.get("box"))
+
+
 def test_router_tries_commands_then_kind_handlers_and_filters_by_role():
     router, seen = Router(), []
-    router.before("message", lambda s, e, now: seen.append("before"))
-    router.command("verify", lambda s, e, now: Handled("verified"), roles=("message_bot",))
-    router.on("message", lambda s, e, now: None)                      # not mine: the next one is tried
-    router.on("message", lambda s, e, now: Handled(f"text {e.text}"))
-    assert router.dispatch(None, parse(msg("/verify"), BOT), None).result == "verified"
-    assert router.dispatch(None, parse(msg("hello"), BOT), None).result == "text hello"
+    router.before("message", lambda c: seen.append("before"))
+    router.command("verify", lambda c: Handled("verified"), roles=("message_bot",))
+    router.on("message", lambda c: None)                      # not mine: the next one is tried
+    router.on("message", lambda c: Handled(f"text {c.update.text}"))
+    assert router.dispatch(context(parse(msg("/verify"), BOT))).result == "verified"
+    assert router.dispatch(context(parse(msg("hello"), BOT))).result == "text hello"
     signal = BotRef(1, 43, "signal_bot")
-    assert router.dispatch(None, parse(msg("/verify"), signal), None).result == "text /verify"
+    assert router.dispatch(context(parse(msg("/verify"), signal))).result == "text /verify"
     assert seen == ["before"] * 3
-    ignored = router.dispatch(None, parse({"update_id": 1, "poll": {"id": "p"}}, BOT), None)
+    ignored = router.dispatch(context(parse({"update_id": 1, "poll": {"id": "p"}}, BOT)))
     assert (ignored.status, ignored.result) == ("ignored", "poll")
+
+
+def test_private_chats_only_is_declared_at_registration():
+    router = Router()
+    router.command("start", lambda c: Handled(f"start {c.update.payload}"), private=True)
+    router.on("message", lambda c: Handled("group text"))
+    assert router.dispatch(context(parse(msg("/start vip"), BOT))).result == "start vip"
+    assert router.dispatch(context(parse(msg("/start vip", chat_type="group"), BOT))).result == "group text"
+    anonymous = {"update_id": 7, "message": {"message_id": 1, "date": 1, "text": "/start vip",
+                                             "chat": {"id": 5, "type": "private"}}}   # no "from": no user to answer
+    assert router.dispatch(context(parse(anonymous, BOT))).result == "group text"
+
+
+def test_a_handler_gets_what_the_edge_gave_and_shares_what_it_loads_once():
+    router, loads = Router(), []
+
+    def load(c):
+        return c.memo("config", lambda: loads.append(c.settings) or {"from": c.settings})
+
+    router.before("message", load)
+    router.on("message", lambda c: Handled(f"{load(c)['from']} {c.box} tenant {c.tenant_id}"))
+    assert router.dispatch(context(parse(msg("hi"), BOT), settings="S", box="B")).result == "S B tenant 1"
+    assert loads == ["S"]   # loaded once for the update, though asked for twice

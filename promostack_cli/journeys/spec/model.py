@@ -7,8 +7,6 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from promostack_cli.core.clock import parse_duration
 from promostack_cli.journeys.spec.rules import DEFAULTS, STEP_KEYS
 
@@ -98,6 +96,8 @@ def ordered_step(step: dict) -> dict:
 
 def dump_yaml(spec: JourneySpec) -> str:
     """The canonical YAML of :meth:`JourneySpec.to_dict` (stable: dump → parse → dump is identical)."""
+    import yaml  # only to write a journey out (export, canonical hash): listing one needs none
+
     return yaml.safe_dump(
         spec.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
     )

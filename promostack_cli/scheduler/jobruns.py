@@ -17,6 +17,7 @@ from sqlmodel import Field, SQLModel, select
 from promostack_cli.core import claims
 from promostack_cli.core.clock import utcnow
 from promostack_cli.core.types import BigIntPK
+from promostack_cli.tenants.models import Tenant  # noqa: F401 - registers the table the foreign keys name
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # unique even for PID 1 in containers
 

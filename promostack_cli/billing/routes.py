@@ -1,4 +1,4 @@
-"""Stripe on the receiver: ``POST /api/stripe/webhook/{tenant}`` and the two redirects users click.
+"""Billing's receiver routes (Stripe): ``POST /api/stripe/webhook/{tenant}`` and the two redirects users click.
 
 * The webhook: ``Stripe-Signature`` is verified by the library against the tenant's signing secret,
   over the raw body, with a 300 s tolerance. Anything that fails (a bad or missing signature, a stale
@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from promostack_cli.core.clock import utcnow
+from promostack_cli.db import first_line, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +63,8 @@ class BillingDirectory:
         return cfg
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
 def _store(db, cfg, payload: dict):
     from promostack_cli.billing.service import ingest
-    from promostack_cli.db import is_transient
 
     for attempt in range(DB_ATTEMPTS):
         try:
@@ -78,12 +73,14 @@ def _store(db, cfg, payload: dict):
         except Exception as exc:  # noqa: BLE001
             if not is_transient(exc) or attempt == DB_ATTEMPTS - 1:
                 raise
-            log.warning("database error, storing Stripe event again: %s", _first_line(exc))
+            log.warning("database error, storing Stripe event again: %s", first_line(exc))
             time.sleep(0.05 * 2 ** attempt)
 
 
-def stripe_routes(db, box, settings, on_enqueued=None) -> list[Route]:
-    directory = BillingDirectory(db, box, settings.public_url)
+def routes(receiver) -> list[Route]:
+    """The routes, served by ``receiver`` (:class:`promostack_cli.webhooks.app.Receiver`)."""
+    db, settings, on_enqueued = receiver.db, receiver.settings, receiver.on_enqueued
+    directory = BillingDirectory(db, receiver.box, settings.public_url)
 
     async def webhook(request: Request):
         import stripe
@@ -97,7 +94,7 @@ def stripe_routes(db, box, settings, on_enqueued=None) -> list[Route]:
         try:
             cfg = await run_in_threadpool(directory.get, request.path_params["tenant"])
         except Exception as exc:  # noqa: BLE001 - the database is failing: Stripe will send it again
-            log.warning("cannot read billing settings: %s", _first_line(exc))
+            log.warning("cannot read billing settings: %s", first_line(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         if cfg is None:
             return JSONResponse({"error": "signature verification failed"}, status_code=400)
@@ -116,7 +113,7 @@ def stripe_routes(db, box, settings, on_enqueued=None) -> list[Route]:
         try:
             done = await run_in_threadpool(_store, db, cfg, payload)
         except Exception as exc:  # noqa: BLE001 - not stored: 503, Stripe retries
-            log.warning("Stripe event %s not stored (%s); answered 503", payload.get("id"), _first_line(exc))
+            log.warning("Stripe event %s not stored (%s); answered 503", payload.get("id"), first_line(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         if done.stored and on_enqueued is not None:
             on_enqueued()
