@@ -9,9 +9,14 @@ from bench.delivery import ROOT
 
 
 def revision() -> str:
-    """The measured checkout, ``git describe --always --dirty``: before/after runs say what they ran."""
-    done = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True)
-    return done.stdout.strip() or "unknown"
+    """The measured product: the last commit outside bench/ (``-dirty`` if it has changes there), so
+    before/after runs say what they ran whatever the benchmarks' own commits."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args, "--", ".", ":(exclude)bench"],
+                              capture_output=True, text=True).stdout.strip()
+
+    commit = git("log", "-1", "--format=%h")
+    return (commit + ("-dirty" if git("status", "--porcelain") else "")) if commit else "unknown"
 
 
 def emit(res: dict, report, as_json: bool = False, save: str | None = None) -> dict:
