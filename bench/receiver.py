@@ -111,6 +111,7 @@ def measure(updates: int = 3000, clients: int = 32, workers: int = 2, rounds: in
     fake, api = _start_fake()
     procs = []
     per = updates // rounds
+    load0 = os.getloadavg()[0]
     try:
         servers = {}
         for name, factory, create in (("naive", "create_app", CREATE), ("inline", "create_inline_app", INLINE_CREATE)):
@@ -144,7 +145,8 @@ def measure(updates: int = 3000, clients: int = 32, workers: int = 2, rounds: in
         raise SystemExit(f"the inline floor did not do its work: {inline_sessions} sessions, {inline_queued} "
                          f"messages for {expected} /start updates")
     return {"benchmark": "receiver", "revision": revision(), "updates": per * rounds, "clients": clients,
-            "workers": workers, "rounds": rounds, "first_message": first,
+            "workers": workers, "rounds": rounds, "first_message": first, "cores": os.cpu_count(),
+            "load": [round(load0, 1), round(os.getloadavg()[0], 1)],
             "servers": {name: _sum(name, phases, per * rounds) for name in NAMES}, "sending": _sending(phases)}
 
 
@@ -153,7 +155,8 @@ def report(res: dict) -> None:
     naive, inline, ours = s["naive"], s["inline"], s["promostack"]
     ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
     print(f"webhook receiver: {res['updates']} /start updates to each, {res['clients']} concurrent clients, "
-          f"{res['workers']} workers each, postgres, {res['rounds']} alternating rounds ({res['revision']})")
+          f"{res['workers']} workers each, postgres, {res['rounds']} alternating rounds ({res['revision']}); "
+          f"load average {res['load'][0]} -> {res['load'][1]} on {res['cores']} cores")
     print(f"  {'server':32} {'ingest/s':>9} {'p50':>7} {'p99':>7} {'processed/s':>12} {'CPU/update':>11}")
     for name, f in s.items():
         processed = "-" if name == "naive" else f"{f['processed_rate']:.0f}"
