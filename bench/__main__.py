@@ -43,6 +43,8 @@ def main(argv: list[str]) -> int:
     unknown = set(args.which) - set(known)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
+    if args.save and len({"startup", "receiver", "ingest", "cron"} & set(args.which)) > 1:
+        parser.error("--save writes one benchmark's figures: name one of startup, receiver, cron")
     if args.rounds < 1 or args.updates < args.rounds:
         parser.error("--rounds needs at least 1, and --updates at least one update per round")
     if "startup" in args.which:
