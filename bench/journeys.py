@@ -1,6 +1,6 @@
 """Journey benchmarks on PostgreSQL.
 
-* ingest: see :mod:`bench.ingest` (the receiver beside the floor of any durable receiver).
+* receiver (ingest): see :mod:`bench.receiver` (the receiver beside the floors of ingest and processing).
 * drain: N sessions due at once, ``ticks`` concurrent ``scheduler tick`` processes advance them and
   deliver what they queue through the fake Bot API with Telegram's limits; time to advance all
   sessions, duplicates (must be 0).
