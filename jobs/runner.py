@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
-from jobs.steps import Step, StepTotals, TickContext, run_step
+from jobs.steps import StepTotals, TickContext, TickStep, run_step
 
 
 @dataclass
@@ -56,8 +56,11 @@ class TickReport:
 Due = Callable[[datetime, datetime], bool]
 
 
-def run(context: TickContext, steps: list[tuple[Step, Due | None]] | Callable[[], list[tuple[Step, Due | None]]], *,
-        budget: float, loop: float | None = None, sleep: Callable[[float], None] = time.sleep) -> TickReport:
+Made = list[tuple[TickStep, Due | None]]
+
+
+def run(context: TickContext, steps: Made | Callable[[], Made], *, budget: float, loop: float | None = None,
+        sleep: Callable[[float], None] = time.sleep) -> TickReport:
     """One tick, or with ``loop`` a tick every ``loop`` seconds, all within ``budget`` seconds.
 
     ``steps``: (step, due) pairs, or a callable that makes them (so they are closed even when making
@@ -66,7 +69,7 @@ def run(context: TickContext, steps: list[tuple[Step, Due | None]] | Callable[[]
     clock = context.now
     started = clock()
     end = started + timedelta(seconds=budget)
-    made: list[tuple[Step, Due | None]] = []
+    made: Made = []
     report = TickReport()
     try:
         made.extend(steps() if callable(steps) else steps)

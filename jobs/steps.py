@@ -54,7 +54,7 @@ class TickContext:
         return utcnow()
 
 
-class Step(Protocol):
+class TickStep(Protocol):
     name: str
     keys: tuple[str, ...]     # the counts it reports (0 on a tick it was not called)
 
@@ -88,7 +88,7 @@ class StepTotals:
                 self.counts[key] = self.counts.get(key, 0) + value
 
 
-def run_step(step: Step, totals: StepTotals, due: Callable[[], bool] | None, now: datetime, deadline: datetime,
+def run_step(step: TickStep, totals: StepTotals, due: Callable[[], bool] | None, now: datetime, deadline: datetime,
              clock: Callable[[], datetime]) -> None:
     """One call of one step, if its due check finds work. A transient database error skips the step
     for this tick (the next tick does the work; nothing was claimed that is not handed back); any

@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from jobs.runner import Due
-from jobs.steps import Step, TickContext
+from jobs.steps import TickStep, TickContext
 from promostack_cli.core.domain import load
 
 
-def make_steps(context: TickContext, group: str, names: set[str] | None = None) -> list[tuple[Step, Due | None]]:
+def make_steps(context: TickContext, group: str, names: set[str] | None = None) -> list[tuple[TickStep, Due | None]]:
     """The group's steps (only ``names`` when given), made from ``context``, each with its due check."""
     from promostack_cli.domains import steps
 
