@@ -186,8 +186,8 @@ def sync(dry_run: bool = typer.Option(False, "--dry-run", help="Show what would 
     """Repair local state from Stripe (subscriptions, undelivered events of the last 30 days) and report
     channel drift (paid but not in the channel, in the channel but not paid). Safe hourly from cron.
     """
-    from promostack_cli.billing import sync as do_sync
-    from promostack_cli.billing.stripe_api import StripeApi
+    from promostack_cli.billing.stripe import sync as do_sync
+    from promostack_cli.billing.stripe.api import StripeApi
     from promostack_cli.core.errors import PromoStackError
     from promostack_cli.runtime import TenantRuntime
 
@@ -229,7 +229,7 @@ def events(failed: bool = typer.Option(False, "--failed", help="Only events whos
            limit: int = typer.Option(50, "--limit", min=1, max=1000, help="At most this many, newest first"),
            json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     """The Stripe events received, newest first."""
-    from promostack_cli.billing.service import list_events
+    from promostack_cli.billing.stripe.service import list_events
     from promostack_cli.core.clock import from_epoch
 
     db = ctx.open_db()
@@ -250,7 +250,7 @@ def events(failed: bool = typer.Option(False, "--failed", help="Only events whos
 def replay(event_id: str = typer.Argument(..., help="evt_… (billing events lists them)"),
            json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     """Apply a stored event again, e.g. after fixing what made it fail. Safe: it cannot move state backwards."""
-    from promostack_cli.billing.service import replay as do_replay
+    from promostack_cli.billing.stripe.service import replay as do_replay
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
@@ -271,8 +271,8 @@ def inject(signature: str = typer.Option(..., "--signature", help="The Stripe-Si
     tenant's secret, 300 s tolerance), without HTTP: for replaying a captured delivery, or demos."""
     import sys
 
-    from promostack_cli.billing.service import verified
-    from promostack_cli.billing.service import ingest as do_ingest
+    from promostack_cli.billing.stripe.service import verified
+    from promostack_cli.billing.stripe.service import ingest as do_ingest
 
     body = open(file, "rb").read() if file else sys.stdin.buffer.read()
     db = ctx.open_db()
@@ -320,8 +320,8 @@ def checkout_link(telegram_user: int = typer.Option(..., "--telegram-user", help
                   json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     """Create a Stripe Checkout link whose payment links itself to that Telegram user."""
     from promostack_cli.billing.access import message_bot_username
-    from promostack_cli.billing.checkout import checkout_url
-    from promostack_cli.billing.stripe_api import StripeApi
+    from promostack_cli.billing.stripe.checkout import checkout_url
+    from promostack_cli.billing.stripe.api import StripeApi
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)

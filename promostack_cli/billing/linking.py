@@ -19,7 +19,7 @@ from promostack_cli.billing import tokens
 from promostack_cli.billing.access import has_access, message_bot_username, reconcile
 from promostack_cli.billing.config import BillingConfig
 from promostack_cli.billing.models import BillingLinkCode, BillingVerifyAttempt, TelegramSubscription
-from promostack_cli.billing.state import link
+from promostack_cli.billing.stripe.state import link
 from promostack_cli.core import claims
 from promostack_cli.core.errors import NotFoundError, ValidationError
 from promostack_cli.telegram import html

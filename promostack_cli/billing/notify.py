@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from promostack_cli.billing import events as ev
+from promostack_cli.billing.stripe import events as ev
 from promostack_cli.billing import tokens
 from promostack_cli.billing.config import BillingConfig
 from promostack_cli.billing.models import TelegramSubscription

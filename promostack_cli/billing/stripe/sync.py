@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from promostack_cli.billing import service, state
+from promostack_cli.billing.stripe import service, state
 from promostack_cli.billing.access import has_access, reconcile
 from promostack_cli.billing.config import BillingConfig
 from sqlmodel import select
 
-from promostack_cli.billing.events import BadEvent, parse_event, subscription, subscription_of
+from promostack_cli.billing.stripe.events import BadEvent, parse_event, subscription, subscription_of
 from promostack_cli.billing.models import BillingMember, TelegramSubscription
 from promostack_cli.core import claims
 

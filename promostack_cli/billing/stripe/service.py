@@ -16,8 +16,8 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from promostack_cli.billing import events as ev
-from promostack_cli.billing import state
+from promostack_cli.billing.stripe import events as ev
+from promostack_cli.billing.stripe import state
 from promostack_cli.billing.access import reconcile
 from promostack_cli.billing.config import BillingConfig
 from promostack_cli.billing.models import BillingEvent

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from promostack_cli.billing import events as ev
+from promostack_cli.billing.stripe import events as ev
 from promostack_cli.billing import tokens
 from promostack_cli.billing.access import aware, record
 from promostack_cli.billing.config import BillingConfig
