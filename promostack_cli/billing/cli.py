@@ -103,6 +103,7 @@ def settings_show(json_: bool = typer.Option(False, "--json", help="JSON output"
 def subscriptions(status: Optional[str] = typer.Option(None, "--status", help="Only this Stripe status (active, past_due, canceled…)"),
                   json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     """List the tenant's subscriptions and manual grants, with their access."""
+    from promostack_cli.billing import sources
     from promostack_cli.billing.reports import subscriptions as listing
 
     db = ctx.open_db()
@@ -114,7 +115,7 @@ def subscriptions(status: Optional[str] = typer.Option(None, "--status", help="O
         return
     ctx.emit_table(None, ["id", "subscription", "email", "telegram", "plan", "status", "period end", "access until"],
                    [(r["id"], r["subscription"] or "manual", r["email"], r["telegram_user_id"], r["plan"],
-                     r["status"] + (" (cancels)" if r["cancel_at_period_end"] and r["source"] == "stripe" else ""),
+                     r["status"] + (" (cancels)" if r["cancel_at_period_end"] and sources.get(r["source"]).paid else ""),
                      r["period_end"], r["access_until"] if r["access"] else "no access") for r in rows],
                    empty="No subscriptions yet.")
 
@@ -167,6 +168,7 @@ def grant(telegram_id: int = typer.Argument(..., help="The user's Telegram id"),
 def revoke(telegram_id: int = typer.Argument(..., help="The user's Telegram id"),
            json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     """Take a user's access away now (ban + unban in the VIP channel, a message to the user)."""
+    from promostack_cli.billing import sources
     from promostack_cli.billing.reports import revoke as do_revoke
 
     db = ctx.open_db()
@@ -176,8 +178,9 @@ def revoke(telegram_id: int = typer.Argument(..., help="The user's Telegram id")
     if ctx.want_json(json_):
         ctx.emit_json(shown)
     ctx.success(f"Revoked access of {telegram_id} ({shown['access']}).")
-    if shown["still_billed_by_stripe"]:
-        ctx.warn(f"Stripe still bills {', '.join(shown['still_billed_by_stripe'])}: cancel it in Stripe if you mean to.")
+    for source in sources.all_sources():
+        if shown.get(f"still_billed_by_{source.name}"):
+            ctx.warn(source.cancel_hint(shown[f"still_billed_by_{source.name}"]))
 
 
 @app.command("sync")
