@@ -7,8 +7,8 @@ only a rail knows (its ids, its events and payments, what it still charges) come
 ``stats``: active members (users with access now, by any rail), MRR by currency (paid rails' active
 subscriptions' price per interval, normalised to a month; currencies are never summed together),
 new and churned subscriptions in the last 30 days, payments failed and recovered (a failed invoice
-paid later). Conversions by deep-link code are counted when
-cross promo records which code brought a user (not available in this release: reported as such).
+paid later). Conversions by deep-link code are counted when cross promo records which code brought a
+user (not available in this release: reported as such).
 """
 
 from __future__ import annotations
