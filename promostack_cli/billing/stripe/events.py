@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from promostack_cli.billing.models import STATUSES
+# Stripe's subscription statuses: the first three are billing's shared access vocabulary
+# (promostack_cli.billing.models.KEEP_ACCESS, GRACE_ACCESS), the rest give no access.
+STATUSES = ("trialing", "active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired", "paused")
 
 
 class BadEvent(ValueError):
