@@ -36,7 +36,7 @@ class Ingested:
     access: str | None = None   # granted | removed, when the event changed someone's access
 
 
-def _apply(session: Session, cfg: BillingConfig, e: ev.Event, now: datetime) -> tuple[str, str, str | None]:
+def _apply(session: Session, cfg: BillingConfig, e: ev.StripeEvent, now: datetime) -> tuple[str, str, str | None]:
     handler = state.HANDLERS.get(e.type)
     if handler is None:
         return "ignored", f"{e.type} is not used by billing", None
@@ -79,7 +79,7 @@ def ingest(session: Session, cfg: BillingConfig, payload: dict, now: datetime, *
     return _run(session, cfg, row, e, now, is_transient)
 
 
-def _run(session: Session, cfg: BillingConfig, row: BillingEvent, e: ev.Event, now: datetime, is_transient) -> Ingested:
+def _run(session: Session, cfg: BillingConfig, row: BillingEvent, e: ev.StripeEvent, now: datetime, is_transient) -> Ingested:
     access = None
     try:
         with session.begin_nested():

@@ -85,7 +85,7 @@ def observe(row: TelegramSubscription, status: str, created: int, event_id: str,
     return changed
 
 
-def on_subscription(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscription]:
+def on_subscription(session, cfg, e: ev.StripeEvent, now) -> tuple[str, TelegramSubscription]:
     snap = ev.subscription(e.object)
     row = get_or_create(session, cfg.tenant_id, snap.id, now)
     changed = observe(row, snap.status, e.created, e.id, snap, cfg)
@@ -98,7 +98,7 @@ def on_subscription(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscr
     return result, row
 
 
-def on_checkout(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscription | None]:
+def on_checkout(session, cfg, e: ev.StripeEvent, now) -> tuple[str, TelegramSubscription | None]:
     co = ev.checkout(e.object)
     if co.mode != "subscription" or not co.subscription:
         return "not a subscription checkout", None
@@ -113,7 +113,7 @@ def on_checkout(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscripti
     return f"{co.subscription} checkout completed" + (", linked" if linked == "linked" else ""), row
 
 
-def _payment(session, cfg, inv: ev.Invoice, status: str, e: ev.Event) -> bool:
+def _payment(session, cfg, inv: ev.Invoice, status: str, e: ev.StripeEvent) -> bool:
     """Record the payment once per (invoice, status); False when it was already recorded."""
     exists = session.exec(select(BillingPayment.id).where(
         BillingPayment.tenant_id == cfg.tenant_id, BillingPayment.invoice_id == inv.id,
@@ -128,7 +128,7 @@ def _payment(session, cfg, inv: ev.Invoice, status: str, e: ev.Event) -> bool:
     return True
 
 
-def on_invoice_paid(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscription | None]:
+def on_invoice_paid(session, cfg, e: ev.StripeEvent, now) -> tuple[str, TelegramSubscription | None]:
     inv = ev.invoice(e.object)
     if not inv.subscription:
         return "invoice without a subscription", None
@@ -143,7 +143,7 @@ def on_invoice_paid(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscr
     return f"{inv.subscription} paid {inv.amount_paid} {inv.currency or ''}".rstrip(), row
 
 
-def on_invoice_failed(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscription | None]:
+def on_invoice_failed(session, cfg, e: ev.StripeEvent, now) -> tuple[str, TelegramSubscription | None]:
     inv = ev.invoice(e.object)
     if not inv.subscription:
         return "invoice without a subscription", None
