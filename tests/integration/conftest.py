@@ -87,7 +87,7 @@ class Receiver:
             "X-Telegram-Bot-Api-Secret-Token": self.secret if secret is None else secret,
             "Content-Type": "application/json"})
         if settle and r.status_code == 200:
-            assert wait_for(lambda: all(u.status != "received" for u in self.updates()), timeout=10), \
+            assert wait_for(lambda: all(u.status != "received" for u in self.updates())), \
                 "a stored update was not processed"
         return r
 
