@@ -25,7 +25,6 @@ with ``error`` set, recorded as a failed message, and the session goes on to its
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field, replace
 
 from promostack_cli.core.clock import parse_duration
@@ -35,13 +34,14 @@ from promostack_cli.journeys.spec.rules import BASE_VARIABLES, EVENTS
 from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, COMPLETED, FINAL,  # noqa: F401
                                             END_COMPLETED, END_REPLY_TIMEOUT, END_STOPPED, END_TOO_MANY_STEPS,
                                             WAITING_DELAY)
+from promostack_cli.journeys.template_limits import render_clock
 from promostack_cli.telegram.html import MAX_MESSAGE_LENGTH, fits, split_message, visible_length
 
 CHOICE_PREFIX = "choice:"  # callback_data of a choice button: "choice:<index>" (well under 64 bytes)
 MAX_STEPS_PER_INPUT = 200  # a safety net; gotos need an input, so a journey cannot loop on its own
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_CUT = 64  # a value this short (a name, a choice) is never cut: that could change what the template says
-FIT_SECONDS = 1.0  # at most this long looking for the best cut; the best found so far is used after that
+FIT_SECONDS = 1.0  # at most this much CPU time (render_clock) looking for the best cut; the best found so far is used after that
 DEFAULT_RETRY_TEXT = "Sorry, I didn't get that. Please answer again."
 
 
@@ -256,7 +256,7 @@ def fit_message(template, variables: dict[str, str]) -> list[str]:
     in as few messages as it can; only a text too long by itself is split into consecutive messages
     (:func:`~promostack_cli.telegram.html.split_message`). Raises TemplateProblem when the template
     fails or renders nothing visible."""
-    started = time.monotonic()
+    started = render_clock()
     text = templates.render(template, variables)
     if fits(text):
         parts = split_message(text)  # [text], or [] when nothing is visible
@@ -291,7 +291,7 @@ def _cut_to_fit(template, variables: dict[str, str], text: str, started: float) 
     low, high = MIN_CUT + 1, longest - 1
     mid = longest - 1 - (visible_length(text) - MAX_MESSAGE_LENGTH * target)
     mid = mid if low <= mid <= high else (low + high) // 2
-    while low <= high and time.monotonic() - started < FIT_SECONDS:
+    while low <= high and render_clock() - started < FIT_SECONDS:
         got = attempt(mid)
         if got is not None and within(got, target):
             best, low = got, mid + 1
