@@ -72,7 +72,7 @@ def run(context: TickContext, steps: Made | Callable[[], Made], *, budget: float
     made: Made = []
     report = TickReport()
     try:
-        made.extend(steps() if callable(steps) else steps)
+        made = steps() if callable(steps) else steps
         # a step's counts start at 0 (its ``keys``): an idle step still reports them (--json readers)
         report.steps = [StepTotals(step.name, counts=dict.fromkeys(getattr(step, "keys", ()), 0)) for step, _ in made]
         while True:
@@ -92,6 +92,7 @@ def run(context: TickContext, steps: Made | Callable[[], Made], *, budget: float
     finally:
         for step, _ in made:
             step.close()
+        getattr(made, "close", lambda: None)()  # what the steps share (make_steps: the checks' connection)
     report.seconds = (clock() - started).total_seconds()
     report.lines = [(s.name, step.describe(s.counts)) for (step, _), s in zip(made, report.steps)]
     return report

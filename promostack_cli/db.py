@@ -65,6 +65,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # a read-only connection (the due checks): each statement on its own, no write lock
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
