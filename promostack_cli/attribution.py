@@ -27,8 +27,4 @@ def _int(chat: str) -> int | None:
 
 
 def _after(paid_at: datetime | None, started_at: datetime) -> bool:
-    if paid_at is None:
-        return False
-    if paid_at.tzinfo is None or started_at.tzinfo is None:
-        paid_at, started_at = paid_at.replace(tzinfo=None), started_at.replace(tzinfo=None)
-    return paid_at >= started_at
+    return paid_at is not None and paid_at >= started_at  # both aware UTC: read through the models

@@ -35,7 +35,7 @@ def at(ts: int) -> datetime:
 
 def scenario(cfg, *, cancelled: bool, sub_id: str = "sub_scenario1", uid: int = USER) -> list[dict]:
     """A real-shaped event history, in order; both API shapes mixed. Ends active, or cancelled."""
-    token = tokens.checkout_token(cfg.link_secret, uid, T0)
+    token = tokens.checkout_token(cfg.link_secret, uid, at(T0))
     meta = {"telegram_user_id": str(uid), "promostack_token": token}
     incomplete = fs.subscription(sub_id, status="incomplete", start=T0, metadata=meta, shape="legacy")
     active = fs.subscription(sub_id, status="active", start=T0, metadata=meta)

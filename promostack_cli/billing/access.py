@@ -20,7 +20,7 @@ the answer may change with no event at all (a period ending).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
@@ -36,13 +36,8 @@ from promostack_cli.telegram import html
 MESSAGE = "message_bot"
 
 
-def aware(dt: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive (they are UTC)."""
-    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
-
-
 def _latest(*values: datetime | None) -> datetime | None:
-    present = [aware(v) for v in values if v is not None]
+    present = [v for v in values if v is not None]
     return max(present) if present else None
 
 
@@ -58,7 +53,7 @@ def entitled(sub: TelegramSubscription, now: datetime, grace_seconds: int) -> tu
         limit = end if sub.cancel_at_period_end else end + grace
         return now < limit, limit
     if sub.status in GRACE_ACCESS:
-        base = _latest(sub.current_period_start, sub.paid_until) or aware(sub.payment_failed_at) or now
+        base = _latest(sub.current_period_start, sub.paid_until) or sub.payment_failed_at or now
         limit = base + grace
         return now < limit, limit
     return False, None

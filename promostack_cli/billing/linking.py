@@ -64,7 +64,7 @@ def _linked_answer(session: Session, cfg: BillingConfig, uid: int, outcome: str,
 
 
 def by_deep_link(session: Session, cfg: BillingConfig, uid: int, payload: str, now: datetime) -> str:
-    row_id = tokens.deep_link_subscription(cfg.link_secret, payload, int(now.timestamp()))
+    row_id = tokens.deep_link_subscription(cfg.link_secret, payload, now)
     row = session.get(TelegramSubscription, row_id) if row_id else None
     if row is None or row.tenant_id != cfg.tenant_id:
         return ("This link is not valid or has expired. If you paid, send /verify followed by the code from your "
@@ -123,7 +123,7 @@ def issue(session: Session, cfg: BillingConfig, ref: str, now: datetime) -> dict
                                 code_hash=tokens.code_hash(cfg.link_secret, tokens.normalise_code(code)),
                                 expires_at=now + timedelta(days=CODE_DAYS), created_at=now))
     session.flush()
-    payload = tokens.deep_link_token(cfg.link_secret, row.id, int(now.timestamp()))
+    payload = tokens.deep_link_token(cfg.link_secret, row.id, now)
     username = message_bot_username(session, cfg.tenant_id)
     return {"subscription": reference(row), "email": row.email, "linked_to": row.telegram_user_id,
             "deep_link": f"https://t.me/{username}?start={payload}" if username else None, "start_payload": payload,

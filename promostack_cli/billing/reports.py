@@ -19,7 +19,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from promostack_cli.billing import sources
-from promostack_cli.billing.access import aware, entitled, reconcile, user_subscriptions
+from promostack_cli.billing.access import entitled, reconcile, user_subscriptions
 from promostack_cli.billing.config import BillingConfig
 from promostack_cli.billing.linking import find_subscription
 from promostack_cli.billing.models import (GRACE_ACCESS, BillingAccessChange, BillingMember, BillingPayment,
@@ -30,7 +30,7 @@ MONTHLY = {"day": 30.0, "week": 30.0 / 7, "month": 1.0, "year": 1 / 12}
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return aware(dt).isoformat() if dt else None
+    return dt.isoformat() if dt else None
 
 
 def describe(sub: TelegramSubscription, cfg: BillingConfig, now: datetime) -> dict:
@@ -150,8 +150,8 @@ def stats(session: Session, cfg: BillingConfig, now: datetime, conversions=None)
         if s.status in ("active", *GRACE_ACCESS) and s.amount and s.currency:
             mrr[s.currency] = mrr.get(s.currency, 0.0) + s.amount * MONTHLY.get(s.interval or "month", 1.0) / 100
     since = now - timedelta(days=30)
-    new = sum(1 for s, source in paid if s.status not in source.unstarted and aware(s.created_at) >= since)
-    churned = sum(1 for s, _ in paid if s.ended_at and aware(s.ended_at) >= since)
+    new = sum(1 for s, source in paid if s.status not in source.unstarted and s.created_at >= since)
+    churned = sum(1 for s, _ in paid if s.ended_at and s.ended_at >= since)
     failed = session.exec(select(BillingPayment.invoice_id).where(
         BillingPayment.tenant_id == tid, BillingPayment.status == "failed", BillingPayment.at >= since)).all()
     recovered = session.exec(select(func.count()).select_from(BillingPayment).where(

@@ -11,7 +11,8 @@
 * ``/verify`` codes — 8 random characters (no 0/O/1/I), shown as ``ABCD-EFGH``, stored as a hash,
   single-use and expiring.
 
-Pure functions; nothing here reads the clock or the database.
+Pure functions; nothing here reads the clock or the database. Times come in as aware datetimes and
+are written into tokens as whole UNIX seconds (the encoding is this module's business).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import datetime
 
 from promostack_cli.core.codes import base36
 
@@ -68,22 +70,28 @@ def _check(prefix: str, secret: str, token: str, now: int, days: int | None) -> 
     return subject
 
 
-def checkout_token(secret: str, telegram_user_id: int, issued: int) -> str:
-    return _make("tg", secret, telegram_user_id, issued)
+def _seconds(at: datetime) -> int:
+    return int(at.timestamp())
 
 
-def checkout_user(secret: str, token: str | None, now: int | None = None) -> int | None:
+def checkout_token(secret: str, telegram_user_id: int, issued: datetime) -> str:
+    return _make("tg", secret, telegram_user_id, _seconds(issued))
+
+
+def checkout_user(secret: str, token: str | None, now: datetime | None = None) -> int | None:
     """The Telegram id a checkout token names, or None (forged, malformed; expired when ``now`` is given)."""
-    return _check("tg", secret, token or "", now or 0, CHECKOUT_TOKEN_DAYS if now is not None else None)
+    if now is None:
+        return _check("tg", secret, token or "", 0, None)
+    return _check("tg", secret, token or "", _seconds(now), CHECKOUT_TOKEN_DAYS)
 
 
-def deep_link_token(secret: str, subscription_row_id: int, issued: int) -> str:
-    return _make("v", secret, subscription_row_id, issued)
+def deep_link_token(secret: str, subscription_row_id: int, issued: datetime) -> str:
+    return _make("v", secret, subscription_row_id, _seconds(issued))
 
 
-def deep_link_subscription(secret: str, payload: str | None, now: int) -> int | None:
+def deep_link_subscription(secret: str, payload: str | None, now: datetime) -> int | None:
     """The subscription row a ``v_`` payload names, or None (forged, malformed or expired)."""
-    return _check("v", secret, payload or "", now, DEEP_LINK_DAYS)
+    return _check("v", secret, payload or "", _seconds(now), DEEP_LINK_DAYS)
 
 
 def new_code() -> str:

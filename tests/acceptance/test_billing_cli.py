@@ -89,7 +89,7 @@ def test_sync_repairs_a_subscription_whose_events_were_never_delivered(bcli, str
     with database.session() as s:
         cfg = config.load(s, 1, SecretBox(TEST_KEY))
     now = int(time.time())
-    token = tokens.checkout_token(cfg.link_secret, bf.USER, now - 3600)
+    token = tokens.checkout_token(cfg.link_secret, bf.USER, bf.at(now - 3600))
     meta = {"telegram_user_id": str(bf.USER), "promostack_token": token}
     sub = fs.subscription("sub_missed1", start=now - 3600, end=now + 29 * 86400, metadata=meta, created=now - 3600)
     stripe_fake.put_subscription(sub)

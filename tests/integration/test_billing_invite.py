@@ -44,7 +44,7 @@ def _paid(billing, db, box, uid, sub_id="sub_invite1"):
     now = int(time.time())
     with db.session() as s:
         cfg = billing_config.load(s, billing.tenant_id, box)
-    meta = {"telegram_user_id": str(uid), "promostack_token": tokens.checkout_token(cfg.link_secret, uid, now)}
+    meta = {"telegram_user_id": str(uid), "promostack_token": tokens.checkout_token(cfg.link_secret, uid, from_epoch(now))}
     evt = fs.event("customer.subscription.updated",
                    fs.subscription(sub_id, start=now - 60, end=now + 30 * 86400, metadata=meta), created=now)
     assert billing.stripe(evt).json()["status"] == "processed"
@@ -174,7 +174,6 @@ def test_a_create_call_that_fails_then_works_still_delivers_the_link(invite, db,
 
 
 def test_a_create_call_that_fails_for_good_fails_the_users_message_clearly(invite, db, box, fake_tg):
-    from promostack_cli.billing.access import aware
     from promostack_cli.billing.sweep import sweep
 
     fake_tg.fail_next("createChatInviteLink", 400, "Bad Request: not enough rights to manage chat invite links")
@@ -190,7 +189,7 @@ def test_a_create_call_that_fails_for_good_fails_the_users_message_clearly(invit
     assert "outbox retry" in error
     assert not [m for m in fake_tg.sent(chat_id=PAYER) if "personal link" in m["text"]]
     # at its expiry the sweep closes it without a revoke call: the link never existed
-    sweep(db, box, aware(_invites(db)[0].expires_at) + timedelta(seconds=1))
+    sweep(db, box, _invites(db)[0].expires_at + timedelta(seconds=1))
     assert [i.status for i in _invites(db)] == ["failed"]
     with db.session() as s:
         assert not s.exec(select(OutboxMessage).where(OutboxMessage.method == "revokeChatInviteLink")).all()

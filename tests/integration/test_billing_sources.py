@@ -77,7 +77,7 @@ def test_a_rail_not_set_up_for_the_tenant_offers_nothing(db, box, tenant_id):
 
 def _stripe_until(cfg, uid, end):
     """A Stripe subscription for ``uid``, cancelled at period end (no grace): access until ``end``."""
-    token = tokens.checkout_token(cfg.link_secret, uid, bf.T0)
+    token = tokens.checkout_token(cfg.link_secret, uid, bf.at(bf.T0))
     meta = {"promostack_token": token}
     return [fs.event("checkout.session.completed", fs.checkout_session("sub_both", client_reference_id=token),
                      created=bf.T0),

@@ -13,7 +13,6 @@ import pytest
 
 from promostack_cli.billing import tokens
 from promostack_cli.billing.stripe import service
-from promostack_cli.billing.access import aware
 from promostack_cli.billing.sweep import sweep
 from promostack_cli.tenants.service import add_tenant
 from tests import billing_fixtures as bf
@@ -87,12 +86,12 @@ def test_an_older_event_never_moves_state_backwards(db, box, tenant_id):
     _ingest_all(db, cfg, [fs.event("customer.subscription.updated", past_due, created=bf.T0 + bf.PERIOD + 5),
                           fs.event("customer.subscription.updated", active, created=bf.T0 + 10)], bf.at(bf.T0 + 20))
     row = bf.subscription_rows(db, tenant_id)[0]
-    assert row.status == "past_due" and aware(row.current_period_start) == bf.at(bf.T0 + bf.PERIOD)
+    assert row.status == "past_due" and row.current_period_start == bf.at(bf.T0 + bf.PERIOD)
 
 
 def test_cancel_at_period_end_keeps_access_until_the_end_then_the_sweep_removes_it(db, box, tenant_id):
     cfg = bf.setup_billing(db, box, tenant_id)
-    token = tokens.checkout_token(cfg.link_secret, bf.USER, bf.T0)
+    token = tokens.checkout_token(cfg.link_secret, bf.USER, bf.at(bf.T0))
     meta = {"promostack_token": token}
     end = bf.T0 + bf.PERIOD
     events = [fs.event("checkout.session.completed", fs.checkout_session("sub_cape", client_reference_id=token),
@@ -120,7 +119,7 @@ def test_cancel_at_period_end_keeps_access_until_the_end_then_the_sweep_removes_
 
 def test_past_due_keeps_access_for_the_grace_period(db, box, tenant_id):
     cfg = bf.setup_billing(db, box, tenant_id, grace_seconds=3 * 86400)
-    token = tokens.checkout_token(cfg.link_secret, bf.USER, bf.T0)
+    token = tokens.checkout_token(cfg.link_secret, bf.USER, bf.at(bf.T0))
     renewal = bf.T0 + bf.PERIOD
     events = [fs.event("checkout.session.completed", fs.checkout_session("sub_pd", client_reference_id=token),
                        created=bf.T0),

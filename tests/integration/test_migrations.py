@@ -110,3 +110,30 @@ def test_upgrade_to_typed_funnel_keeps_the_stats_of_existing_sessions(db_url):
     assert {k: stats[k] for k in ("started", "completed", "timed_out", "blocked", "cancelled")} == {
         "started": 5, "completed": 1, "timed_out": 2, "blocked": 1, "cancelled": 1}
     assert {st["step"]: st["reached"] for st in stats["steps"]} == {"hello": 5, "offer": 4}
+
+
+def test_every_datetime_column_reads_aware_utc_on_both_databases(db):
+    """The domain uses aware UTC datetimes only: every model column and light Core clause reads them so,
+    SQLite included (it stores no offset). A naive datetime cannot be written either."""
+    import pytest
+    from sqlalchemy import DateTime, insert, select
+    from sqlmodel.sql.sqltypes import UTCDateTime as ModelUTC
+
+    import promostack_cli.models as registry
+    from promostack_cli.core.clock import utcnow
+    from promostack_cli.tenants.lookup import tenants as light_tenants
+    from promostack_cli.tenants.models import Tenant
+
+    plain = [(t.name, c.name) for t in registry.metadata.sorted_tables for c in t.columns
+             if isinstance(c.type, DateTime) or (hasattr(c.type, "impl") and isinstance(c.type.impl, DateTime)
+                                                 and not isinstance(c.type, ModelUTC))]
+    assert plain == [], f"datetime columns that would read naive on SQLite: {plain}"
+    with db.transaction() as s:
+        s.add(Tenant(slug="aware", name="Aware"))
+    with db.session() as s:
+        created = s.scalars(select(Tenant).where(Tenant.slug == "aware")).one().created_at
+    with db.engine.connect() as conn:
+        light = conn.execute(select(light_tenants.c.created_at).where(light_tenants.c.slug == "aware")).scalar()
+    assert created.utcoffset() is not None and created == light and light.utcoffset() is not None
+    with pytest.raises(Exception, match="naive"), db.engine.begin() as conn:
+        conn.execute(insert(light_tenants).values(slug="naive", name="N", created_at=utcnow().replace(tzinfo=None)))

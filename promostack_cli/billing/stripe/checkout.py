@@ -27,7 +27,7 @@ def checkout_url(api, cfg: BillingConfig, telegram_user_id: int, price_id: str |
     if telegram_user_id <= 0:
         raise ValidationError("--telegram-user must be a Telegram user id (a positive number).")
     price = _price(cfg, price_id)
-    token = tokens.checkout_token(cfg.link_secret, telegram_user_id, int(now.timestamp()))
+    token = tokens.checkout_token(cfg.link_secret, telegram_user_id, now)
     back = f"https://t.me/{bot_username}" if bot_username else None
     success, cancel = cfg.success_url or back, cfg.cancel_url or cfg.success_url or back
     if not success:
@@ -40,14 +40,14 @@ def checkout_url(api, cfg: BillingConfig, telegram_user_id: int, price_id: str |
 def checkout_for_token(api, cfg: BillingConfig, token: str, price_id: str | None, now: datetime,
                        bot_username: str | None) -> str:
     """The receiver's ``/api/stripe/checkout`` redirect: a signed /subscribe token → a Checkout URL."""
-    uid = tokens.checkout_user(cfg.link_secret, token, int(now.timestamp()))
+    uid = tokens.checkout_user(cfg.link_secret, token, now)
     if uid is None:
         raise ValidationError("This subscribe link is not valid or has expired: send /subscribe to the bot again.")
     return checkout_url(api, cfg, uid, price_id, now, bot_username)["url"]
 
 
 def portal_for_token(api, cfg: BillingConfig, customer: str | None, token: str, now: datetime) -> str:
-    if tokens.checkout_user(cfg.link_secret, token, int(now.timestamp())) is None:
+    if tokens.checkout_user(cfg.link_secret, token, now) is None:
         raise ValidationError("This link is not valid or has expired.")
     if not customer:
         raise NotFoundError("No Stripe customer is linked to this Telegram account.")

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from promostack_cli.billing.access import aware, reconcile
+from promostack_cli.billing.access import reconcile
 from promostack_cli.billing.config import BillingConfig
 from promostack_cli.billing.models import BillingEvent, BillingPayment
 from promostack_cli.billing.stripe import events as ev
@@ -163,6 +163,6 @@ def history(session: Session, tenant_id: int, ids: list[str]) -> tuple[list[dict
                             .order_by(BillingPayment.at)).all()
     return ([{"at": from_epoch(e.created).isoformat(), "event": e.event_id, "type": e.type, "status": e.status,
               "result": e.result or e.error} for e in events],
-            [{"at": aware(p.at).isoformat() if p.at else None, "invoice": p.invoice_id, "status": p.status,
+            [{"at": p.at.isoformat() if p.at else None, "invoice": p.invoice_id, "status": p.status,
               "amount": p.amount, "currency": p.currency,
-              "period_end": aware(p.period_end).isoformat() if p.period_end else None} for p in payments])
+              "period_end": p.period_end.isoformat() if p.period_end else None} for p in payments])

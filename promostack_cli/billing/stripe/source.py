@@ -33,7 +33,7 @@ class StripeSource(PaymentSource):
         return bool(cfg.webhook_secret)
 
     def offer(self, session, cfg, telegram_user_id: int, now: datetime) -> Offer | None:
-        token = tokens.checkout_token(cfg.link_secret, telegram_user_id, int(now.timestamp()))
+        token = tokens.checkout_token(cfg.link_secret, telegram_user_id, now)
         buttons = [[{"text": plan.name, "url": url}] for plan in cfg.plans
                    if (url := link_url(cfg, "checkout", token, price=plan.price_id))]
         if not buttons:
@@ -43,7 +43,7 @@ class StripeSource(PaymentSource):
 
     def manage_link(self, cfg, sub, now: datetime) -> str | None:
         """A link that opens a Customer Portal session for the user (made when they click)."""
-        token = tokens.checkout_token(cfg.link_secret, sub.telegram_user_id, int(now.timestamp()))
+        token = tokens.checkout_token(cfg.link_secret, sub.telegram_user_id, now)
         return link_url(cfg, "portal", token)
 
     def references(self, sub) -> tuple[str | None, str | None]:

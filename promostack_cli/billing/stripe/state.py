@@ -19,7 +19,6 @@ from sqlmodel import Session, select
 
 from promostack_cli.billing.stripe import events as ev
 from promostack_cli.billing import tokens
-from promostack_cli.billing.access import aware
 from promostack_cli.billing.config import BillingConfig
 from promostack_cli.billing.linking import link
 from promostack_cli.billing.models import BillingPayment, TelegramSubscription
@@ -135,7 +134,7 @@ def on_invoice_paid(session, cfg, e: ev.StripeEvent, now) -> tuple[str, Telegram
     row = get_or_create(session, cfg.tenant_id, inv.subscription, now)
     _payment(session, cfg, inv, "paid", e)
     end = _ts(inv.period_end)
-    if end and (row.paid_until is None or aware(row.paid_until) < end):
+    if end and (row.paid_until is None or row.paid_until < end):
         row.paid_until = end
     row.email = row.email or inv.email
     row.stripe_customer_id = row.stripe_customer_id or inv.customer
@@ -152,7 +151,7 @@ def on_invoice_failed(session, cfg, e: ev.StripeEvent, now) -> tuple[str, Telegr
     if inv.billing_reason != "subscription_create":  # a renewal failed: past due (a first payment: incomplete)
         observe(row, "past_due", e.created, e.id)
         failed_at = _ts(e.created)
-        if row.payment_failed_at is None or aware(row.payment_failed_at) < failed_at:
+        if row.payment_failed_at is None or row.payment_failed_at < failed_at:
             row.payment_failed_at = failed_at
     if new and row.telegram_user_id and row.status in ("past_due", "unpaid"):
         from promostack_cli.billing.notify import payment_failed
