@@ -63,9 +63,11 @@ def vip_channel(runtime) -> str:
 
 
 def check(runtime, cfg, market, timeframe: str, now: datetime, *, strategy=None, dry_run: bool = False,
-          live: bool = True) -> CheckOutcome:
-    """Run the strategy on the newest closed ``timeframe`` candle; store and post a new signal."""
+          live: bool = True, writer=None) -> CheckOutcome:
+    """Run the strategy on the newest closed ``timeframe`` candle; store and post a new signal (its text
+    written by ``writer``, the tenant's by default)."""
     strategy = strategy or cfg.strategy()
+    writer = writer or messages.writer(runtime, cfg)
     if timeframe not in strategy.signal_timeframes:
         raise ValidationError(f"Strategy '{strategy.name}' is checked on {', '.join(strategy.signal_timeframes)}, not {timeframe}.")
     step = interval_delta(timeframe)
@@ -99,7 +101,7 @@ def check(runtime, cfg, market, timeframe: str, now: datetime, *, strategy=None,
         if blocked:
             return CheckOutcome(timeframe, "suppressed", f"{trade.direction} signal held back: {blocked}", bar_ts, signal)
         return CheckOutcome(timeframe, "signal", "dry run: nothing stored or sent", bar_ts, signal,
-                            messages.signal_text(signal, cfg.templates_dir))
+                            writer.write("signal", messages.signal_facts(signal)).text)
     channel = vip_channel(runtime)
     from promostack_cli.outbox.service import enqueue
     from promostack_cli.tenants.models import Tenant
@@ -116,7 +118,7 @@ def check(runtime, cfg, market, timeframe: str, now: datetime, *, strategy=None,
             session.flush()
             session.add(ForexSignalEvent(tenant_id=runtime.tenant_id, signal_id=signal.id, kind="opened",
                                          price=signal.entry, at=close_at, data={"reason": signal.reason}))
-            text = messages.signal_text(signal, cfg.templates_dir)
+            text = writer.write("signal", messages.signal_facts(signal)).text
             enqueue(session, runtime.tenant_id, "signal_bot", channel, text, now=now,
                     dedupe_key=f"forex:signal:{signal.id}:open", source=f"forex:signal:{signal.id}")
             session.flush()
@@ -156,8 +158,10 @@ def open_signals(runtime) -> list[ForexSignal]:
         return list(session.exec(select(s).where(s.tenant_id == runtime.tenant_id, s.status == "open").order_by(s.id)))
 
 
-def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False) -> list[MonitorOutcome]:
-    """Apply the 1min candles closed since each open signal was last checked (see :mod:`lifecycle`)."""
+def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False, writer=None) -> list[MonitorOutcome]:
+    """Apply the 1min candles closed since each open signal was last checked (see :mod:`lifecycle`); the
+    updates' texts written by ``writer`` (the tenant's by default)."""
+    writer = writer or messages.writer(runtime, cfg)
     rows = [r for r in open_signals(runtime) if r.symbol == cfg.symbol]  # config set refuses a symbol change while open
     if not rows:
         return []
@@ -207,7 +211,7 @@ def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False) -> li
             row.monitored_until = last
             out.status = trade.status
             for ev in out.events:
-                text = messages.update_text(row, ev, cfg.templates_dir)
+                text = writer.write("update", messages.update_facts(row, ev)).text
                 out.texts.append(text)
                 if dry_run:
                     continue
