@@ -25,6 +25,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", type=int, default=32, help="receiver: concurrent client connections")
     parser.add_argument("--rounds", type=int, default=3, help="receiver: alternating rounds the updates are split into")
     parser.add_argument("--runs", type=int, default=9, help="startup: interleaved rounds (median)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="startup: also count each command's instructions once under valgrind (noise-free ratios)")
     parser.add_argument("--bars", type=int, default=100_000, help="backtest: 15min candles")
     parser.add_argument("--rows", type=int, default=1_000_000, help="candles: rows per candle file")
     parser.add_argument("--naive-bars", type=int, default=None, help="backtest: candles for the naive replay (default: all; quadratic)")
@@ -48,7 +50,8 @@ def main(argv: list[str]) -> int:
     if args.rounds < 1 or args.updates < args.rounds:
         parser.error("--rounds needs at least 1, and --updates at least one update per round")
     if "startup" in args.which:
-        startup.run(args.runs, db=args.db or "sqlite", as_json=args.json, save=args.save)
+        startup.run(args.runs, db=args.db or "sqlite", as_json=args.json, save=args.save,
+                    instructions=args.instructions)
     if "delivery" in args.which:
         delivery.run(db=args.db or "postgres", bots=args.bots, per_bot=args.per_bot, chats=args.chats, ticks=args.ticks)
     if {"receiver", "ingest"} & set(args.which):

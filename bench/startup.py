@@ -18,6 +18,11 @@ every module of the CLI at every start, a quarter of its cost).
 On PostgreSQL (a fresh schema, dropped afterwards) the targets are judged against ``import
 sqlalchemy, psycopg``, the floor of any program that talks to PostgreSQL through SQLAlchemy; the
 ratio to ``import sqlalchemy`` is printed beside it.
+
+``--instructions``: each command also runs once under ``valgrind --tool=callgrind``, which counts the
+instructions it executes: the same count for the same code whatever else the machine does, so the
+ratio to the floor's count is the noise-free companion of the CPU median (a loaded machine moves
+CPU ratios by ±0.1x; it does not move these).
 """
 
 import json
@@ -57,6 +62,18 @@ class Case:
 
     def __init__(self, label: str, argv: list[str], env: dict, cwd: str, target: float | None = None):
         self.label, self.argv, self.env, self.cwd, self.target = label, argv, env, cwd, target
+
+    def instructions(self) -> int | None:
+        """Instructions one run executes (valgrind's callgrind); None without valgrind."""
+        import re
+        import shutil
+
+        if shutil.which("valgrind") is None:
+            return None
+        done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *self.argv],
+                              env=self.env, cwd=self.cwd, capture_output=True, text=True)
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        return int(found.group(1)) if done.returncode == 0 and found else None
 
     def run(self) -> tuple[float, float]:
         """(wall, CPU) seconds of one run; the child is reaped, so its CPU is in the delta."""
@@ -118,7 +135,7 @@ def _heavy(case: Case) -> list[str] | None:
         return None
 
 
-def measure(runs: int = 9, db: str = "sqlite") -> dict:
+def measure(runs: int = 9, db: str = "sqlite", instructions: bool = False) -> dict:
     """Set up an idle database, time every case, probe the ticks' modules; the figures as a dict."""
     from bench.journeys import _drop, _schema_url
 
@@ -141,6 +158,9 @@ def measure(runs: int = 9, db: str = "sqlite") -> dict:
                 Case(" ".join(argv), [promostack, *argv], env, work).run()
             cases = _cases(env, work, dotenv, db == "postgres")
             figures = _medians(cases, runs)
+            if instructions:
+                for name, case in cases.items():
+                    figures[name]["instructions"] = case.instructions()
             heavy = {name: _heavy(case) for name, case in cases.items() if name.startswith("tick")}
             load = [round(load0, 1), round(os.getloadavg()[0], 1)]
         finally:
@@ -152,6 +172,8 @@ def measure(runs: int = 9, db: str = "sqlite") -> dict:
         f.update(label=case.label, target=case.target,
                  cpu_ratio=f["cpu"] / figures["sqlalchemy"]["cpu"], wall_ratio=f["wall"] / figures["sqlalchemy"]["wall"],
                  cpu_floor_ratio=f["cpu"] / figures[floor]["cpu"])
+        if f.get("instructions") and figures[floor].get("instructions"):
+            f["instructions_floor_ratio"] = f["instructions"] / figures[floor]["instructions"]
         if case.target is not None:
             f["met"] = f["cpu_floor_ratio"] <= case.target
     return {"benchmark": "startup", "db": db, "runs": runs, "floor": floor, "revision": revision(),
@@ -164,12 +186,16 @@ def report(res: dict) -> None:
           f"targets in CPU against {'import sqlalchemy, psycopg' if pg else 'import sqlalchemy'}; "
           f"load average {res['load'][0]} -> {res['load'][1]} on {res['cores']} cores")
     extra = "  /sa+pg" if pg else ""
-    print(f"  {'command':38} {'CPU':>7} {'/sa':>6}{extra}  {'wall':>7} {'/sa':>6}   target")
+    counted = any("instructions_floor_ratio" in f for f in res["commands"].values())
+    instr = "  instr./floor" if counted else ""
+    print(f"  {'command':38} {'CPU':>7} {'/sa':>6}{extra}  {'wall':>7} {'/sa':>6}{instr}   target")
     for f in res["commands"].values():
         floor = f"  {f['cpu_floor_ratio']:5.2f}x" if pg else ""
+        count = f"  {f['instructions_floor_ratio']:11.2f}x" if "instructions_floor_ratio" in f else \
+            ("  " + " " * 12 if counted else "")
         target = "" if f["target"] is None else f"<= {f['target']}x {'met' if f['met'] else 'NOT MET'}"
         print(f"  {f['label']:38} {f['cpu'] * 1000:4.0f} ms {f['cpu_ratio']:5.2f}x{floor}  "
-              f"{f['wall'] * 1000:4.0f} ms {f['wall_ratio']:5.2f}x   {target}")
+              f"{f['wall'] * 1000:4.0f} ms {f['wall_ratio']:5.2f}x{count}   {target}")
     print("  heavy modules loaded by the idle tick (in-process probe of the console script):")
     for name, mods in res["heavy"].items():
         label = res["commands"][name]["label"].strip(" .")
@@ -177,5 +203,6 @@ def report(res: dict) -> None:
         print(f"    {label:34} {shown}")
 
 
-def run(runs: int = 9, db: str = "sqlite", as_json: bool = False, save: str | None = None) -> dict:
-    return emit(measure(runs, db), report, as_json, save)
+def run(runs: int = 9, db: str = "sqlite", as_json: bool = False, save: str | None = None,
+        instructions: bool = False) -> dict:
+    return emit(measure(runs, db, instructions), report, as_json, save)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
-from jobs.steps import Step, StepTotals, TickContext, run_step
+from jobs.steps import StepTotals, TickContext, TickStep, run_step
 
 
 @dataclass
@@ -56,8 +56,11 @@ class TickReport:
 Due = Callable[[datetime, datetime], bool]
 
 
-def run(context: TickContext, steps: list[tuple[Step, Due | None]] | Callable[[], list[tuple[Step, Due | None]]], *,
-        budget: float, loop: float | None = None, sleep: Callable[[float], None] = time.sleep) -> TickReport:
+Made = list[tuple[TickStep, Due | None]]
+
+
+def run(context: TickContext, steps: Made | Callable[[], Made], *, budget: float, loop: float | None = None,
+        sleep: Callable[[float], None] = time.sleep) -> TickReport:
     """One tick, or with ``loop`` a tick every ``loop`` seconds, all within ``budget`` seconds.
 
     ``steps``: (step, due) pairs, or a callable that makes them (so they are closed even when making
@@ -66,10 +69,10 @@ def run(context: TickContext, steps: list[tuple[Step, Due | None]] | Callable[[]
     clock = context.now
     started = clock()
     end = started + timedelta(seconds=budget)
-    made: list[tuple[Step, Due | None]] = []
+    made: Made = []
     report = TickReport()
     try:
-        made.extend(steps() if callable(steps) else steps)
+        made = steps() if callable(steps) else steps
         # a step's counts start at 0 (its ``keys``): an idle step still reports them (--json readers)
         report.steps = [StepTotals(step.name, counts=dict.fromkeys(getattr(step, "keys", ()), 0)) for step, _ in made]
         while True:
@@ -89,6 +92,7 @@ def run(context: TickContext, steps: list[tuple[Step, Due | None]] | Callable[[]
     finally:
         for step, _ in made:
             step.close()
+        getattr(made, "close", lambda: None)()  # what the steps share (make_steps: the checks' connection)
     report.seconds = (clock() - started).total_seconds()
     report.lines = [(s.name, step.describe(s.counts)) for (step, _), s in zip(made, report.steps)]
     return report

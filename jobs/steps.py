@@ -23,19 +23,28 @@ log = logging.getLogger(__name__)
 LISTS = ("errors", "warnings", "lines", "texts")
 
 
-@dataclass
 class TickContext:
     """What every step may use. Only the edge (a command, a test) builds one; steps never read the
-    environment, the settings or the clock on their own."""
+    environment, the settings or the clock on their own.
 
-    db: Any                                  # promostack_cli.db.Database
-    box: Any                                 # SecretBox, or None on a dry run
-    settings: Any                            # promostack_cli.settings.Settings
-    dry_run: bool = False
-    tenant_id: int | None = None
-    printer: Callable[[Any], None] | None = None  # dry runs: how a due message is shown
-    clock: Callable[[], datetime] | None = None   # aware UTC; default: the wall clock
-    options: dict = field(default_factory=dict)   # command-specific inputs (e.g. forex's candle source)
+    ``box``: the SecretBox, or a function that makes it (made on first use: an idle tick decrypts
+    nothing and reads no key), or None on a dry run (steps that must read encrypted settings make
+    one from ``settings``)."""
+
+    def __init__(self, *, db: Any, settings: Any, box: Any = None, dry_run: bool = False,
+                 tenant_id: int | None = None, printer: Callable[[Any], None] | None = None,
+                 clock: Callable[[], datetime] | None = None, options: dict | None = None):
+        self.db, self.settings, self.dry_run, self.tenant_id = db, settings, dry_run, tenant_id
+        self.printer = printer      # dry runs: how a due message is shown
+        self.clock = clock          # aware UTC; default: the wall clock
+        self.options = options or {}  # command-specific inputs (e.g. forex's candle source)
+        self._box = box
+
+    @property
+    def box(self):
+        if callable(self._box):
+            self._box = self._box()
+        return self._box
 
     def now(self) -> datetime:
         if self.clock is not None:
@@ -45,7 +54,7 @@ class TickContext:
         return utcnow()
 
 
-class Step(Protocol):
+class TickStep(Protocol):
     name: str
     keys: tuple[str, ...]     # the counts it reports (0 on a tick it was not called)
 
@@ -79,7 +88,7 @@ class StepTotals:
                 self.counts[key] = self.counts.get(key, 0) + value
 
 
-def run_step(step: Step, totals: StepTotals, due: Callable[[], bool] | None, now: datetime, deadline: datetime,
+def run_step(step: TickStep, totals: StepTotals, due: Callable[[], bool] | None, now: datetime, deadline: datetime,
              clock: Callable[[], datetime]) -> None:
     """One call of one step, if its due check finds work. A transient database error skips the step
     for this tick (the next tick does the work; nothing was claimed that is not handed back); any

@@ -26,9 +26,10 @@ def __getattr__(name: str):
     if name == "out":
         # Piped to a file or a pager, tables take the width they need (no wrapping inside a timestamp
         # or a name); on a terminal they fit its width, wrapping at spaces, never inside a word.
-        console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 10_000)
-    else:
-        console = Console(stderr=True, highlight=False, soft_wrap=True)
+        console = Console(highlight=False, soft_wrap=False, emoji=False,
+                          width=None if sys.stdout.isatty() else 10_000)
+    else:  # emoji=False: a user's ":x:" stays as typed (and rich's emoji table is never loaded)
+        console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     globals()[name] = console
     return console
 
@@ -88,8 +89,10 @@ def emit_json(data: Any) -> None:
 
 def emit_table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]], *, empty: str = "Nothing to show.") -> None:
     """A table for people. Cells wrap at spaces only; a word too long for a narrow terminal is cut
-    with an ellipsis rather than broken across lines (--json and --csv carry every character)."""
+    with an ellipsis rather than broken across lines (--json and --csv carry every character).
+    Cells are shown as typed: a journey named "[VIP]" is not taken for markup."""
     from rich.table import Table
+    from rich.text import Text
 
     rows = list(rows)
     if not rows:
@@ -99,7 +102,7 @@ def emit_table(title: str | None, columns: Iterable[str], rows: Iterable[Iterabl
     for col in columns:
         table.add_column(col, overflow="ellipsis")
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
+        table.add_row(*[Text("" if v is None else str(v)) for v in row])
     _console("out").print(table)
 
 

@@ -65,6 +65,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # a read-only connection (the due checks): each statement on its own, no write lock
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -213,13 +215,19 @@ class Database:
             session.close()
 
     def current_revision(self) -> str | None:
-        from sqlalchemy import inspect, text
+        """The Alembic revision the database is at (None: no PromoStack tables yet). One query: every
+        command asks this first, so no inspector (its import and reflection cost more than the query)."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
 
         try:
             with self.engine.connect() as conn:
-                if not inspect(conn).has_table("alembic_version"):
-                    return None
-                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                try:
+                    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                except DBAPIError as exc:
+                    if _missing_table(exc):
+                        return None
+                    raise
         except Exception as exc:  # connection refused, bad credentials, missing database...
             raise OperationalError(
                 f"Cannot open the database {safe_url(self.url)}: {first_line(exc)}"
@@ -237,6 +245,11 @@ class Database:
             f"The database {safe_url(self.url)} is at migration {rev}, this promostack expects "
             f"{HEAD_REVISION}. Run: promostack db upgrade (or upgrade promostack if the database is newer)."
         )
+
+
+def _missing_table(exc) -> bool:
+    """The error of a query on a table that does not exist (SQLite: "no such table"; PostgreSQL: 42P01)."""
+    return getattr(exc.orig, "sqlstate", None) == "42P01" or "no such table" in str(exc.orig)
 
 
 def first_line(exc: BaseException) -> str:

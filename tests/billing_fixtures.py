@@ -8,6 +8,7 @@ from sqlmodel import select
 
 from promostack_cli.billing import config, tokens
 from promostack_cli.billing.models import BillingAccessChange, TelegramSubscription
+from promostack_cli.billing.sources import Offer, PaymentSource
 from promostack_cli.outbox.models import OutboxMessage
 from tests.fakes import stripe as fs
 
@@ -74,3 +75,59 @@ def outbox(db, tenant_id):
     with db.session() as s:
         return [(m.bot_role, m.chat_id, m.method, m.payload) for m in s.exec(
             select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id).order_by(OutboxMessage.id))]
+
+
+# A second payment source: what a rail such as Telegram Stars plugs into billing/sources.py. It does what
+# the seam asks of a rail and nothing more: rows in the shared access vocabulary, linked with
+# linking.link, access reconciled; a /subscribe offer, a manage link, its references and history.
+PAY_URL = "https://pay.example/checkout/"
+MANAGE_URL = "https://pay.example/manage"
+
+
+class FakePay(PaymentSource):
+    name, label, statuses = "fakepay", "FakePay", ("active", "past_due", "expired")
+    ref_hint = "FakePay charge (fp_…)"
+
+    def __init__(self, configured: bool = True):
+        self.is_configured = configured
+
+    def configured(self, session, cfg) -> bool:
+        return self.is_configured
+
+    def offer(self, session, cfg, telegram_user_id: int, now: datetime) -> Offer | None:
+        return Offer("Or pay with FakePay: 500 a month.",
+                     [[{"text": "Pay with FakePay", "url": f"{PAY_URL}{telegram_user_id}"}]])
+
+    def manage_link(self, cfg, sub, now: datetime) -> str | None:
+        return MANAGE_URL
+
+    def references(self, sub):
+        return sub.client_reference_id, None   # where this fake keeps its charge id
+
+    def find(self, ref: str):
+        from promostack_cli.billing.models import TelegramSubscription
+
+        return TelegramSubscription.client_reference_id == ref if ref.startswith("fp_") else None
+
+    def history(self, session, tenant_id: int, subs: list):
+        return [], [{"at": None, "invoice": s.client_reference_id, "status": "paid", "amount": s.amount,
+                     "currency": s.currency, "period_end": None} for s in subs]
+
+    def still_billing(self, sub) -> bool:
+        return sub.status == "active"
+
+    def pay(self, session, cfg, uid: int, charge: str, until: datetime, now: datetime, *, reconcile: bool = True):
+        """What the rail does when a payment arrives: its row, linked to the user, then access reconciled."""
+        from promostack_cli.billing import access, linking
+        from promostack_cli.billing.models import TelegramSubscription
+
+        row = TelegramSubscription(tenant_id=cfg.tenant_id, source=self.name, client_reference_id=charge,
+                                   status="active", current_period_start=now, current_period_end=until,
+                                   paid_until=until, plan="VIP (FakePay)", amount=500, currency="xfp",
+                                   interval="month", created_at=now, updated_at=now)
+        session.add(row)
+        session.flush()
+        linking.link(session, row, uid, "fakepay", now)
+        if reconcile:
+            access.reconcile(session, cfg, uid, now, f"FakePay {charge}")
+        return row

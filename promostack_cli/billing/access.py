@@ -4,7 +4,8 @@
 period ends (plus the grace period, unless the user cancelled at period end: they keep what they
 paid for, no more); ``past_due`` keeps it for the grace period after the last paid period; every
 other status, a revoke, or no linked Telegram user gives none. A user has access when any of their
-subscriptions (or manual grants) entitles them.
+subscriptions entitles them, whichever payment source it came from (Stripe, a manual grant, a second
+rail): every source stores its statuses in that one vocabulary (:mod:`.sources`), so one rule decides.
 
 :func:`reconcile` compares that with what we last did for the user (``billing_members.access``) and
 acts on the difference, in the caller's transaction: a grant sends the VIP link (or starts the

@@ -1,4 +1,9 @@
-"""``promostack billing``: Stripe subscriptions that grant and revoke VIP channel access."""
+"""``promostack billing``: paid subscriptions (Stripe, manual grants) that grant and revoke VIP channel access.
+
+The source-neutral commands are here; Stripe's own (``sync``, ``events``, ``replay``, ``inject``,
+``checkout-link``) are in :mod:`promostack_cli.billing.stripe.cli` and registered here in order.
+``setup`` still stores Stripe's settings beside the neutral ones (one settings row).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import typer
 
 from promostack_cli import context as ctx
 from promostack_cli.billing.domain import DOMAIN
+from promostack_cli.billing.stripe import cli as stripe_cli
 
 app = typer.Typer(help=DOMAIN.commands[0].help, no_args_is_help=True)
 settings_app = typer.Typer(help="The tenant's billing settings.", no_args_is_help=True)
@@ -103,6 +109,7 @@ def settings_show(json_: bool = typer.Option(False, "--json", help="JSON output"
 def subscriptions(status: Optional[str] = typer.Option(None, "--status", help="Only this Stripe status (active, past_due, canceled…)"),
                   json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     """List the tenant's subscriptions and manual grants, with their access."""
+    from promostack_cli.billing import sources
     from promostack_cli.billing.reports import subscriptions as listing
 
     db = ctx.open_db()
@@ -114,7 +121,7 @@ def subscriptions(status: Optional[str] = typer.Option(None, "--status", help="O
         return
     ctx.emit_table(None, ["id", "subscription", "email", "telegram", "plan", "status", "period end", "access until"],
                    [(r["id"], r["subscription"] or "manual", r["email"], r["telegram_user_id"], r["plan"],
-                     r["status"] + (" (cancels)" if r["cancel_at_period_end"] and r["source"] == "stripe" else ""),
+                     r["status"] + (" (cancels)" if r["cancel_at_period_end"] and sources.get(r["source"]).paid else ""),
                      r["period_end"], r["access_until"] if r["access"] else "no access") for r in rows],
                    empty="No subscriptions yet.")
 
@@ -167,6 +174,7 @@ def grant(telegram_id: int = typer.Argument(..., help="The user's Telegram id"),
 def revoke(telegram_id: int = typer.Argument(..., help="The user's Telegram id"),
            json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     """Take a user's access away now (ban + unban in the VIP channel, a message to the user)."""
+    from promostack_cli.billing import sources
     from promostack_cli.billing.reports import revoke as do_revoke
 
     db = ctx.open_db()
@@ -176,115 +184,16 @@ def revoke(telegram_id: int = typer.Argument(..., help="The user's Telegram id")
     if ctx.want_json(json_):
         ctx.emit_json(shown)
     ctx.success(f"Revoked access of {telegram_id} ({shown['access']}).")
-    if shown["still_billed_by_stripe"]:
-        ctx.warn(f"Stripe still bills {', '.join(shown['still_billed_by_stripe'])}: cancel it in Stripe if you mean to.")
+    for source in sources.all_sources():
+        if shown.get(f"still_billed_by_{source.name}"):
+            ctx.warn(source.cancel_hint(shown[f"still_billed_by_{source.name}"]))
 
 
-@app.command("sync")
-def sync(dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing"),
-         json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
-    """Repair local state from Stripe (subscriptions, undelivered events of the last 30 days) and report
-    channel drift (paid but not in the channel, in the channel but not paid). Safe hourly from cron.
-    """
-    from promostack_cli.billing import sync as do_sync
-    from promostack_cli.billing.stripe_api import StripeApi
-    from promostack_cli.core.errors import PromoStackError
-    from promostack_cli.runtime import TenantRuntime
-
-    db = ctx.open_db()
-    tenant = ctx.current_tenant(db)
-    with db.session() as session:
-        cfg = _config(session, tenant)
-    runtime = TenantRuntime(tenant.id, settings=ctx.settings(), db=db, box=ctx.secret_box())
-    try:
-        try:
-            tg = runtime.telegram("signal_bot")
-        except PromoStackError:
-            tg = None
-        report = do_sync.run(db, cfg, StripeApi(cfg.api_key, ctx.settings().stripe_api_url), tg, _now(),
-                             dry_run=dry_run)
-    finally:
-        runtime.close()
-    if ctx.want_json(json_):
-        ctx.emit_json(report.as_dict())
-        return
-    verb = "would change" if dry_run else "changed"
-    ctx.emit_table(f"Subscriptions {verb}", ["subscription", "telegram", "from", "status", "period end"],
-                   [(c["subscription"], c["telegram_user_id"], c["from"], c["status"], c["period_end"])
-                    for c in report.changed], empty=f"No subscription {verb} ({report.subscriptions_seen} checked).")
-    if report.events_replayed:
-        ctx.emit_table("Undelivered events applied", ["event", "type", "status"],
-                       [(e["event"], e["type"], e["status"]) for e in report.events_replayed])
-    for a in report.access:
-        ctx.info(f"access {a['access']}: {a['telegram_user_id']}" + (" (dry run)" if dry_run else ""))
-    ctx.emit_table("Drift", ["telegram", "drift", "channel status"],
-                   [(d["telegram_user_id"], d["drift"], d["channel_status"]) for d in report.drift],
-                   empty="No drift between payments and channel membership.")
-    for note in report.notes:
-        ctx.warn(note)
-
-
-@app.command("events")
-def events(failed: bool = typer.Option(False, "--failed", help="Only events whose handling failed"),
-           limit: int = typer.Option(50, "--limit", min=1, max=1000, help="At most this many, newest first"),
-           json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
-    """The Stripe events received, newest first."""
-    from promostack_cli.billing.service import list_events
-    from promostack_cli.core.clock import from_epoch
-
-    db = ctx.open_db()
-    tenant = ctx.current_tenant(db)
-    with db.session() as session:
-        rows = [{"event": e.event_id, "type": e.type, "created": from_epoch(e.created).isoformat(), "source": e.source,
-                 "status": e.status, "result": e.result, "error": e.error}
-                for e in list_events(session, tenant.id, failed=failed, limit=limit)]
-    if ctx.want_json(json_):
-        ctx.emit_json(rows)
-        return
-    ctx.emit_table(None, ["event", "type", "created", "source", "status", "result"],
-                   [(r["event"], r["type"], r["created"], r["source"], r["status"], r["error"] or r["result"])
-                    for r in rows], empty="No failed events." if failed else "No events yet.")
-
-
-@app.command("replay")
-def replay(event_id: str = typer.Argument(..., help="evt_… (billing events lists them)"),
-           json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
-    """Apply a stored event again, e.g. after fixing what made it fail. Safe: it cannot move state backwards."""
-    from promostack_cli.billing.service import replay as do_replay
-
-    db = ctx.open_db()
-    tenant = ctx.current_tenant(db)
-    with db.transaction() as session:
-        done = do_replay(session, _config(session, tenant), event_id, _now())
-    if ctx.want_json(json_):
-        ctx.emit_json({"event": event_id, "status": done.status, "result": done.result, "access": done.access})
-    if done.status == "failed":
-        raise ctx.fail(f"Event {event_id} failed again: {done.result}")
-    ctx.success(f"Event {event_id}: {done.status} ({done.result}).")
-
-
-@app.command("inject")
-def inject(signature: str = typer.Option(..., "--signature", help="The Stripe-Signature header (t=…,v1=…)"),
-           file: Optional[str] = typer.Option(None, "--file", "-f", help="Event JSON (default: stdin)"),
-           json_: bool = typer.Option(False, "--json", help="JSON result")) -> None:
-    """Process one signed Stripe event exactly as the receiver would (signature checked with the
-    tenant's secret, 300 s tolerance), without HTTP: for replaying a captured delivery, or demos."""
-    import sys
-
-    from promostack_cli.billing.service import verified
-    from promostack_cli.billing.service import ingest as do_ingest
-
-    body = open(file, "rb").read() if file else sys.stdin.buffer.read()
-    db = ctx.open_db()
-    tenant = ctx.current_tenant(db)
-    with db.transaction() as session:
-        cfg = _config(session, tenant)
-        done = do_ingest(session, cfg, verified(cfg, body, signature), _now())
-    if ctx.want_json(json_):
-        ctx.emit_json({"status": done.status if done.stored else "duplicate", "result": done.result,
-                       "access": done.access})
-    ctx.info(f"event {done.status if done.stored else 'duplicate'}" + (f": {done.result}" if done.result else "")
-             + (f"; access {done.access}" if done.access else ""))
+# Stripe's own commands live with the rail (billing/stripe/cli.py); registered here, in --help's order
+app.command("sync")(stripe_cli.sync)
+app.command("events")(stripe_cli.events)
+app.command("replay")(stripe_cli.replay)
+app.command("inject")(stripe_cli.inject)
 
 
 @app.command("stats")
@@ -314,25 +223,7 @@ def stats(json_: bool = typer.Option(False, "--json", help="JSON output")) -> No
         ctx.info(note)
 
 
-@app.command("checkout-link")
-def checkout_link(telegram_user: int = typer.Option(..., "--telegram-user", help="The Telegram id the payment links to"),
-                  price: Optional[str] = typer.Option(None, "--price", help="price_… (default: the first plan)"),
-                  json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
-    """Create a Stripe Checkout link whose payment links itself to that Telegram user."""
-    from promostack_cli.billing.access import message_bot_username
-    from promostack_cli.billing.checkout import checkout_url
-    from promostack_cli.billing.stripe_api import StripeApi
-
-    db = ctx.open_db()
-    tenant = ctx.current_tenant(db)
-    with db.session() as session:
-        cfg = _config(session, tenant)
-        username = message_bot_username(session, tenant.id)
-    made = checkout_url(StripeApi(cfg.api_key, ctx.settings().stripe_api_url), cfg, telegram_user, price, _now(), username)
-    if ctx.want_json(json_):
-        ctx.emit_json(made)
-        return
-    ctx.out.print(made["url"], markup=False, highlight=False, soft_wrap=True)
+app.command("checkout-link")(stripe_cli.checkout_link)
 
 
 @app.command("link")

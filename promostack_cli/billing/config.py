@@ -1,6 +1,10 @@
 """A tenant's billing settings: stored encrypted, validated together, shown masked.
 
 :class:`BillingConfig` is the decrypted view the services use; it keeps its secrets out of ``repr``.
+One row holds the source-neutral settings (grace, access mode, the VIP channel and link, the link
+secret, the invite lifetime) and Stripe's (its webhook secret, API key, plans, success and cancel
+pages): ``billing setup`` is still Stripe's setup. A second payment source keeps its settings in a
+table of its own and reads them in its :class:`~.sources.PaymentSource` methods (they get the session).
 """
 
 from __future__ import annotations
@@ -44,16 +48,8 @@ class BillingConfig:
     cancel_url: str | None
     plans: tuple[Plan, ...] = ()
     tenant_slug: str = ""
-    public_url: str | None = None     # PROMOSTACK_PUBLIC_URL: where /subscribe and card-update links point
+    public_url: str | None = None     # PROMOSTACK_PUBLIC_URL: where a source's /subscribe and manage links point
     invite_ttl_seconds: int = DEFAULT_INVITE_TTL  # access mode invite_link: a personal link's lifetime
-
-    def link_url(self, kind: str, token: str, **query: str) -> str | None:
-        """A link to the receiver's checkout or portal redirect (None without PROMOSTACK_PUBLIC_URL or an API key)."""
-        from urllib.parse import urlencode
-
-        if not (self.public_url and self.api_key):
-            return None
-        return f"{self.public_url}/api/stripe/{kind}/{self.tenant_slug}?{urlencode({'t': token, **query})}"
 
     def plan_name(self, price_id: str | None) -> str | None:
         return next((p.name for p in self.plans if p.price_id == price_id), None)

@@ -13,5 +13,5 @@ DOMAIN = Domain(
     handlers="promostack_cli.billing.handlers:register",
     # before delivery: the removals it queues go out in the same tick
     steps=(Step("billing.sweep", "promostack_cli.billing.steps:SweepStep", "promostack_cli.billing.due:sweep_due", WORK),),
-    routes="promostack_cli.billing.routes:routes",
+    routes="promostack_cli.billing.stripe.routes:routes",
 )

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, and_, column, exists, or_, select, table
+from sqlalchemy import BigInteger, Integer, String, and_, column, exists, or_, select, table
+
+from promostack_cli.core.types import UTCDateTime
 
 KEEP_ACCESS = ("trialing", "active")   # subscription statuses that keep access
 
 members = table("billing_members", column("id", Integer), column("tenant_id", Integer),
                 column("telegram_user_id", BigInteger), column("access", String),
-                column("review_at", DateTime(timezone=True)))
+                column("review_at", UTCDateTime()))
 subscriptions = table("telegram_subscriptions", column("tenant_id", Integer), column("telegram_user_id", BigInteger),
-                      column("status", String), column("revoked_at", DateTime(timezone=True)),
-                      column("current_period_end", DateTime(timezone=True)))
+                      column("status", String), column("revoked_at", UTCDateTime()),
+                      column("current_period_end", UTCDateTime()))
 invites = table("billing_invites", column("id", BigInteger), column("tenant_id", Integer), column("status", String),
-                column("expires_at", DateTime(timezone=True)))
+                column("expires_at", UTCDateTime()))
 
 
 def review_due(m, now: datetime):

@@ -1,8 +1,10 @@
 """Billing's part of the update router: linking (``/start v_…``, ``/verify``), ``/subscribe``, and the
 VIP channel's join requests and membership changes.
 
-Billing comes before journeys in the domains' order, so ``/start v_…`` and ``/start subscribe`` are
-billing's. Handlers run in the transaction that marks the update processed and only queue outbox
+Source-neutral: ``/subscribe`` answers with every payment source's offer (:func:`.linking.subscribe_offer`),
+and access is the same whichever rail paid. A payment source registers its own update handlers here,
+before billing's (:meth:`.sources.PaymentSource.register`). Billing comes before journeys in the
+domains' order, so ``/start v_…`` and ``/start subscribe`` are billing's. Handlers run in the transaction that marks the update processed and only queue outbox
 work; the tenant's billing settings are loaded once per update (``UpdateContext.memo``) with the
 receiver's own secret box. Join requests and ``chat_member`` updates reach the signal bot (the VIP
 channel's admin); the message bot talks to users.
@@ -17,10 +19,10 @@ from sqlmodel import Session
 from promostack_cli.billing import channel, linking
 from promostack_cli.billing.access import SIGNAL, has_access, member, reconcile, record, send_invite, subscribe_hint
 from promostack_cli.billing.config import BillingConfig, load
+from promostack_cli.billing.drift import IN_CHANNEL
 from promostack_cli.outbox.models import INTERACTIVE
 from promostack_cli.telegram.routing import Handled, Router, UpdateContext
 
-IN_CHANNEL = ("member", "administrator", "creator", "restricted")
 MESSAGE_BOT = ("message_bot",)
 
 
@@ -146,6 +148,10 @@ def _joined_through(session: Session, cfg: BillingConfig, uid: int, name: str, n
 
 
 def register(router: Router) -> None:
+    from promostack_cli.billing import sources
+
+    for source in sources.all_sources():  # a payment source's own updates first (Stars: its payments)
+        source.register(router)
     router.command("start", on_start, roles=MESSAGE_BOT, private=True)
     router.command("verify", on_verify, roles=MESSAGE_BOT, private=True)
     router.command("subscribe", on_subscribe, roles=MESSAGE_BOT, private=True)

@@ -1,11 +1,16 @@
 """Linking a payment to a Telegram account, never by guess.
 
-Three ways, each naming exactly one subscription: our own checkouts carry a signed token for the
-user (``client_reference_id``, see :mod:`.state`); a payment made elsewhere gets a signed deep link
+Three ways, each naming exactly one subscription, whatever its payment source: a payment started from
+``/subscribe`` (or ``billing checkout-link``) carries a signed token for the user that the rail hands
+back with it (:func:`.tokens.checkout_token`; Stripe: ``client_reference_id`` and the subscription's
+metadata, see :mod:`.stripe.state`); a payment made elsewhere gets a signed deep link
 ``t.me/<bot>?start=v_…`` and a ``/verify`` code (``billing link``), shown on the success page or
 e-mailed. Codes are single-use, expire after :data:`CODE_DAYS` and a user may try at most
 :data:`MAX_ATTEMPTS` per hour; a wrong code gets a polite answer and links nothing. A subscription
-linked to one account is never moved to another.
+linked to one account is never moved to another (:func:`link`, the only way a rail links a row).
+
+``/subscribe``'s offer is every payment source's (:func:`.sources.offers`): Stripe's plans beside
+whatever a second rail offers, answered the same way for all.
 """
 
 from __future__ import annotations
@@ -15,20 +20,36 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from promostack_cli.billing import tokens
-from promostack_cli.billing.access import has_access, message_bot_username, reconcile
+from promostack_cli.billing import sources, tokens
+from promostack_cli.billing.access import has_access, message_bot_username, reconcile, record
 from promostack_cli.billing.config import BillingConfig
 from promostack_cli.billing.models import BillingLinkCode, BillingVerifyAttempt, TelegramSubscription
-from promostack_cli.billing.state import link
 from promostack_cli.core import claims
 from promostack_cli.core.errors import NotFoundError, ValidationError
-from promostack_cli.telegram import html
 
 CODE_DAYS = 7
 MAX_ATTEMPTS = 5          # /verify attempts per user per hour
 ATTEMPT_WINDOW = timedelta(hours=1)
 
 TAKEN = "This subscription is already linked to another Telegram account. If that is a mistake, contact support."
+
+
+def reference(row: TelegramSubscription) -> str | None:
+    """The subscription's id in its payment source (Stripe: sub_…), None for a manual grant."""
+    return sources.get(row.source).references(row)[0]
+
+
+def link(session: Session, row: TelegramSubscription, telegram_user_id: int, method: str, now: datetime) -> str:
+    """Link the subscription to a Telegram user: "linked", "already" or "taken" (linked to someone else)."""
+    if row.telegram_user_id == telegram_user_id:
+        return "already"
+    if row.telegram_user_id is not None:
+        return "taken"
+    row.telegram_user_id, row.linked_at, row.link_method, row.updated_at = telegram_user_id, now, method, now
+    session.add(row)
+    record(session, row.tenant_id, telegram_user_id, "linked",
+           f"{reference(row) or sources.get(row.source).label or row.source} linked by {method}", now)
+    return "linked"
 
 
 def _linked_answer(session: Session, cfg: BillingConfig, uid: int, outcome: str, now: datetime) -> str:
@@ -48,7 +69,7 @@ def by_deep_link(session: Session, cfg: BillingConfig, uid: int, payload: str, n
     if row is None or row.tenant_id != cfg.tenant_id:
         return ("This link is not valid or has expired. If you paid, send /verify followed by the code from your "
                 "receipt page or e-mail.")
-    claims.serialise(session, "billing", cfg.tenant_id, row.stripe_subscription_id or f"row:{row.id}")
+    claims.serialise(session, "billing", cfg.tenant_id, reference(row) or f"row:{row.id}")  # as its rail does
     session.refresh(row)
     return _linked_answer(session, cfg, uid, link(session, row, uid, "deep_link", now), now)
 
@@ -79,16 +100,15 @@ def by_code(session: Session, cfg: BillingConfig, uid: int, text: str | None, no
 
 
 def find_subscription(session: Session, tenant_id: int, ref: str) -> TelegramSubscription:
-    """A subscription by Stripe id (sub_…), customer (cus_…) or e-mail (the newest)."""
+    """A subscription by a payment source's reference (Stripe: sub_…, cus_…) or e-mail (the newest)."""
     c = TelegramSubscription
-    if ref.startswith("sub_"):
-        q = select(c).where(c.tenant_id == tenant_id, c.stripe_subscription_id == ref)
-    elif ref.startswith("cus_"):
-        q = select(c).where(c.tenant_id == tenant_id, c.stripe_customer_id == ref)
-    elif "@" in ref:
-        q = select(c).where(c.tenant_id == tenant_id, func.lower(c.email) == ref.lower())
-    else:
-        raise ValidationError(f"'{ref[:60]}' is not a subscription (sub_…), customer (cus_…) or e-mail address.")
+    found = next((cond for s in sources.all_sources() if (cond := s.find(ref)) is not None), None)
+    if found is None and "@" in ref:
+        found = func.lower(c.email) == ref.lower()
+    if found is None:
+        hints = ", ".join(s.ref_hint for s in sources.all_sources() if s.ref_hint)
+        raise ValidationError(f"'{ref[:60]}' is not a {hints + ' or ' if hints else ''}e-mail address.")
+    q = select(c).where(c.tenant_id == tenant_id, found)
     row = session.exec(q.order_by(c.id.desc())).first()
     if row is None:
         raise NotFoundError(f"No subscription {ref[:60]} for this tenant (billing subscriptions lists them).")
@@ -105,20 +125,18 @@ def issue(session: Session, cfg: BillingConfig, ref: str, now: datetime) -> dict
     session.flush()
     payload = tokens.deep_link_token(cfg.link_secret, row.id, int(now.timestamp()))
     username = message_bot_username(session, cfg.tenant_id)
-    return {"subscription": row.stripe_subscription_id, "email": row.email, "linked_to": row.telegram_user_id,
+    return {"subscription": reference(row), "email": row.email, "linked_to": row.telegram_user_id,
             "deep_link": f"https://t.me/{username}?start={payload}" if username else None, "start_payload": payload,
             "code": code, "code_expires_at": (now + timedelta(days=CODE_DAYS)).isoformat()}
 
 
 def subscribe_offer(session: Session, cfg: BillingConfig, uid: int, now: datetime) -> tuple[str, dict | None]:
-    """The answer to /subscribe: the plans as buttons that open a Checkout made for this user."""
+    """The answer to /subscribe: every payment source's offer for this user (its text, its buttons), in the
+    rails' order; no offer when the user already has access, by whichever rail."""
     if has_access(session, cfg, uid, now):
         return "You already have VIP access. 🎉", None
-    token = tokens.checkout_token(cfg.link_secret, uid, int(now.timestamp()))
-    buttons = [[{"text": plan.name, "url": url}] for plan in cfg.plans
-               if (url := cfg.link_url("checkout", token, price=plan.price_id))]
-    if not buttons:
+    offers = sources.offers(session, cfg, uid, now)
+    if not offers:
         return "Subscriptions are not open yet. Please ask the channel's admin.", None
-    names = ", ".join(html.escape(p.name) for p in cfg.plans)
-    return f"Choose your VIP plan ({names}). Your payment links to this Telegram account by itself.", \
-        {"inline_keyboard": buttons}
+    buttons = [row for offer in offers for row in offer.buttons]
+    return "\n\n".join(offer.text for offer in offers), {"inline_keyboard": buttons} if buttons else None

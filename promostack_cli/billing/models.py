@@ -1,4 +1,5 @@
-"""Billing tables: the tenant's Stripe settings and plans, subscriptions, events, payments, members.
+"""Billing tables: the tenant's settings (with Stripe's) and plans, subscriptions of every payment source,
+Stripe's events, payments, members.
 
 Idempotency lives in unique keys: a Stripe event once per (tenant, event id), a subscription once
 per (tenant, Stripe subscription id), a payment once per (tenant, invoice, status), a member once per
@@ -18,12 +19,10 @@ from promostack_cli.core.types import BigIntPK, JSONType
 from promostack_cli.tenants.models import Tenant  # noqa: F401 - registers the table the foreign keys name
 
 ACCESS_MODES = ("join_request", "invite_link")
-# Stripe subscription statuses and what they mean for access
+# The statuses every payment source stores and what they mean for access (see billing/sources.py);
+# any other status gives no access.
 from promostack_cli.billing.due import KEEP_ACCESS  # noqa: E402 - one definition (the sweep's idle check)
 GRACE_ACCESS = ("past_due",)
-NO_ACCESS = ("unpaid", "canceled", "incomplete", "incomplete_expired", "paused")
-STATUSES = KEEP_ACCESS + GRACE_ACCESS + NO_ACCESS
-TERMINAL = ("canceled", "incomplete_expired")  # Stripe never moves a subscription out of these
 DEFAULT_INVITE_TTL = 86400
 
 
@@ -66,7 +65,8 @@ class BillingPrice(SQLModel, table=True):
 
 
 class TelegramSubscription(SQLModel, table=True):
-    """A Stripe subscription (or a manual grant) and the Telegram user it gives access to.
+    """A subscription of one payment source (``source``: Stripe, a manual grant, ...) and the Telegram user
+    it gives access to. Its ``status`` is in the shared access vocabulary (``billing/sources.py``).
 
     Status fields come from the newest *observation* (a subscription snapshot in an event, or
     ``billing sync``); ``state_key`` and ``snapshot_key`` order observations (terminal first, then
@@ -81,7 +81,7 @@ class TelegramSubscription(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
     tenant_id: int = Field(foreign_key="tenants.id", index=True, ondelete="CASCADE")
-    source: str = Field(default="stripe", max_length=10)  # stripe | manual
+    source: str = Field(default="stripe", max_length=10)  # a PaymentSource name: stripe | manual
     stripe_subscription_id: str | None = Field(default=None, max_length=100)
     stripe_customer_id: str | None = Field(default=None, max_length=100)
     checkout_session_id: str | None = Field(default=None, max_length=200)

@@ -1,6 +1,9 @@
 """What billing tells users through the message bot (queued in the caller's transaction, once per event).
 
-A tenant's journeys triggered by ``stripe_payment_failed`` replace the built-in payment-failed
+Source-neutral: a payment source calls these when its payments say so, with a dedupe ``key`` of its
+own (Stripe: ``billing:event:<event id>``). The link to fix a failed payment is the source's
+(:meth:`.sources.PaymentSource.manage_link`). A tenant's journeys triggered by ``stripe_payment_failed``
+(the journeys' name for "a renewal failed", whatever the rail) replace the built-in payment-failed
 message (they get ``plan`` and ``update_card_link``).
 """
 
@@ -11,8 +14,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from promostack_cli.billing import events as ev
-from promostack_cli.billing import tokens
+from promostack_cli.billing import sources
 from promostack_cli.billing.config import BillingConfig
 from promostack_cli.billing.models import TelegramSubscription
 from promostack_cli.outbox.models import INTERACTIVE
@@ -26,18 +28,14 @@ def _send(session: Session, cfg: BillingConfig, uid: int, text: str, now: dateti
             priority=INTERACTIVE, disable_web_page_preview=True)
 
 
-def update_card_link(cfg: BillingConfig, uid: int, fallback: str | None, now: datetime) -> str | None:
-    """A link that opens a Customer Portal session for the user (made when they click), else ``fallback``."""
-    token = tokens.checkout_token(cfg.link_secret, uid, int(now.timestamp()))
-    return cfg.link_url("portal", token) or fallback
-
-
-def payment_failed(session: Session, cfg: BillingConfig, row: TelegramSubscription, inv: ev.Invoice, e: ev.Event,
-                   now: datetime) -> None:
+def payment_failed(session: Session, cfg: BillingConfig, row: TelegramSubscription, key: str, now: datetime, *,
+                   fallback: str | None = None) -> None:
+    """A renewal failed: the user keeps access for the grace period; tell them where to fix it (the source's
+    manage link, else ``fallback``)."""
     from promostack_cli.journeys.sessions import start_by_event
 
     uid = row.telegram_user_id
-    link = update_card_link(cfg, uid, inv.hosted_invoice_url, now) or ""
+    link = sources.get(row.source).manage_link(cfg, row, now) or fallback or ""
     variables = {"first_name": "", "last_name": "", "username": "", "plan": row.plan or "", "update_card_link": link}
     if start_by_event(session, cfg.tenant_id, "stripe_payment_failed", str(uid), variables, now):
         return
@@ -46,12 +44,12 @@ def payment_failed(session: Session, cfg: BillingConfig, row: TelegramSubscripti
             f"You keep VIP access for {days:g} more day(s) while you fix it.")
     if link:
         text += f'\n\n<a href="{html.escape(link)}">Update your card</a>'
-    _send(session, cfg, uid, text, now, f"billing:event:{e.id}")
+    _send(session, cfg, uid, text, now, key)
 
 
-def trial_ending(session: Session, cfg: BillingConfig, row: TelegramSubscription, e: ev.Event, now: datetime) -> None:
+def trial_ending(session: Session, cfg: BillingConfig, row: TelegramSubscription, key: str, now: datetime) -> None:
     end = row.current_period_end
     when = f" on {time.strftime('%d %b %Y', end.timetuple())}" if end else " in 3 days"
     text = f"⏳ Your free trial{' of ' + html.escape(row.plan) if row.plan else ''} ends{when}. " \
            "Your card is charged then and your VIP access continues."
-    _send(session, cfg, row.telegram_user_id, text, now, f"billing:event:{e.id}")
+    _send(session, cfg, row.telegram_user_id, text, now, key)

@@ -1,9 +1,14 @@
 """What the billing commands show, as data (the CLI formats it), and the manual grant/revoke.
 
-``stats``: active members (users with access now), MRR by currency (active subscriptions' price per
-interval, normalised to a month), new and churned subscriptions in the last 30 days, payments
-failed and recovered (a failed invoice paid later). Conversions by deep-link code are counted when
-cross promo records which code brought a user (not available in this release: reported as such).
+Source-neutral: every payment source's subscriptions are listed, shown and counted the same way; what
+only a rail knows (its ids, its events and payments, what it still charges) comes from its
+:class:`~.sources.PaymentSource`.
+
+``stats``: active members (users with access now, by any rail), MRR by currency (paid rails' active
+subscriptions' price per interval, normalised to a month; currencies are never summed together),
+new and churned subscriptions in the last 30 days, payments failed and recovered (a failed invoice
+paid later). Conversions by deep-link code are counted when cross promo records which code brought a
+user (not available in this release: reported as such).
 """
 
 from __future__ import annotations
@@ -13,12 +18,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from promostack_cli.billing import sources
 from promostack_cli.billing.access import aware, entitled, reconcile, user_subscriptions
 from promostack_cli.billing.config import BillingConfig
 from promostack_cli.billing.linking import find_subscription
-from promostack_cli.billing.models import (STATUSES, BillingAccessChange, BillingEvent, BillingMember,
-                                          BillingPayment, TelegramSubscription)
-from promostack_cli.core.clock import from_epoch
+from promostack_cli.billing.models import (GRACE_ACCESS, BillingAccessChange, BillingMember, BillingPayment,
+                                          TelegramSubscription)
 from promostack_cli.core.errors import NotFoundError, ValidationError
 
 MONTHLY = {"day": 30.0, "week": 30.0 / 7, "month": 1.0, "year": 1 / 12}
@@ -30,8 +35,9 @@ def _iso(dt: datetime | None) -> str | None:
 
 def describe(sub: TelegramSubscription, cfg: BillingConfig, now: datetime) -> dict:
     ok, until = entitled(sub, now, cfg.grace_seconds)
-    return {"id": sub.id, "source": sub.source, "subscription": sub.stripe_subscription_id,
-            "customer": sub.stripe_customer_id, "email": sub.email, "telegram_user_id": sub.telegram_user_id,
+    reference, customer = sources.get(sub.source).references(sub)
+    return {"id": sub.id, "source": sub.source, "subscription": reference,
+            "customer": customer, "email": sub.email, "telegram_user_id": sub.telegram_user_id,
             "plan": sub.plan, "status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end,
             "period_end": _iso(sub.current_period_end), "paid_until": _iso(sub.paid_until),
             "access": ok, "access_until": _iso(until), "revoked": sub.revoked_at is not None,
@@ -39,8 +45,8 @@ def describe(sub: TelegramSubscription, cfg: BillingConfig, now: datetime) -> di
 
 
 def subscriptions(session: Session, cfg: BillingConfig, now: datetime, status: str | None = None) -> list[dict]:
-    if status is not None and status not in STATUSES:
-        raise ValidationError(f"--status must be one of {', '.join(STATUSES)}.")
+    if status is not None and status not in sources.statuses():
+        raise ValidationError(f"--status must be one of {', '.join(sources.statuses())}.")
     q = select(TelegramSubscription).where(TelegramSubscription.tenant_id == cfg.tenant_id)
     if status:
         q = q.where(TelegramSubscription.status == status)
@@ -65,13 +71,12 @@ def show(session: Session, cfg: BillingConfig, ref: str, now: datetime) -> dict:
         .order_by(BillingAccessChange.id)).all() if uid else []
     if not subs and not changes:
         raise NotFoundError(f"No subscription or access history for {ref[:60]} in this tenant.")
-    ids = [s.stripe_subscription_id for s in subs if s.stripe_subscription_id]
-    events = session.exec(select(BillingEvent).where(BillingEvent.tenant_id == cfg.tenant_id,
-                                                     BillingEvent.stripe_subscription_id.in_(ids))
-                          .order_by(BillingEvent.created, BillingEvent.id)).all() if ids else []
-    payments = session.exec(select(BillingPayment).where(BillingPayment.tenant_id == cfg.tenant_id,
-                                                         BillingPayment.stripe_subscription_id.in_(ids))
-                            .order_by(BillingPayment.at)).all() if ids else []
+    events, payments = [], []
+    for source in sources.all_sources():  # each rail's own history of its subscriptions
+        mine = [s for s in subs if s.source == source.name]
+        if mine:
+            found = source.history(session, cfg.tenant_id, mine)
+            events, payments = events + found[0], payments + found[1]
     member = session.exec(select(BillingMember).where(BillingMember.tenant_id == cfg.tenant_id,
                                                       BillingMember.telegram_user_id == uid)).first() if uid else None
     return {
@@ -79,10 +84,8 @@ def show(session: Session, cfg: BillingConfig, ref: str, now: datetime) -> dict:
         "access": member.access if member else "none",
         "in_channel": member.in_channel if member else None,
         "subscriptions": [describe(s, cfg, now) for s in subs],
-        "events": [{"at": from_epoch(e.created).isoformat(), "event": e.event_id, "type": e.type,
-                    "status": e.status, "result": e.result or e.error} for e in events],
-        "payments": [{"at": _iso(p.at), "invoice": p.invoice_id, "status": p.status, "amount": p.amount,
-                      "currency": p.currency, "period_end": _iso(p.period_end)} for p in payments],
+        "events": events,
+        "payments": payments,
         "access_changes": [{"at": _iso(c.at), "action": c.action, "reason": c.reason} for c in changes],
     }
 
@@ -107,21 +110,22 @@ def grant(session: Session, cfg: BillingConfig, telegram_user_id: int, days: flo
 
 
 def revoke(session: Session, cfg: BillingConfig, telegram_user_id: int, now: datetime) -> dict:
-    """Take access away now, whatever Stripe says (the Stripe subscription itself is not cancelled)."""
+    """Take access away now, whatever the payment source says (a rail's subscription itself is not cancelled:
+    ``still_billed_by_<source>`` lists what each rail that still charges goes on billing)."""
     subs = [s for s in user_subscriptions(session, cfg.tenant_id, telegram_user_id) if s.revoked_at is None]
     if not subs:
         raise NotFoundError(f"Telegram user {telegram_user_id} has no subscription or grant in this tenant.")
     for s in subs:
         s.revoked_at, s.updated_at = now, now
-        if s.source == "manual":
+        if s.source == sources.MANUAL.name:
             s.status = "canceled"
         session.add(s)
     session.flush()
     changed = reconcile(session, cfg, telegram_user_id, now, "revoked by the operator")
-    paying = [s.stripe_subscription_id for s in subs if s.source == "stripe" and s.status in ("active", "trialing",
-                                                                                          "past_due")]
-    return {"telegram_user_id": telegram_user_id, "revoked": len(subs), "access": changed or "unchanged",
-            "still_billed_by_stripe": paying}
+    billed = {f"still_billed_by_{source.name}": [source.references(s)[0] or str(s.id) for s in subs
+                                                 if s.source == source.name and source.still_billing(s)]
+              for source in sources.all_sources() if source.paid}
+    return {"telegram_user_id": telegram_user_id, "revoked": len(subs), "access": changed or "unchanged", **billed}
 
 
 def first_payments(session: Session, tenant_id: int, telegram_user_ids: list[int]) -> dict[int, datetime]:
@@ -141,13 +145,13 @@ def stats(session: Session, cfg: BillingConfig, now: datetime, conversions=None)
     subs = session.exec(select(TelegramSubscription).where(TelegramSubscription.tenant_id == tid)).all()
     members = {s.telegram_user_id for s in subs if entitled(s, now, cfg.grace_seconds)[0]}
     mrr: dict[str, float] = {}
-    for s in subs:
-        if s.source == "stripe" and s.status in ("active", "past_due") and s.amount and s.currency:
+    paid = [(s, sources.get(s.source)) for s in subs if sources.get(s.source).paid]
+    for s, _ in paid:
+        if s.status in ("active", *GRACE_ACCESS) and s.amount and s.currency:
             mrr[s.currency] = mrr.get(s.currency, 0.0) + s.amount * MONTHLY.get(s.interval or "month", 1.0) / 100
     since = now - timedelta(days=30)
-    new = sum(1 for s in subs if s.source == "stripe" and s.status not in ("incomplete", "incomplete_expired")
-              and aware(s.created_at) >= since)
-    churned = sum(1 for s in subs if s.source == "stripe" and s.ended_at and aware(s.ended_at) >= since)
+    new = sum(1 for s, source in paid if s.status not in source.unstarted and aware(s.created_at) >= since)
+    churned = sum(1 for s, _ in paid if s.ended_at and aware(s.ended_at) >= since)
     failed = session.exec(select(BillingPayment.invoice_id).where(
         BillingPayment.tenant_id == tid, BillingPayment.status == "failed", BillingPayment.at >= since)).all()
     recovered = session.exec(select(func.count()).select_from(BillingPayment).where(

@@ -11,17 +11,18 @@ class SweepStep:
     keys = ("checked", "granted", "removed", "links_revoked")
 
     def __init__(self, context):
-        self.db, self.tenant_id = context.db, context.tenant_id
-        self.box = context.box
-        if self.box is None:  # a dry-run tick has no box; the sweep reads the settings it encrypts
-            from promostack_cli.core.secrets import secret_box_for
-
-            self.box = secret_box_for(context.settings)
+        self.context = context
 
     def __call__(self, now: datetime, deadline: datetime) -> dict[str, int]:
         from promostack_cli.billing.sweep import sweep
 
-        return sweep(self.db, self.box, now, tenant_id=self.tenant_id)
+        c = self.context
+        box = c.box
+        if box is None:  # a dry-run tick has no box; the sweep reads the settings it encrypts
+            from promostack_cli.core.secrets import secret_box_for
+
+            box = secret_box_for(c.settings)
+        return sweep(c.db, box, now, tenant_id=c.tenant_id)
 
     def describe(self, counts: dict[str, int]) -> str:
         text = (f"{counts.get('checked', 0)} member(s) checked, {counts.get('removed', 0)} removed, "

@@ -7,6 +7,8 @@
   access step failed, a link made by ``billing sync``): access is granted.
 * Personal invite links (access mode ``invite_link``) that expired unused: revoked.
 
+Source-neutral: every payment source's subscriptions are read the same way (:mod:`.due`, :mod:`.sources`).
+
 Database-only work, claimed in-transaction with :func:`promostack_cli.core.claims.lock_due`
 (concurrent ticks take disjoint members on PostgreSQL); the access calls go into the outbox.
 """

@@ -1,8 +1,10 @@
 """Linking tokens, signed with the tenant's link secret (HMAC-SHA256), and ``/verify`` codes.
 
-* ``tg_<telegram id>_<issued>_<sig>`` — a Checkout Session's ``client_reference_id`` (Stripe keeps
-  at most 200 characters of ``[A-Za-z0-9_-]``; this is under 60) and ``subscription_data.metadata``:
-  the payment links itself to that Telegram user. Only our own checkouts carry a valid one.
+* ``tg_<telegram id>_<issued>_<sig>`` — a payment started for one Telegram user carries it and the
+  payment source hands it back, so the payment links itself to that user (Stripe: a Checkout
+  Session's ``client_reference_id``, which keeps at most 200 characters of ``[A-Za-z0-9_-]``, this
+  is under 60, and ``subscription_data.metadata``; the ``/subscribe`` and manage links carry it too).
+  Only payments we started carry a valid one.
 * ``v_<subscription>_<issued>_<sig>`` — the ``/start`` payload of ``t.me/<bot>?start=v_...`` for a
   payment made elsewhere (≤ 64 characters, Telegram's limit). It names one subscription; whoever
   opens it first links it (a subscription already linked to someone else is never moved).

@@ -1,18 +1,13 @@
-from enum import StrEnum
 from typing import Optional
 
 import typer
 
 from promostack_cli import context as ctx
+from promostack_cli.core.roles import BotRole
 from promostack_cli.connections.domain import DOMAIN
 
 app = typer.Typer(help=DOMAIN.commands[0].help,
                   no_args_is_help=True)
-
-
-class Role(StrEnum):
-    signal_bot = "signal_bot"
-    message_bot = "message_bot"
 
 
 def _service(db):
@@ -28,7 +23,7 @@ def _service(db):
 
 @app.command("set")
 def set_(
-    role: Role = typer.Argument(..., help="signal_bot or message_bot"),
+    role: BotRole = typer.Argument(..., help="signal_bot or message_bot"),
     token: Optional[str] = typer.Option(None, "--token", envvar="PROMOSTACK_BOT_TOKEN", show_envvar=False,
                                         help="Bot token from @BotFather (kept encrypted; optional when updating)"),
     vip_channel: Optional[str] = typer.Option(None, "--vip-channel", help="signal_bot: VIP channel (-100… or @name)"),
@@ -96,7 +91,7 @@ def list_(json_: bool = typer.Option(False, "--json", help="JSON output")) -> No
 
 
 @app.command("test")
-def test(role: Role = typer.Argument(..., help="signal_bot or message_bot"),
+def test(role: BotRole = typer.Argument(..., help="signal_bot or message_bot"),
          json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     """Check a connection with Telegram: token, each channel and the bot's rights there, the webhook.
 
@@ -116,7 +111,7 @@ def test(role: Role = typer.Argument(..., help="signal_bot or message_bot"),
 
 
 @app.command("remove")
-def remove(role: Role = typer.Argument(..., help="signal_bot or message_bot"),
+def remove(role: BotRole = typer.Argument(..., help="signal_bot or message_bot"),
            keep_webhook: bool = typer.Option(False, "--keep-webhook", help="Do not call deleteWebhook"),
            yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (required without a terminal)"),
            json_: bool = typer.Option(False, "--json", help="JSON output")) -> None:

@@ -25,7 +25,7 @@ class Kind(StrEnum):
     win = "win"
 
 
-class Status(StrEnum):
+class JobStatus(StrEnum):  # models.JobStatus's values, as a CLI choice (no model import to list them)
     pending = "pending"
     claimed = "claimed"
     queued = "queued"
@@ -290,7 +290,7 @@ def test(
 
 @app.command("jobs")
 def jobs(
-    status: Optional[List[Status]] = typer.Option(None, "--status", "-s", help="Only these statuses (repeatable)"),
+    status: Optional[List[JobStatus]] = typer.Option(None, "--status", "-s", help="Only these statuses (repeatable)"),
     limit: int = typer.Option(50, "--limit", min=1, max=5000, help="Newest N jobs"),
     json_: bool = typer.Option(False, "--json", help="JSON output"),
 ) -> None:

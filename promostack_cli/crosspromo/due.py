@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, and_, column, exists, or_, select, table
+from sqlalchemy import JSON, BigInteger, Integer, String, and_, column, exists, or_, select, table
 
+from promostack_cli.core.types import UTCDateTime
 from promostack_cli.core import claims
-from promostack_cli.crosspromo.config import resolve
-from promostack_cli.crosspromo.schedule import due_slots, switched_on
 
 FINAL = ("sent", "failed", "cancelled", "dry_run")          # outbox.models.OutboxStatus.final()
 TP_LEVELS = {"tp1": 1, "tp2": 2, "tp3": 3}
@@ -34,11 +33,11 @@ def delivered(j, o):
 
 settings_t = table("crosspromo_settings", column("tenant_id", Integer), column("values", JSON()))
 jobs_t = table("crosspromo_jobs", column("id", BigInteger), column("tenant_id", Integer), column("unique_key", String),
-               column("status", String), column("run_at", DateTime(timezone=True)), column("lease_expires_at", DateTime(timezone=True)),
+               column("status", String), column("run_at", UTCDateTime()), column("lease_expires_at", UTCDateTime()),
                column("outbox_id", BigInteger), column("claimed_by", String))
 outbox_t = table("outbox_messages", column("id", BigInteger), column("status", String))
 events_t = table("forex_signal_events", column("tenant_id", Integer), column("signal_id", BigInteger),
-                 column("kind", String), column("at", DateTime(timezone=True)))
+                 column("kind", String), column("at", UTCDateTime()))
 
 
 def crosspromo_due(conn, now: datetime, deadline: datetime, tenant_id: int | None = None) -> bool:
@@ -51,7 +50,12 @@ def crosspromo_due(conn, now: datetime, deadline: datetime, tenant_id: int | Non
     q = select(settings_t.c.tenant_id, settings_t.c["values"])
     if tenant_id is not None:
         q = q.where(settings_t.c.tenant_id == tenant_id)
-    for tid, values in conn.execute(q):
+    rows = conn.execute(q).all()
+    if not rows:
+        return False
+    from promostack_cli.crosspromo.config import resolve  # time zones and the schedule: only for tenants with settings
+
+    for tid, values in rows:
         try:
             settings = resolve(dict(values or {}))
         except Exception:  # noqa: BLE001 - a setting that no longer checks: the step reports it
@@ -62,6 +66,8 @@ def crosspromo_due(conn, now: datetime, deadline: datetime, tenant_id: int | Non
 
 
 def _unqueued(conn, tenant_id: int, settings, now: datetime) -> bool:
+    from promostack_cli.crosspromo.schedule import due_slots, switched_on
+
     since = switched_on(settings, now)
     keys = {s.key for s in due_slots(settings, now) if not (since and s.run_at < since)}
     delay = timedelta(seconds=settings.win_delay_seconds)

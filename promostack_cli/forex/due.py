@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, DateTime, Integer, String, and_, column, exists, select, table
+from sqlalchemy import JSON, Integer, String, and_, column, exists, select, table
 
+from promostack_cli.core.types import UTCDateTime
 from promostack_cli.core import claims
 
 MONITOR_EVERY = "monitor_every_minutes"
@@ -24,9 +25,9 @@ connections = table("bot_connections", column("tenant_id", Integer), column("rol
 settings_t = table("forex_settings", column("tenant_id", Integer), column("values", JSON()))
 signals = table("forex_signals", column("id", Integer), column("tenant_id", Integer), column("status", String))
 candles = table("forex_candles", column("tenant_id", Integer), column("interval", String),
-                column("ts", DateTime(timezone=True)))
+                column("ts", UTCDateTime()))
 job_runs = table("job_runs", column("tenant_id", Integer), column("kind", String), column("period", String),
-                 column("status", String), column("attempts", Integer), column("lease_expires_at", DateTime(timezone=True)))
+                 column("status", String), column("attempts", Integer), column("lease_expires_at", UTCDateTime()))
 ONE_MINUTE_RETENTION = timedelta(days=3)
 
 

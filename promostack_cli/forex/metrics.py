@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 
 @dataclass(frozen=True)
@@ -90,38 +92,89 @@ def csv_rows(overall: dict, groups: dict[str, dict]) -> tuple[list[str], list[li
     return ["group", *keys], [["All", *(overall[k] for k in keys)], *([name, *(g[k] for k in keys)] for name, g in groups.items())]
 
 
-def figure(trades: Iterable[Closed], title: str):
-    """The cumulative-pips curve (a matplotlib Figure; the caller closes it). Dates carry their year,
-    the axis says the times are UTC."""
-    import matplotlib
+TIME_LABEL = "Time (UTC)"
 
-    matplotlib.use("Agg")
-    from datetime import UTC
 
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-
+def curve(trades: Iterable[Closed]) -> tuple[list[datetime], list[float]]:
+    """The points of the cumulative-pips curve, times in UTC (naive ones are UTC): 0 when the first
+    signal opened, then the running total at each close, in the order they closed."""
     def utc(moment: datetime) -> datetime:
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
-    trades = sorted(trades, key=lambda t: t.closed_at)
+    trades = sorted(trades, key=lambda t: utc(t.closed_at))
     xs, ys, total = [], [], 0.0
-    if trades:  # the curve starts at 0 when the first signal opened
+    if trades:
         xs.append(min(utc(t.opened_at) for t in trades))
         ys.append(0.0)
     for t in trades:
         total += t.pips
         xs.append(utc(t.closed_at))
         ys.append(total)
+    return xs, ys
+
+
+def time_format(xs: list[datetime]) -> str:
+    """The time axis' label format: always the year; hours and minutes too when the curve spans 3 days or less."""
+    span = (xs[-1] - xs[0]).total_seconds() if xs else 0
+    return "%Y-%m-%d" if span > 3 * 86400 else "%Y-%m-%d %H:%M"
+
+
+def chart_environment(environ: Mapping[str, str], cache_home: Path) -> dict[str, str]:
+    """What to add to the environment before matplotlib's first import in this process.
+
+    matplotlib's first import on a machine builds its font list (scanning the system's font folders
+    and running ``fc-list``) and caches it per user. Our charts only use DejaVu Sans, which matplotlib
+    ships, so the system's fonts never change a chart, only cost time (seconds on a server with many
+    fonts) and make the first render on a new machine differ from the next. So: matplotlib's fonts
+    only (``MPL_IGNORE_SYSTEM_FONTS``, matplotlib >= 3.11), with its cache in a folder of ours
+    (``<cache_home>/promostack/matplotlib``), so that a font list without the system's fonts never
+    replaces the one the user's other matplotlib programs share, and a user's matplotlibrc does not
+    restyle the charts we post. Someone who set MPLCONFIGDIR keeps matplotlib exactly as they set it up.
+    """
+    if environ.get("MPLCONFIGDIR"):
+        return {}
+    changes = {"MPLCONFIGDIR": str(cache_home / "promostack" / "matplotlib")}
+    if "MPL_IGNORE_SYSTEM_FONTS" not in environ:
+        changes["MPL_IGNORE_SYSTEM_FONTS"] = "1"
+    return changes
+
+
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend; the first time in this process, after :func:`chart_environment`
+    (when its folder cannot be made, matplotlib is left to its own defaults)."""
+    if "matplotlib" not in sys.modules:
+        try:
+            changes = chart_environment(os.environ, Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"))
+            if "MPLCONFIGDIR" in changes:
+                Path(changes["MPLCONFIGDIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+                if not os.access(changes["MPLCONFIGDIR"], os.W_OK):
+                    changes = {}
+        except (OSError, RuntimeError):  # no home folder, or one we cannot write to
+            changes = {}
+        os.environ.update(changes)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure(trades: Iterable[Closed], title: str):
+    """The cumulative-pips curve (a matplotlib Figure; the caller closes it). Dates carry their year,
+    the axis says the times are UTC."""
+    plt = _pyplot()
+    import matplotlib.dates as mdates
+
+    xs, ys = curve(trades)
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
     ax.plot(xs, ys, drawstyle="steps-post", color="#1f77b4", linewidth=1.4)
     ax.axhline(0, color="#888888", linewidth=0.8)
     ax.set_title(title)
     ax.set_ylabel("cumulative pips")
-    ax.set_xlabel("Time (UTC)")
-    span = (xs[-1] - xs[0]).total_seconds() if xs else 0
+    ax.set_xlabel(TIME_LABEL)
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=UTC))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d" if span > 3 * 86400 else "%Y-%m-%d %H:%M", tz=UTC))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(time_format(xs), tz=UTC))
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     fig.tight_layout()
@@ -130,11 +183,7 @@ def figure(trades: Iterable[Closed], title: str):
 
 def plot(trades: Iterable[Closed], path: str | Path, title: str) -> Path:
     """Cumulative pips over time as a PNG (an SVG, its text searchable, when ``path`` ends in .svg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     path = Path(path)
     svg = path.suffix.lower() == ".svg"
     with plt.rc_context({"svg.fonttype": "none"}):

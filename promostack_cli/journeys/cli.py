@@ -131,12 +131,12 @@ def list_(json_: bool = typer.Option(False, "--json", help="JSON output")) -> No
 
     Example: promostack -t entrylab journeys list
     """
-    from promostack_cli.journeys.service import describe, list_journeys
+    from promostack_cli.journeys.listing import listing
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
-    with db.session() as session:
-        rows = [describe(j) for j in list_journeys(session, tenant.id)]
+    with db.engine.connect() as conn:
+        rows = listing(conn, tenant.id)
     if ctx.want_json(json_):
         ctx.emit_json(rows)
         return
@@ -153,13 +153,13 @@ def show(slug: str = typer.Argument(...), json_: bool = typer.Option(False, "--j
 
     Example: promostack -t entrylab journeys show welcome
     """
-    from promostack_cli.journeys.service import describe, get_journey
+    from promostack_cli.journeys.listing import one
     from promostack_cli.journeys.show import STEP_COLUMNS, step_rows
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
-    with db.session() as session:
-        shown = describe(get_journey(session, tenant.id, slug))
+    with db.engine.connect() as conn:
+        shown = one(conn, tenant.id, slug)
     if ctx.want_json(json_):
         ctx.emit_json(shown)
         return

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, DateTime, Integer, String, and_, column, exists, select, table
+from sqlalchemy import JSON, Integer, String, and_, column, exists, select, table
 
+from promostack_cli.core.types import UTCDateTime
 from promostack_cli.core.clock import parse_duration
 from promostack_cli.journeys.states import AWAITING_REPLY, LIVE, WAITING_DELAY
 
@@ -22,9 +23,9 @@ log = logging.getLogger(__name__)
 journeys = table("journeys", column("id", Integer), column("tenant_id", Integer), column("definition", JSON()))
 journey_sessions = table("journey_sessions", column("id", Integer), column("tenant_id", Integer),
                          column("journey_id", Integer), column("chat_id", String), column("status", String),
-                         column("wake_at", DateTime(timezone=True)), column("last_activity_at", DateTime(timezone=True)))
+                         column("wake_at", UTCDateTime()), column("last_activity_at", UTCDateTime()))
 chat_states = table("chat_states", column("tenant_id", Integer), column("bot_role", String),
-                    column("chat_id", String), column("blocked_at", DateTime(timezone=True)))
+                    column("chat_id", String), column("blocked_at", UTCDateTime()))
 
 
 def timer_ended(s, now: datetime):

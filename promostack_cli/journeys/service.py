@@ -185,21 +185,6 @@ def get_journey(session: Session, tenant_id: int, slug: str) -> Journey:
     return journey
 
 
-def describe(journey: Journey) -> dict:
-    spec = JourneySpec.from_dict(journey.definition)
-    return {
-        "journey": journey.slug,
-        "name": journey.name,
-        "status": journey.status,
-        "re_entry": spec.re_entry,
-        "inactivity_timeout": spec.inactivity_timeout,
-        "triggers": spec.triggers,
-        "steps": [dict(s) for s in spec.steps],  # every field as imported (texts, waits, choices, gotos)
-        "source": journey.source_path,
-        "updated_at": journey.updated_at.isoformat(),
-    }
-
-
 def delete_journey(session: Session, tenant_id: int, slug: str, now: datetime) -> int:
     """Delete a journey; its live sessions end as cancelled ("journey removed"). Returns how many."""
     from promostack_cli.journeys.sessions import end_for_import

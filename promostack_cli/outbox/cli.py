@@ -48,7 +48,7 @@ def send(
     """
     from promostack_cli.core.clock import utcnow
     from promostack_cli.outbox.posting import format_utc, parse_at, post
-    from promostack_cli.outbox.service import describe
+    from promostack_cli.outbox.listing import describe
 
     if text == "-":
         text = sys.stdin.read()
@@ -102,14 +102,13 @@ def list_(
 
     Example: promostack -t entrylab outbox list --status failed
     """
-    from promostack_cli.outbox.service import describe, list_messages
+    from promostack_cli.outbox.listing import listing
 
     json_ = ctx.want_json_or_csv(json_, csv_)
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)
-    with db.session() as session:
-        rows = [describe(m) for m in list_messages(session, tenant.id, statuses=[s.value for s in status or []],
-                                                    chat_id=chat, limit=limit)]
+    with db.engine.connect() as conn:
+        rows = listing(conn, tenant.id, statuses=[s.value for s in status or []], chat_id=chat, limit=limit)
     if json_:
         ctx.emit_json(rows)
         return
@@ -184,7 +183,8 @@ def show(message_id: int = typer.Argument(...), json_: bool = typer.Option(False
 
     Example: promostack -t entrylab outbox show 42
     """
-    from promostack_cli.outbox.service import describe, get_message
+    from promostack_cli.outbox.listing import describe
+    from promostack_cli.outbox.service import get_message
 
     db = ctx.open_db()
     tenant = ctx.current_tenant(db)

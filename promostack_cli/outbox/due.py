@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String, and_, column, exists, or_, select, table
+from sqlalchemy import Integer, String, and_, column, exists, or_, select, table
+
+from promostack_cli.core.types import UTCDateTime
 
 PENDING, SENDING = "pending", "sending"  # outbox.models.OutboxStatus
 
 outbox_messages = table("outbox_messages", column("tenant_id", Integer), column("status", String),
-                        column("not_before", DateTime(timezone=True)))
+                        column("not_before", UTCDateTime()))
 
 
 def delivery_due(conn, now: datetime, deadline: datetime, tenant_id: int | None = None) -> bool:

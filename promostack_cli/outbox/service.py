@@ -171,17 +171,6 @@ def find(session: Session, tenant_id: int, dedupe_key: str) -> OutboxMessage | N
                                                     OutboxMessage.dedupe_key == dedupe_key)).first()
 
 
-def list_messages(session: Session, tenant_id: int, *, statuses: Iterable[str] = (), chat_id: str | None = None,
-                  limit: int = 50) -> list[OutboxMessage]:
-    q = select(OutboxMessage).where(OutboxMessage.tenant_id == tenant_id)
-    statuses = list(statuses)
-    if statuses:
-        q = q.where(OutboxMessage.status.in_(statuses))
-    if chat_id:
-        q = q.where(OutboxMessage.chat_id == chat_id)
-    return list(session.exec(q.order_by(OutboxMessage.id.desc()).limit(limit)))
-
-
 def counts(session: Session, tenant_id: int) -> dict[str, int]:
     rows = session.exec(
         select(OutboxMessage.status, func.count()).where(OutboxMessage.tenant_id == tenant_id).group_by(OutboxMessage.status)
@@ -195,26 +184,6 @@ def get_message(session: Session, tenant_id: int, message_id: int, tenant_label:
     if msg is None:
         raise NotFoundError(f"No outbox message {message_id} for tenant '{tenant_label}'.")
     return msg
-
-
-def describe(msg: OutboxMessage) -> dict:
-    return {
-        "id": msg.id,
-        "status": msg.status,
-        "bot": msg.bot_role,
-        "chat_id": msg.chat_id,
-        "method": msg.method,
-        "text": msg.payload.get("text", ""),
-        "attempts": msg.attempts,
-        "rate_limited": msg.rate_limited,
-        "not_before": msg.not_before.isoformat(),
-        "telegram_message_id": msg.telegram_message_id,
-        "error": msg.last_error,
-        "source": msg.source,
-        "created_at": msg.created_at.isoformat(),
-        "updated_at": msg.updated_at.isoformat(),
-        "sent_at": msg.sent_at.isoformat() if msg.sent_at else None,
-    }
 
 
 RETRYABLE = (OutboxStatus.failed, OutboxStatus.cancelled, OutboxStatus.dry_run)

@@ -45,7 +45,7 @@ def tick(
         raise ValidationError("--loop must be more than 0s.")
     db = ctx.open_db()
     tenant = ctx.current_tenant(db, required=False)
-    context = TickContext(db=db, box=None if dry_run else ctx.secret_box(), settings=ctx.settings(),
+    context = TickContext(db=db, box=None if dry_run else ctx.secret_box, settings=ctx.settings(),
                           dry_run=dry_run, tenant_id=tenant.id if tenant else None, printer=_print_dry_run)
     report = run(context, lambda: make_steps(context, TICK), budget=budget, loop=interval)
     if ctx.want_json(json_):

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import DateTime, Integer, String, column, select, table
+from sqlalchemy import Integer, String, column, select, table
 
+from promostack_cli.core.types import UTCDateTime
 from promostack_cli.core.errors import NotFoundError, TenantNotSelectedError
 
 tenants = table("tenants", column("id", Integer), column("slug", String), column("name", String),
-                column("created_at", DateTime(timezone=True)))
+                column("created_at", UTCDateTime()))
 
 
 @dataclass(frozen=True)

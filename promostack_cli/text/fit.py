@@ -11,16 +11,15 @@ escapes, splits and checks the HTML; the Bot API's rules stay there).
 
 from __future__ import annotations
 
-import time
-
 from promostack_cli.core.errors import ValidationError
 from promostack_cli.telegram import html
 from promostack_cli.telegram.html import MAX_MESSAGE_LENGTH, fits, split_message, visible_length
+from promostack_cli.text.template_limits import render_clock
 
 MESSAGE = MAX_MESSAGE_LENGTH  # sendMessage: 1-4096 characters after entity parsing
 CAPTION = 1024                # sendPhoto and other media: a caption of 0-1024 characters after entity parsing
 MIN_CUT = 64  # a value this short (a name, a choice) is never cut: that could change what the template says
-FIT_SECONDS = 1.0  # at most this long looking for the best cut; the best found so far is used after that
+FIT_SECONDS = 1.0  # at most this much CPU time (render_clock) looking for the best cut; the best found so far is used after that
 
 
 class TooLong(ValidationError):
@@ -65,7 +64,7 @@ def fit_message(template, variables: dict[str, str]) -> list[str]:
     fails or renders nothing visible."""
     from promostack_cli.text import sandbox
 
-    started = time.monotonic()
+    started = render_clock()
     text = sandbox.render(template, variables)
     if fits(text):
         parts = split_message(text)  # [text], or [] when nothing is visible
@@ -102,7 +101,7 @@ def _cut_to_fit(template, variables: dict[str, str], text: str, started: float) 
     low, high = MIN_CUT + 1, longest - 1
     mid = longest - 1 - (visible_length(text) - MAX_MESSAGE_LENGTH * target)
     mid = mid if low <= mid <= high else (low + high) // 2
-    while low <= high and time.monotonic() - started < FIT_SECONDS:
+    while low <= high and render_clock() - started < FIT_SECONDS:
         got = attempt(mid)
         if got is not None and within(got, target):
             best, low = got, mid + 1

@@ -6,7 +6,8 @@ autoescape off, Python internals, filters and methods outside :data:`FILTERS` / 
 :func:`render` keeps a render small and short: nothing is evaluated at compile time; the sizes
 operations build are limited as :mod:`.template_limits` describes (this sandbox routes every
 operation through its checks); output stops past :data:`~.template_limits.MAX_OUTPUT`; a tracer in
-the rendering thread stops it after :data:`RENDER_SECONDS`, so nothing runs on afterwards; every
+the rendering thread stops it after :data:`RENDER_SECONDS` of its CPU time (a busy machine does not
+stop a render that needs little), so nothing runs on afterwards; every
 variable is cut to :data:`MAX_VALUE` characters first (stored values are not touched). A limit
 raises :class:`TemplateLimit`, a refused template :class:`TemplateProblem`.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 from typing import Any, Callable, Iterator
 
 import jinja2
@@ -310,7 +310,7 @@ def render(template: jinja2.Template, variables: dict[str, Any], *, cut: int = M
     state, previous_state = limits.RenderState(RENDER_SECONDS), getattr(limits.local, "state", None)
 
     def watch(frame: Any, event: str, arg: Any) -> Any:
-        if time.monotonic() > state.deadline:
+        if limits.render_clock() > state.deadline:
             raise state.too_slow()
         return watch
 

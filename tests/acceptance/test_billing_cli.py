@@ -167,7 +167,7 @@ def test_grant_and_revoke(bcli):
 
 def test_verify_codes_are_single_use_expiring_and_rate_limited(db, box, tenant_id):
     from promostack_cli.billing import linking
-    from promostack_cli.billing.state import get_or_create
+    from promostack_cli.billing.stripe.state import get_or_create
     from promostack_cli.core.clock import utcnow
 
     cfg = bf.setup_billing(db, box, tenant_id)

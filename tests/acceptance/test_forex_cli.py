@@ -170,18 +170,23 @@ def test_live_check_reports_twelve_data_credit_errors_in_one_line(tmp_path, run)
         assert "PROMOSTACK_TWELVEDATA_API_KEY" in line and "--candles" in line
 
 
-def test_backtest_outputs_metrics_trades_and_plot(tmp_path, run):
+def random_walk(count: int) -> list[tuple]:
+    """``count`` 15-minute gold bars from 2024-01-01 on a seeded random walk (enough signals to close some)."""
     import numpy as np
 
     rng = np.random.default_rng(3)
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
-    close = 2000 + np.cumsum(rng.normal(0, 1.2, 8000))
+    close = 2000 + np.cumsum(rng.normal(0, 1.2, count))
     bars = []
     for i, c in enumerate(close):
         o = close[i - 1] if i else c
         bars.append((t0 + timedelta(minutes=15 * i), round(o, 2), round(max(o, c) + abs(rng.normal(0, 0.6)), 2),
                      round(min(o, c) - abs(rng.normal(0, 0.6)), 2), round(c, 2)))
-    csv = write_csv(tmp_path / "hist.csv", bars)
+    return bars
+
+
+def test_backtest_outputs_metrics_trades_and_plot(tmp_path, run):
+    csv = write_csv(tmp_path / "hist.csv", random_walk(8000))
     trades, plot = tmp_path / "trades.csv", tmp_path / "curve.png"
     r = run("forex", "backtest", "--candles", str(csv), "--json", "--trades", str(trades), "--plot", str(plot))
     assert r.code == 0, r.stderr
@@ -210,6 +215,37 @@ def test_backtest_outputs_metrics_trades_and_plot(tmp_path, run):
     assert json.loads(r.stdout)["bars"] == 3609 and json.loads(r.stdout)["overall"]["signals"] > 100
     line = one_line_error(run("forex", "backtest", "--candles", str(real), "--timeframe", "15min"), 2)
     assert "1h candles cannot make 15min candles" in line
+
+
+def test_a_chart_on_a_new_machine_uses_matplotlibs_own_fonts_and_a_cache_of_ours(tmp_path):
+    """A new server: empty HOME, no matplotlib cache. The chart does not search the system's fonts (no
+    fc-list, which on a big font set takes seconds) and keeps its font list in a folder of ours, so it never
+    replaces the one the user's own matplotlib programs share. A user's MPLCONFIGDIR is left as they set it."""
+    home, bin_dir, calls = tmp_path / "home", tmp_path / "bin", tmp_path / "fc-list.calls"
+    home.mkdir()
+    bin_dir.mkdir()
+    fc_list = bin_dir / "fc-list"   # records that it ran; says it knows --format, lists no font
+    fc_list.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n[ "$1" = --help ] && echo "  --format"\nexit 0\n')
+    fc_list.chmod(0o755)
+    env = {k: v for k, v in base_env(tmp_path).items()
+           if k not in ("MPLCONFIGDIR", "MPL_IGNORE_SYSTEM_FONTS", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
+    env.update({"HOME": str(home), "PATH": f"{bin_dir}:{env['PATH']}"})
+    cli = Cli(env, tmp_path)
+    candles = write_csv(tmp_path / "hist.csv", random_walk(3000))
+
+    r = cli("forex", "backtest", "--candles", str(candles), "--plot", str(tmp_path / "curve.png"))
+    assert r.code == 0, r.stderr
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list((home / ".cache" / "promostack" / "matplotlib").glob("fontlist-*.json"))
+    assert not (home / ".cache" / "matplotlib").exists() and not (home / ".config" / "matplotlib").exists()
+    assert not calls.exists() and "matplotlib" not in r.stderr.lower(), r.stderr
+
+    # the user's own matplotlib set-up: their folder, their font search (fc-list included)
+    mine = tmp_path / "my-mpl"
+    r = cli("forex", "backtest", "--candles", str(candles), "--plot", str(tmp_path / "mine.svg"), env={"MPLCONFIGDIR": str(mine)})
+    assert r.code == 0, r.stderr
+    assert list(mine.glob("fontlist-*.json")) and "--format" in calls.read_text()
+    assert "DejaVu Sans" in (tmp_path / "mine.svg").read_text()
 
 
 def test_analytics_summarises_stored_signals(tmp_path, run):

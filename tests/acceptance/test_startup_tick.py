@@ -255,10 +255,16 @@ def test_billing_sweep_work_is_seen(db, tenant_id, due):
 
 
 def test_the_core_checks_name_real_columns_and_statuses():
-    """Every light table clause the idle checks (and the tenant look-up) query names real columns of
-    the real tables, with their types; the statuses they spell are the models'."""
+    """Every light table clause of a Core query (the idle checks, the tenant look-up, the listings)
+    names real columns of the real tables, with their types; the statuses they spell are the models'."""
+    import importlib
+    import pkgutil
+
+    import promostack_cli
     from sqlalchemy import JSON, DateTime
     from sqlalchemy.sql.expression import TableClause
+
+    from promostack_cli.core.types import UTCDateTime
 
     from promostack_cli.billing import due as billing_due
     from promostack_cli.billing.models import KEEP_ACCESS
@@ -274,17 +280,20 @@ def test_the_core_checks_name_real_columns_and_statuses():
     from promostack_cli.webhooks.inbox import RECEIVED
 
     modules = {load(step.due.split(":")[0]) for d in domains() for step in d.steps if step.due} | {lookup}
+    modules |= {importlib.import_module(m.name) for m in pkgutil.walk_packages(promostack_cli.__path__, "promostack_cli.")
+                if m.name.rsplit(".", 1)[-1] in ("due", "lookup", "listing")}
     lights = {(m.__name__, name): value for m in modules for name, value in vars(m).items()
               if isinstance(value, TableClause) and not hasattr(value, "metadata")}
-    assert len(lights) >= 15, sorted(lights)
+    assert len(lights) >= 18, sorted(lights)
     for where, light in lights.items():
         real = metadata.tables[light.name]
         for col in light.c:
             assert col.name in real.c, (where, col.name)
             real_type = real.c[col.name].type
-            if isinstance(col.type, DateTime):  # sqlmodel's UTCDateTime: a timezone-aware DateTime
+            if isinstance(col.type, (DateTime, UTCDateTime)):  # aware UTC both ways (the models: sqlmodel's)
+                assert isinstance(col.type, UTCDateTime), (where, col.name, "light clauses read aware UTC times")
                 assert isinstance(getattr(real_type, "impl", real_type), DateTime), (where, col.name)
-                assert real_type.timezone == col.type.timezone, (where, col.name)
+                assert real_type.impl.timezone is True, (where, col.name)
             if isinstance(col.type, JSON):
                 assert isinstance(real_type, JSON), (where, col.name)
     assert billing_due.KEEP_ACCESS == KEEP_ACCESS

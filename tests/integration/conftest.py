@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -39,6 +40,46 @@ def sim_tg(clock):
     fake = start_fake_tg(clock=clock)
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def sender_timeline(monkeypatch, clock):
+    """What the sender itself decided, on ``clock``: ``calls``, each Bot API call as (method, when it began,
+    when its thread last checked for a 429 pause before it), and ``pauses``, each 429 pause it recorded
+    (recorded at, until). When requests reach the fake depends on how threads are scheduled: a call whose
+    check came before the pause was known lands after the 429 however fast the sender reacts, and a busy
+    machine widens that window. Whether a call was decided after the pause was known does not depend on
+    scheduling, so tests assert on that (``decided_in_a_pause``)."""
+    import threading
+
+    from promostack_cli.outbox.pacing import Pacer
+    from promostack_cli.outbox.sender import Sender
+    from promostack_cli.telegram.client import TelegramClient
+
+    timeline = SimpleNamespace(calls=[], pauses=[])
+    checked: dict[int, float] = {}
+    call, pause, paused_until = TelegramClient.call, Pacer.pause, Sender._paused_until
+
+    def timed_call(self, method, **params):
+        now = clock()
+        timeline.calls.append((method, now, checked.pop(threading.get_ident(), now)))
+        return call(self, method, **params)
+
+    def timed_pause(self, bot_id, until):
+        timeline.pauses.append((clock(), until))
+        return pause(self, bot_id, until)
+
+    def timed_check(self, bot_id):
+        checked[threading.get_ident()] = clock()
+        return paused_until(self, bot_id)
+
+    monkeypatch.setattr(TelegramClient, "call", timed_call)
+    monkeypatch.setattr(Pacer, "pause", timed_pause)
+    monkeypatch.setattr(Sender, "_paused_until", timed_check)
+    timeline.decided_in_a_pause = lambda method="sendMessage": [
+        (began, decided) for m, began, decided in timeline.calls
+        if m == method and any(at <= decided < until for at, until in timeline.pauses)]
+    return timeline
 
 
 @contextmanager
@@ -90,7 +131,7 @@ class Receiver:
             "X-Telegram-Bot-Api-Secret-Token": self.secret if secret is None else secret,
             "Content-Type": "application/json"})
         if settle and r.status_code == 200:
-            assert wait_for(lambda: all(u.status != "received" for u in self.updates()), timeout=10), \
+            assert wait_for(lambda: all(u.status != "received" for u in self.updates())), \
                 "a stored update was not processed"
         return r
 

@@ -50,11 +50,11 @@ def _paid(billing, db, box, uid, sub_id="sub_invite1"):
     assert billing.stripe(evt).json()["status"] == "processed"
 
 
-def _link_sent(fake_tg, uid, *, after=0, timeout=10.0) -> str:
+def _link_sent(fake_tg, uid, *, after=0) -> str:
     def found():
         texts = [m["text"] for m in fake_tg.sent(chat_id=uid) if "personal link" in m["text"]][after:]
         return LINK_RE.search(texts[0]).group(0) if texts else None
-    assert wait_for(found, timeout=timeout), [m["text"] for m in fake_tg.sent(chat_id=uid)]
+    assert wait_for(found), [m["text"] for m in fake_tg.sent(chat_id=uid)]
     return found()
 
 
@@ -165,7 +165,7 @@ def test_an_expired_unused_link_is_revoked_by_the_sweep(invite, db, box, fake_tg
 def test_a_create_call_that_fails_then_works_still_delivers_the_link(invite, db, box, fake_tg):
     fake_tg.fail_next("createChatInviteLink", 502)
     _paid(invite, db, box, PAYER)
-    link = _link_sent(fake_tg, PAYER, timeout=15.0)
+    link = _link_sent(fake_tg, PAYER)
     assert [c.status for c in fake_tg.calls if c.method == "createChatInviteLink"] == [502, 200]
     assert link in fake_tg.invite_links and not fake_tg.invite_links[link]["is_revoked"]
     with db.session() as s:
@@ -184,7 +184,7 @@ def test_a_create_call_that_fails_for_good_fails_the_users_message_clearly(invit
         with db.session() as s:
             return s.exec(select(OutboxMessage).where(OutboxMessage.chat_id == str(PAYER),
                                                       OutboxMessage.source == "billing")).first()
-    assert wait_for(lambda: user_message() is not None and user_message().status == "failed", timeout=10)
+    assert wait_for(lambda: user_message() is not None and user_message().status == "failed")
     error = user_message().last_error
     assert "createChatInviteLink" in error and "ended failed" in error and "not enough rights" in error
     assert "outbox retry" in error

@@ -11,7 +11,8 @@ import random
 
 import pytest
 
-from promostack_cli.billing import service, tokens
+from promostack_cli.billing import tokens
+from promostack_cli.billing.stripe import service
 from promostack_cli.billing.access import aware
 from promostack_cli.billing.sweep import sweep
 from promostack_cli.tenants.service import add_tenant

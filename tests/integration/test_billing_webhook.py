@@ -52,7 +52,7 @@ class Billing:
         def settled():
             with self.db.session() as s:
                 return all(u.status != "received" for u in s.exec(select(TelegramUpdate)))
-        assert wait_for(settled, timeout=10)
+        assert wait_for(settled)
 
     def events(self):
         with self.db.session() as s:

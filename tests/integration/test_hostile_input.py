@@ -57,7 +57,7 @@ steps:
 
 
 def sent_to(fake_tg, n):
-    assert wait_for(lambda: len(fake_tg.sent(chat_id=USER)) >= n, timeout=15), fake_tg.sent(chat_id=USER)
+    assert wait_for(lambda: len(fake_tg.sent(chat_id=USER)) >= n), fake_tg.sent(chat_id=USER)
     return fake_tg.sent(chat_id=USER)
 
 

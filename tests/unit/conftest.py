@@ -1,15 +1,19 @@
-"""Unit tier: pure logic, fast. No database, no network, no subprocess, no sleep.
+"""Unit tier: pure logic, fast. No database, no network, no subprocess, no sleep, no matplotlib.
 
 The guards below hold the tier to that: the database and fake Bot API fixtures are refused here,
-and a test that opens a socket, starts a process or calls ``time.sleep`` in its own thread fails
-with the reason (threads the code under test starts may wait; time limits are measured, not
-slept). A test that needs any of these belongs in tests/integration or tests/acceptance.
+and a test that opens a socket, starts a process, calls ``time.sleep`` in its own thread or imports
+matplotlib fails with the reason (threads the code under test starts may wait; time limits are
+measured, not slept). matplotlib because its first import on a machine builds a font cache (files,
+and ``fc-list`` in a subprocess where it searches the system's fonts): such a test would pass where
+a cache exists and fail on a new machine. A test that needs any of these belongs in
+tests/integration or tests/acceptance.
 """
 
 from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -40,6 +44,16 @@ def fake_tg():
     _not_here("fake Bot API (network)")
 
 
+class _NoMatplotlib:
+    """A meta path finder that fails the test importing matplotlib (or any part of it not yet imported)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            _not_here(f"matplotlib (import {name}: its first import on a machine builds a font cache, "
+                      "files and a subprocess; draw charts in tests/integration)")
+        return None
+
+
 @pytest.fixture(autouse=True)
 def _pure(monkeypatch):
     test_thread = threading.get_ident()
@@ -60,3 +74,7 @@ def _pure(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect)
     monkeypatch.setattr(subprocess.Popen, "__init__", popen)
+    finder = _NoMatplotlib()
+    sys.meta_path.insert(0, finder)
+    yield
+    sys.meta_path.remove(finder)

@@ -1,9 +1,11 @@
 """Pure pieces behind issue 13's forex bullets: the usual pip of a symbol, the column of a template
-syntax error, the plot's time axis, the timeframes a check runs on."""
+syntax error, the plot's curve and time axis (drawn in tests/integration/test_forex_chart.py: matplotlib's first
+import builds a font cache), the timeframes a check runs on."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -48,23 +50,40 @@ def test_a_template_syntax_error_names_line_and_column(source, expected):
     assert message.startswith(f"Template t.j2 {expected}") and "\n" not in message
 
 
-def test_the_plot_labels_time_in_utc_with_the_year():
-    import matplotlib.pyplot as plt
-
-    from promostack_cli.forex.metrics import Closed, figure
+def test_the_curve_starts_at_zero_when_the_first_signal_opened_and_its_times_are_utc():
+    from promostack_cli.forex.metrics import Closed, curve
 
     t0 = datetime(2026, 5, 10, 8, tzinfo=UTC)
-    trades = [Closed(t0 + timedelta(days=d), t0 + timedelta(days=d, hours=3), 10.0 - d, 1, "tp3") for d in range(8)]
-    fig = figure(trades, "t")
-    try:
-        ax = fig.axes[0]
-        fig.canvas.draw()
-        labels = [lbl.get_text() for lbl in ax.get_xticklabels() if lbl.get_text()]
-        assert ax.get_xlabel() == "Time (UTC)"
-        assert labels and all(lbl.startswith("2026-05-") and len(lbl) == 10 for lbl in labels)
-        assert list(ax.lines[0].get_ydata())[:2] == [0.0, 10.0]   # starts at 0 when the first signal opened
-    finally:
-        plt.close(fig)
+    paris = timezone(timedelta(hours=2))
+    trades = [Closed(t0 + timedelta(days=2), t0 + timedelta(days=2, hours=1), -4.0, 0, "stop"),
+              Closed(t0.replace(tzinfo=None), (t0 + timedelta(hours=3)).replace(tzinfo=None), 10.0, 1, "tp3"),  # naive: UTC
+              Closed(t0 + timedelta(days=1), (t0 + timedelta(days=1, hours=5)).astimezone(paris), 2.5, 1, "locked")]
+    xs, ys = curve(trades)
+    assert xs == [t0, t0 + timedelta(hours=3), t0 + timedelta(days=1, hours=5), t0 + timedelta(days=2, hours=1)]
+    assert all(x.utcoffset() == timedelta(0) for x in xs)
+    assert ys == [0.0, 10.0, 12.5, 8.5]
+    assert curve([]) == ([], [])
+
+
+def test_the_time_axis_always_shows_the_year_and_the_hour_only_over_three_days_or_less():
+    from promostack_cli.forex.metrics import TIME_LABEL, time_format
+
+    t0 = datetime(2026, 5, 10, 8, tzinfo=UTC)
+    assert TIME_LABEL == "Time (UTC)"
+    assert t0.strftime(time_format([t0, t0 + timedelta(days=8)])) == "2026-05-10"
+    assert t0.strftime(time_format([t0, t0 + timedelta(days=3)])) == "2026-05-10 08:00"
+    assert t0.strftime(time_format([t0])) == "2026-05-10 08:00"
+
+
+def test_charts_use_matplotlibs_own_fonts_with_a_cache_of_ours_unless_the_user_set_matplotlib_up():
+    from promostack_cli.forex.metrics import chart_environment
+
+    cache = Path("/home/ops/.cache")
+    assert chart_environment({"HOME": "/home/ops"}, cache) == {
+        "MPLCONFIGDIR": "/home/ops/.cache/promostack/matplotlib", "MPL_IGNORE_SYSTEM_FONTS": "1"}
+    # their MPLCONFIGDIR: their fonts and cache, untouched; their own MPL_IGNORE_SYSTEM_FONTS is kept too
+    assert chart_environment({"MPLCONFIGDIR": "/srv/mpl"}, cache) == {}
+    assert chart_environment({"MPL_IGNORE_SYSTEM_FONTS": ""}, cache) == {"MPLCONFIGDIR": "/home/ops/.cache/promostack/matplotlib"}
 
 
 def test_check_runs_the_configured_timeframes_unless_one_is_given():

@@ -162,3 +162,24 @@ def test_everyday_templates_still_work():
     [first, _question] = runner_for(text).start({"first_name": "sam", "last_name": "<Lee>", "username": "samuel_l"},
                                                 0.0).messages
     assert first.text == ("Sam, 20 pips 1 of 3 1A2B sam &lt;Lee&gt; sa... sam? 1 False 1024 <b>sam</b>")
+
+
+def test_a_busy_machine_does_not_cut_a_render_off(monkeypatch):
+    """The render's time limit counts the rendering thread's CPU time. Here every look at a clock on the
+    wall finds it 10 s later (the thread waited for the CPU while other jobs ran): a template that needs
+    little CPU still validates and renders; one that burns CPU is still stopped."""
+    import itertools
+    import time
+
+    from promostack_cli.text import sandbox as templates
+
+    later = itertools.count(time.time(), 10.0)
+    for name in ("time", "monotonic", "perf_counter"):
+        monkeypatch.setattr(time, name, lambda: next(later))
+    text = "{% for c in ['a', 'b', 'c'] %}{{ loop.index }}{{ c|upper }}{% endfor %} {{ first_name|title }}"
+    assert errors_of(journey(text)) == []
+    [first, _question] = runner_for(text).start({"first_name": "sam"}, 0.0).messages
+    assert first.text == "1A2B3C Sam"
+    monkeypatch.setattr(templates, "RENDER_SECONDS", 0.01)
+    [stopped, _question] = runner_for(HOSTILE["silent loop"]).start({"first_name": "never-zz"}, 0.0).messages
+    assert stopped.text == "" and "template takes longer than 0.01s" in stopped.error, stopped

@@ -77,7 +77,8 @@ def test_a_narrow_terminal_stacks_the_list_and_keeps_times_and_chats_whole(monke
     from promostack_cli.outbox import table
 
     buf = StringIO()
-    monkeypatch.setattr(ctx, "out", Console(file=buf, width=60, force_terminal=True, color_system=None))
+    # a 60x25 terminal whatever TERM says: given a width alone, rich answers 80 columns when TERM=dumb
+    monkeypatch.setattr(ctx, "out", Console(file=buf, width=60, height=25, force_terminal=True, color_system=None))
     base = {"bot": "message_bot", "method": "sendMessage", "attempts": 0, "error": None, "sent_at": None,
             "updated_at": "2026-12-01T18:00:00+00:00"}
     rows = [{**base, "id": 12, "status": "pending", "chat_id": "-1001234567890", "not_before": "2099-12-02T08:00:00+00:00",

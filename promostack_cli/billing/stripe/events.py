@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from promostack_cli.billing.models import STATUSES
+# Stripe's subscription statuses: the first three are billing's shared access vocabulary
+# (promostack_cli.billing.models.KEEP_ACCESS, GRACE_ACCESS), the rest give no access.
+STATUSES = ("trialing", "active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired", "paused")
 
 
 class BadEvent(ValueError):
@@ -49,7 +51,7 @@ def _items(obj: dict) -> list[dict]:
 
 
 @dataclass(frozen=True)
-class Event:
+class StripeEvent:
     id: str
     type: str
     created: int
@@ -57,7 +59,7 @@ class Event:
     object: dict = field(repr=False)
 
 
-def parse_event(event: Any) -> Event:
+def parse_event(event: Any) -> StripeEvent:
     if not isinstance(event, dict):
         raise BadEvent("not a JSON object")
     eid, etype, created = event.get("id"), event.get("type"), event.get("created")
@@ -65,7 +67,7 @@ def parse_event(event: Any) -> Event:
     if not (isinstance(eid, str) and 0 < len(eid) <= 100 and isinstance(etype, str) and 0 < len(etype) <= 100
             and type(created) is int and isinstance(obj, dict)):
         raise BadEvent("not a Stripe event (id, type, created and data.object are required)")
-    return Event(eid, etype, created, bool(event.get("livemode")), obj)
+    return StripeEvent(eid, etype, created, bool(event.get("livemode")), obj)
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ def checkout(obj: dict) -> Checkout:
                     {k: str(v) for k, v in _d(obj.get("metadata")).items()})
 
 
-def subscription_of(event: Event) -> str | None:
+def subscription_of(event: StripeEvent) -> str | None:
     """The Stripe subscription an event is about (for serialising and for ``billing events``)."""
     obj = event.object
     if event.type.startswith("customer.subscription."):

@@ -6,8 +6,9 @@
    first); then each subscription is observed *as of now* — newer than every event before, so it
    wins, and an old event retried later cannot undo it; access is reconciled for every linked user.
    ``--dry-run`` rolls the transaction back: the report says what would change.
-3. Telegram (read only): ``getChatMember`` for every known subscriber, to list who is paid but not
-   in the channel, and who is in the channel without paying.
+3. Telegram (read only, source-neutral: :mod:`promostack_cli.billing.drift`): ``getChatMember`` for
+   every known subscriber, to list who is paid (by any payment source) but not in the channel, and
+   who is in the channel without paying.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from promostack_cli.billing import service, state
-from promostack_cli.billing.access import has_access, reconcile
-from promostack_cli.billing.config import BillingConfig
 from sqlmodel import select
 
-from promostack_cli.billing.events import BadEvent, parse_event, subscription, subscription_of
-from promostack_cli.billing.models import BillingMember, TelegramSubscription
+from promostack_cli.billing.access import reconcile
+from promostack_cli.billing.config import BillingConfig
+from promostack_cli.billing.models import TelegramSubscription
+from promostack_cli.billing.stripe import service, state
+from promostack_cli.billing.stripe.events import BadEvent, parse_event, subscription, subscription_of
 from promostack_cli.core import claims
 
-IN_CHANNEL = ("member", "administrator", "creator", "restricted")
 LOOKBACK = 30 * 86400
 
 
@@ -91,28 +91,6 @@ def apply(session, cfg: BillingConfig, events: list[dict], subscriptions: list[d
             report.access.append({"telegram_user_id": uid, "access": changed})
 
 
-def drift(session, cfg: BillingConfig, tg, now: datetime, report: SyncReport) -> None:
-    """Step 3: ``tg`` is the signal bot's client (it administers the VIP channel)."""
-    from promostack_cli.telegram.errors import TelegramError
-
-    members = session.exec(select(BillingMember).where(BillingMember.tenant_id == cfg.tenant_id)
-                           .order_by(BillingMember.telegram_user_id)).all()
-    for m in members:
-        paid = has_access(session, cfg, m.telegram_user_id, now)
-        try:
-            status = tg.get_chat_member(cfg.vip_chat_id, m.telegram_user_id).get("status")
-        except TelegramError as exc:
-            report.notes.append(f"getChatMember {m.telegram_user_id}: {exc}")
-            continue
-        inside = status in IN_CHANNEL
-        if paid and not inside:
-            report.drift.append({"telegram_user_id": m.telegram_user_id, "drift": "paid, not in the channel",
-                                 "channel_status": status})
-        elif inside and not paid and status not in ("administrator", "creator"):
-            report.drift.append({"telegram_user_id": m.telegram_user_id, "drift": "in the channel, not paid",
-                                 "channel_status": status})
-
-
 def run(db, cfg: BillingConfig, api, tg, now: datetime, *, dry_run: bool = False) -> SyncReport:
     report = SyncReport(dry_run=dry_run)
     events = list(api.undelivered_events(int(now.timestamp()) - LOOKBACK))
@@ -133,6 +111,8 @@ def run(db, cfg: BillingConfig, api, tg, now: datetime, *, dry_run: bool = False
     if tg is None:
         report.notes.append("signal bot not connected: channel membership not checked")
         return report
+    from promostack_cli.billing.drift import drift
+
     with db.session() as session:
         drift(session, cfg, tg, now, report)
     return report

@@ -63,7 +63,7 @@ class StripeApi:
 
     def create_checkout(self, *, price_id: str, token: str, telegram_user_id: int, success_url: str,
                         cancel_url: str) -> dict[str, Any]:
-        from promostack_cli.billing.state import TOKEN_KEY
+        from promostack_cli.billing.stripe.state import TOKEN_KEY
 
         metadata = {"telegram_user_id": str(telegram_user_id), TOKEN_KEY: token}
         params = {"mode": "subscription", "line_items": [{"price": price_id, "quantity": 1}],

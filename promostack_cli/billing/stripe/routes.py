@@ -4,7 +4,7 @@
   over the raw body, with a 300 s tolerance. Anything that fails (a bad or missing signature, a stale
   timestamp, another tenant's secret, a body altered by one byte, an unknown tenant, a body that is
   not an event) is answered 400 and nothing is stored. A verified event is stored once by id in the
-  same transaction as its effect (:func:`promostack_cli.billing.service.ingest`): 200 ``processed``,
+  same transaction as its effect (:func:`promostack_cli.billing.stripe.service.ingest`): 200 ``processed``,
   ``ignored`` (a type billing does not use), ``failed`` (stored with the error, for ``billing replay``)
   or ``duplicate``. A database failure is retried, then answered 503: Stripe sends it again, and a
   2xx always means "stored".
@@ -64,7 +64,7 @@ class BillingDirectory:
 
 
 def _store(db, cfg, payload: dict):
-    from promostack_cli.billing.service import ingest
+    from promostack_cli.billing.stripe.service import ingest
 
     for attempt in range(DB_ATTEMPTS):
         try:
@@ -104,7 +104,7 @@ def routes(receiver) -> list[Route]:
             payload = json.loads(body)
         except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError):
             return JSONResponse({"error": "signature verification failed"}, status_code=400)
-        from promostack_cli.billing.events import BadEvent, parse_event
+        from promostack_cli.billing.stripe.events import BadEvent, parse_event
 
         try:
             parse_event(payload)
@@ -140,8 +140,8 @@ def routes(receiver) -> list[Route]:
                 .order_by(S.id.desc())).first()
 
     async def redirect(request: Request):
-        from promostack_cli.billing import checkout
-        from promostack_cli.billing.stripe_api import StripeApi
+        from promostack_cli.billing.stripe import checkout
+        from promostack_cli.billing.stripe.api import StripeApi
         from promostack_cli.core.errors import PromoStackError
 
         kind = request.path_params["kind"]

@@ -17,14 +17,16 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from promostack_cli.billing import events as ev
+from promostack_cli.billing.stripe import events as ev
 from promostack_cli.billing import tokens
-from promostack_cli.billing.access import aware, record
+from promostack_cli.billing.access import aware
 from promostack_cli.billing.config import BillingConfig
-from promostack_cli.billing.models import TERMINAL, BillingPayment, TelegramSubscription
+from promostack_cli.billing.linking import link
+from promostack_cli.billing.models import BillingPayment, TelegramSubscription
 
 RANK = {"incomplete": 0, "trialing": 1, "active": 2, "past_due": 3, "unpaid": 4, "paused": 4, "canceled": 5,
         "incomplete_expired": 5}
+TERMINAL = ("canceled", "incomplete_expired")  # Stripe never moves a subscription out of these
 TOKEN_KEY = "promostack_token"   # subscription_data.metadata key carrying the signed checkout token
 
 
@@ -42,8 +44,8 @@ def get_or_create(session: Session, tenant_id: int, stripe_subscription_id: str,
     row = session.exec(q).first()
     if row is not None:
         return row
-    row = TelegramSubscription(tenant_id=tenant_id, stripe_subscription_id=stripe_subscription_id, created_at=now,
-                               updated_at=now)
+    row = TelegramSubscription(tenant_id=tenant_id, source="stripe", stripe_subscription_id=stripe_subscription_id,
+                               created_at=now, updated_at=now)
     try:
         with session.begin_nested():
             session.add(row)
@@ -51,19 +53,6 @@ def get_or_create(session: Session, tenant_id: int, stripe_subscription_id: str,
     except IntegrityError:  # created by a concurrent transaction a moment ago
         row = session.exec(q).one()
     return row
-
-
-def link(session: Session, row: TelegramSubscription, telegram_user_id: int, method: str, now: datetime) -> str:
-    """Link the subscription to a Telegram user: "linked", "already" or "taken" (linked to someone else)."""
-    if row.telegram_user_id == telegram_user_id:
-        return "already"
-    if row.telegram_user_id is not None:
-        return "taken"
-    row.telegram_user_id, row.linked_at, row.link_method, row.updated_at = telegram_user_id, now, method, now
-    session.add(row)
-    record(session, row.tenant_id, telegram_user_id, "linked",
-           f"{row.stripe_subscription_id or 'manual grant'} linked by {method}", now)
-    return "linked"
 
 
 def link_from_token(session: Session, cfg: BillingConfig, row: TelegramSubscription, token: str | None,
@@ -96,7 +85,7 @@ def observe(row: TelegramSubscription, status: str, created: int, event_id: str,
     return changed
 
 
-def on_subscription(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscription]:
+def on_subscription(session, cfg, e: ev.StripeEvent, now) -> tuple[str, TelegramSubscription]:
     snap = ev.subscription(e.object)
     row = get_or_create(session, cfg.tenant_id, snap.id, now)
     changed = observe(row, snap.status, e.created, e.id, snap, cfg)
@@ -105,11 +94,11 @@ def on_subscription(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscr
     if e.type == "customer.subscription.trial_will_end" and row.telegram_user_id and row.status == "trialing":
         from promostack_cli.billing.notify import trial_ending
 
-        trial_ending(session, cfg, row, e, now)
+        trial_ending(session, cfg, row, f"billing:event:{e.id}", now)
     return result, row
 
 
-def on_checkout(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscription | None]:
+def on_checkout(session, cfg, e: ev.StripeEvent, now) -> tuple[str, TelegramSubscription | None]:
     co = ev.checkout(e.object)
     if co.mode != "subscription" or not co.subscription:
         return "not a subscription checkout", None
@@ -124,7 +113,7 @@ def on_checkout(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscripti
     return f"{co.subscription} checkout completed" + (", linked" if linked == "linked" else ""), row
 
 
-def _payment(session, cfg, inv: ev.Invoice, status: str, e: ev.Event) -> bool:
+def _payment(session, cfg, inv: ev.Invoice, status: str, e: ev.StripeEvent) -> bool:
     """Record the payment once per (invoice, status); False when it was already recorded."""
     exists = session.exec(select(BillingPayment.id).where(
         BillingPayment.tenant_id == cfg.tenant_id, BillingPayment.invoice_id == inv.id,
@@ -139,7 +128,7 @@ def _payment(session, cfg, inv: ev.Invoice, status: str, e: ev.Event) -> bool:
     return True
 
 
-def on_invoice_paid(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscription | None]:
+def on_invoice_paid(session, cfg, e: ev.StripeEvent, now) -> tuple[str, TelegramSubscription | None]:
     inv = ev.invoice(e.object)
     if not inv.subscription:
         return "invoice without a subscription", None
@@ -154,7 +143,7 @@ def on_invoice_paid(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscr
     return f"{inv.subscription} paid {inv.amount_paid} {inv.currency or ''}".rstrip(), row
 
 
-def on_invoice_failed(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubscription | None]:
+def on_invoice_failed(session, cfg, e: ev.StripeEvent, now) -> tuple[str, TelegramSubscription | None]:
     inv = ev.invoice(e.object)
     if not inv.subscription:
         return "invoice without a subscription", None
@@ -168,7 +157,8 @@ def on_invoice_failed(session, cfg, e: ev.Event, now) -> tuple[str, TelegramSubs
     if new and row.telegram_user_id and row.status in ("past_due", "unpaid"):
         from promostack_cli.billing.notify import payment_failed
 
-        payment_failed(session, cfg, row, inv, e, now)
+        # the Customer Portal (the source's manage link) when it can be made, else the invoice's payment page
+        payment_failed(session, cfg, row, f"billing:event:{e.id}", now, fallback=inv.hosted_invoice_url)
     return f"{inv.subscription} payment failed", row
 
 

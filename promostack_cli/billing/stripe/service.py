@@ -16,11 +16,11 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from promostack_cli.billing import events as ev
-from promostack_cli.billing import state
-from promostack_cli.billing.access import reconcile
+from promostack_cli.billing.access import aware, reconcile
 from promostack_cli.billing.config import BillingConfig
-from promostack_cli.billing.models import BillingEvent
+from promostack_cli.billing.models import BillingEvent, BillingPayment
+from promostack_cli.billing.stripe import events as ev
+from promostack_cli.billing.stripe import state
 from promostack_cli.core import claims
 from promostack_cli.core.errors import NotFoundError, ValidationError
 from promostack_cli.core.secrets import redact
@@ -36,7 +36,7 @@ class Ingested:
     access: str | None = None   # granted | removed, when the event changed someone's access
 
 
-def _apply(session: Session, cfg: BillingConfig, e: ev.Event, now: datetime) -> tuple[str, str, str | None]:
+def _apply(session: Session, cfg: BillingConfig, e: ev.StripeEvent, now: datetime) -> tuple[str, str, str | None]:
     handler = state.HANDLERS.get(e.type)
     if handler is None:
         return "ignored", f"{e.type} is not used by billing", None
@@ -79,7 +79,7 @@ def ingest(session: Session, cfg: BillingConfig, payload: dict, now: datetime, *
     return _run(session, cfg, row, e, now, is_transient)
 
 
-def _run(session: Session, cfg: BillingConfig, row: BillingEvent, e: ev.Event, now: datetime, is_transient) -> Ingested:
+def _run(session: Session, cfg: BillingConfig, row: BillingEvent, e: ev.StripeEvent, now: datetime, is_transient) -> Ingested:
     access = None
     try:
         with session.begin_nested():
@@ -147,3 +147,22 @@ def known_event_ids(session: Session, tenant_id: int, ids: list[str]) -> set[str
         return set()
     return set(session.exec(select(BillingEvent.event_id).where(BillingEvent.tenant_id == tenant_id,
                                                                 BillingEvent.event_id.in_(ids))))
+
+
+def history(session: Session, tenant_id: int, ids: list[str]) -> tuple[list[dict], list[dict]]:
+    """The events and payments of these Stripe subscriptions, oldest first (``billing show``)."""
+    from promostack_cli.core.clock import from_epoch
+
+    if not ids:
+        return [], []
+    events = session.exec(select(BillingEvent).where(BillingEvent.tenant_id == tenant_id,
+                                                     BillingEvent.stripe_subscription_id.in_(ids))
+                          .order_by(BillingEvent.created, BillingEvent.id)).all()
+    payments = session.exec(select(BillingPayment).where(BillingPayment.tenant_id == tenant_id,
+                                                         BillingPayment.stripe_subscription_id.in_(ids))
+                            .order_by(BillingPayment.at)).all()
+    return ([{"at": from_epoch(e.created).isoformat(), "event": e.event_id, "type": e.type, "status": e.status,
+              "result": e.result or e.error} for e in events],
+            [{"at": aware(p.at).isoformat() if p.at else None, "invoice": p.invoice_id, "status": p.status,
+              "amount": p.amount, "currency": p.currency,
+              "period_end": aware(p.period_end).isoformat() if p.period_end else None} for p in payments])
