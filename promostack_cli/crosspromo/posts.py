@@ -6,7 +6,8 @@
   teaser when there is nothing to show; never invented figures;
 * win copy — a VIP signal that reached the win level, with its result; later take-profits reply to it.
 
-Built-in templates live in ``crosspromo/templates``; a ``templates_dir`` setting overrides them by name.
+Each text is written by the tenant's writer (:mod:`promostack_cli.text`) from facts read beforehand:
+built-in templates live in ``crosspromo/templates``; a ``templates_dir`` setting overrides them by name.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from promostack_cli.core.errors import OperationalError
+from promostack_cli.text.facts import Facts, Numbers
+from promostack_cli.text.writer import Catalog, Writer, writer_for
 
 BUILTIN_DIR = Path(__file__).parent / "templates"
 TEMPLATES = {"morning_news": "morning_news.j2", "teaser": "teaser.j2", "win": "win.j2", "win_update": "win_update.j2"}
+TEXTS = Catalog(BUILTIN_DIR, TEMPLATES)
 TEASER_DAYS = 7
 
 
@@ -37,12 +41,14 @@ class Post:
         return {"inline_keyboard": [[self.button]]} if self.button else None
 
 
-def render(settings, kind: str, **context) -> str:
-    from promostack_cli.core.templates import render as render_template
-    from promostack_cli.forex.messages import helpers
+def writer(runtime, settings) -> Writer:
+    """The writer of the tenant's cross-promo posts (its ``templates_dir`` overriding the built-in ones)."""
+    return writer_for(runtime, TEXTS, settings.templates_dir)
 
-    return render_template(BUILTIN_DIR, TEMPLATES[kind], settings.templates_dir, disclaimer=settings.disclaimer,
-                           **{**helpers(context.pop("pip_size", 0.1)), **context})
+
+def write(writer: Writer, settings, kind: str, pip_size: float = 0.1, **values) -> str:
+    """The text of a post of ``kind``: ``values`` and the tenant's disclaimer, figures at ``pip_size``."""
+    return writer.write(kind, Facts({"disclaimer": settings.disclaimer, **values}, Numbers(pip_size))).text
 
 
 # -- the call to action -------------------------------------------------------------------------
@@ -102,8 +108,8 @@ def market_figures(frame, now: datetime, pip_size: float) -> dict:
     }
 
 
-def morning_news(settings, market, symbol: str, pip_size: float, now: datetime, *, db=None, tenant_id=None,
-                 http=None) -> Post:
+def morning_news(writer: Writer, settings, market, symbol: str, pip_size: float, now: datetime, *, db=None,
+                 tenant_id=None, http=None) -> Post:
     from promostack_cli.crosspromo import feeds
 
     frames = market.frames(["1h"], now, 24 * 6)
@@ -111,7 +117,7 @@ def morning_news(settings, market, symbol: str, pip_size: float, now: datetime, 
     news = (feeds.headlines(db, tenant_id, settings.feeds, now, settings.headlines, http=http)
             if db is not None else feeds.Headlines())
     local = now.astimezone(settings.zone)
-    text = render(settings, "morning_news", symbol=symbol, day=local, headlines=news.items, pip_size=pip_size, **figures)
+    text = write(writer, settings, "morning_news", pip_size, symbol=symbol, day=local, headlines=news.items, **figures)
     return Post("morning_news", text, warnings=news.warnings)
 
 
@@ -134,20 +140,20 @@ def vip_figures(session, tenant_id: int, now: datetime, days: int = TEASER_DAYS)
             "win_rate": round(100 * len(wins) / len(closed)) if closed else None}
 
 
-def teaser(settings, session, tenant_id: int, now: datetime) -> Post:
-    figures = vip_figures(session, tenant_id, now)
+def teaser(writer: Writer, settings, figures: dict, now: datetime) -> Post:
+    """The teaser of :func:`vip_figures` (read beforehand: no session is open while it is written)."""
     pip = figures["best"].pip_size if figures["best"] else 0.1
-    return Post("teaser", render(settings, "teaser", day=now.astimezone(settings.zone), pip_size=pip, **figures))
+    return Post("teaser", write(writer, settings, "teaser", pip, day=now.astimezone(settings.zone), **figures))
 
 
 # -- win copies ---------------------------------------------------------------------------------
 
-def win_copy(settings, signal, level: int, kind: str, banked: float | None = None) -> Post:
+def win_copy(writer: Writer, settings, signal, level: int, kind: str, banked: float | None = None) -> Post:
     """The FREE copy of ``signal`` at take-profit ``level`` (kind ``win``), or the reply that tells
     a later take-profit (kind ``win_update``). ``banked``: the pips its TP events recorded up to
     ``level`` (the figures the VIP channel was told); computed from the targets otherwise."""
     gained = round(banked, 1) if banked is not None else _pips_at(signal, level)
-    text = render(settings, kind, s=signal, level=level, gained=gained, pip_size=signal.pip_size)
+    text = write(writer, settings, kind, signal.pip_size, s=signal, level=level, gained=gained)
     return Post(kind, text, signal_id=signal.id,
                 reply_to=f"crosspromo:win:{signal.id}" if kind == "win_update" else None)
 

@@ -150,19 +150,23 @@ class Later(OperationalError):
     """Not now, but soon (a copy this reply waits for is not queued yet)."""
 
 
-def build(job: CrossPromoJob, settings: PromoSettings, runtime, market_for, now: datetime, *, http=None) -> posts.Post:
-    """The post a job makes. OperationalError: try again later; other PromoStackError: give up."""
+def build(job: CrossPromoJob, settings: PromoSettings, runtime, market_for, now: datetime, *, http=None,
+          writer=None) -> posts.Post:
+    """The post a job makes, its facts read first and its text written (by ``writer``, the tenant's by
+    default) with no session open. OperationalError: try again later; other PromoStackError: give up."""
     from promostack_cli.forex.config import load as load_forex
     from promostack_cli.forex.models import ForexSignal
 
+    writer = writer or posts.writer(runtime, settings)
     if job.kind == "morning_news":
         with runtime.session() as session:
             forex = load_forex(session, job.tenant_id)
-        return posts.morning_news(settings, market_for(runtime, forex.symbol), forex.symbol, forex.pip_size, now,
-                                  db=runtime.db, tenant_id=job.tenant_id, http=http)
+        return posts.morning_news(writer, settings, market_for(runtime, forex.symbol), forex.symbol, forex.pip_size,
+                                  now, db=runtime.db, tenant_id=job.tenant_id, http=http)
     if job.kind == "teaser":
         with runtime.session() as session:
-            return posts.teaser(settings, session, job.tenant_id, now)
+            figures = posts.vip_figures(session, job.tenant_id, now)
+        return posts.teaser(writer, settings, figures, now)
     with runtime.session() as session:
         signal = session.get(ForexSignal, job.payload["signal_id"])
         if job.kind == "win_update":
@@ -176,7 +180,7 @@ def build(job: CrossPromoJob, settings: PromoSettings, runtime, market_for, now:
         raise Skip(f"signal {job.payload['signal_id']} no longer exists")
     if signal.status == "closed" and signal.pips <= 0:
         raise Skip(f"signal {signal.id} closed without profit ({signal.result}, {signal.pips:+.1f} pips): not copied")
-    return posts.win_copy(settings, signal, job.payload["level"], job.kind,
+    return posts.win_copy(writer, settings, signal, job.payload["level"], job.kind,
                           banked=_banked(runtime, signal.id, job.payload["level"]))
 
 
@@ -200,11 +204,12 @@ class _LeaseLost(Exception):
 
 
 def process(db, app_settings, now: datetime, worker: str, *, market_for, tenant_id: int | None = None,
-            report: RunReport | None = None, http=None, limit: int = 50) -> RunReport:
+            report: RunReport | None = None, http=None, limit: int = 50, writers=None) -> RunReport:
     """Claim due jobs and queue their posts (one claim batch; call again while it returns work).
 
     Needs no bot token: channels and the message bot's username are read from connections; the
-    outbox's sender decrypts the token when it delivers.
+    outbox's sender decrypts the token when it delivers. ``writers(runtime, settings)``: the writer
+    of a tenant's posts (default :func:`.posts.writer`).
     """
     from promostack_cli.runtime import TenantRuntime
 
@@ -215,14 +220,14 @@ def process(db, app_settings, now: datetime, worker: str, *, market_for, tenant_
             runtime = runtimes.get(job.tenant_id)
             if runtime is None:
                 runtime = runtimes[job.tenant_id] = TenantRuntime(job.tenant_id, db=db, settings=app_settings)
-            _process_one(db, runtime, job, token, now, market_for, report, http)
+            _process_one(db, runtime, job, token, now, market_for, report, http, writers or posts.writer)
     finally:
         for runtime in runtimes.values():
             runtime.close()
     return report
 
 
-def _process_one(db, runtime, job, token, now, market_for, report: RunReport, http) -> None:
+def _process_one(db, runtime, job, token, now, market_for, report: RunReport, http, writers) -> None:
     from promostack_cli.crosspromo.config import load
 
     with db.session() as session:
@@ -235,7 +240,7 @@ def _process_one(db, runtime, job, token, now, market_for, report: RunReport, ht
         if now > job.scheduled_at + late:
             raise Skip(f"late: due {job.scheduled_at.astimezone(settings.zone):%a %d %b %H:%M %Z}, "
                        f"beyond the late window ({settings.late_window})")
-        post = build(job, settings, runtime, market_for, now, http=http)
+        post = build(job, settings, runtime, market_for, now, http=http, writer=writers(runtime, settings))
         try:
             with db.transaction() as session:
                 message = _queue_post(session, runtime, settings, job, post, now)
@@ -320,8 +325,9 @@ def file_market(path, note=None):
 
 
 def run(db, app_settings, now: datetime, worker: str, *, market_for, tenant_id: int | None = None,
-        deadline: datetime | None = None, clock=None, http=None) -> RunReport:
-    """Enqueue what is due, build and queue due jobs until none is left (or ``deadline``), settle."""
+        deadline: datetime | None = None, clock=None, http=None, writers=None) -> RunReport:
+    """Enqueue what is due, build and queue due jobs until none is left (or ``deadline``), settle.
+    Each post's text is written before the transaction that queues it (``writers`` as for :func:`process`)."""
     report = RunReport()
     with db.transaction() as session:
         for tid, settings in enabled_tenants(session, tenant_id):
@@ -329,7 +335,7 @@ def run(db, app_settings, now: datetime, worker: str, *, market_for, tenant_id: 
     while True:
         before = report.queued + report.retrying + report.failed + report.cancelled
         process(db, app_settings, now, worker, market_for=market_for, tenant_id=tenant_id, report=report,
-                http=http)
+                http=http, writers=writers)
         if report.queued + report.retrying + report.failed + report.cancelled == before:
             break
         if deadline is not None and clock is not None and clock() >= deadline:

@@ -18,18 +18,15 @@ entry, is +10 pips.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
+
+# the quote precision: levels are rounded to it (engine.open_trade) and shown at it (text.facts), one rule
+from promostack_cli.text.facts import price_decimals  # noqa: F401 - re-exported for the engine
 
 EPSILON = 1e-9  # progress ratios are compared with this slack: (2000.80 - 2000) / 2 is 0.39999999999997726
 GUIDANCE = ("guidance_progress", "guidance_secure", "guidance_warning", "guidance_halfway_tp2")
 STOP_RESULT = {0: "stop", 1: "breakeven", 2: "locked"}
-
-
-def price_decimals(pip_size: float) -> int:
-    """Quote precision: one digit finer than a pip (gold 0.1 -> 2, EUR/USD 0.0001 -> 5)."""
-    return max(0, int(round(-math.log10(pip_size))) + 1)
 
 
 def round_price(value: float, decimals: int) -> float:

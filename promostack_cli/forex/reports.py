@@ -12,6 +12,7 @@ from promostack_cli.forex import messages
 from promostack_cli.forex.config import parse_session
 from promostack_cli.forex.metrics import Closed, compute
 from promostack_cli.forex.models import ForexSignal
+from promostack_cli.text.facts import Facts, Numbers
 
 
 @dataclass
@@ -74,13 +75,7 @@ def briefing_context(frame, cfg, now: datetime) -> dict:
         "last": last, "position": position, "position_ratio": (last - low) / (high - low) if high > low else 0.5,
         "prev_day": datetime.combine(prev_days[-1], time(0)),
         "pivots": pivots(h, l, c),
-        **messages.helpers(cfg.pip_size),
     }
-
-
-def briefing_text(frame, cfg, now: datetime) -> str:
-    ctx = briefing_context(frame, cfg, now)
-    return messages.render("briefing.j2", cfg.templates_dir, **ctx)
 
 
 def _signals_opened(session, tenant_id: int, start: datetime, end: datetime) -> list[ForexSignal]:
@@ -109,17 +104,7 @@ def weekly_recap_context(session, tenant_id: int, last_day: date) -> dict:
             "best": max(closed, key=lambda s: s.pips, default=None), "signals": signals}
 
 
-def daily_recap_text(session, tenant_id: int, cfg, day: date) -> str:
-    return messages.render("daily_recap.j2", cfg.templates_dir, **daily_recap_context(session, tenant_id, day),
-                           **messages.helpers(cfg.pip_size))
-
-
-def weekly_recap_text(session, tenant_id: int, cfg, last_day: date) -> str:
-    return messages.render("weekly_recap.j2", cfg.templates_dir, **weekly_recap_context(session, tenant_id, last_day),
-                           **messages.helpers(cfg.pip_size))
-
-
-TEMPLATE_OF = {"forex_briefing": "briefing.j2", "forex_daily_recap": "daily_recap.j2", "forex_weekly_recap": "weekly_recap.j2"}
+TEXT_OF = {"forex_briefing": "briefing", "forex_daily_recap": "daily_recap", "forex_weekly_recap": "weekly_recap"}
 
 
 @dataclass
@@ -127,11 +112,12 @@ class Report:
     kind: str
     period: str
     text: str
-    data: dict  # what the text was built from (JSON-ready: no helpers; signals as dicts)
+    data: dict  # what the text was built from (JSON-ready: signals as dicts)
 
 
-def build_report(runtime, cfg, market, kind: str, period: str, now: datetime) -> Report:
-    """A briefing or recap rendered, with the figures it was rendered from."""
+def build_report(runtime, cfg, market, kind: str, period: str, now: datetime, *, writer=None) -> Report:
+    """A briefing or recap written (by ``writer``, the tenant's by default), with the figures it was
+    written from: read first, the session closed, then written."""
     day = date.fromisoformat(period)
     if kind == "forex_briefing":
         frames = market.frames(["1h"], now, 24 * (cfg.asian_average_days + 6))
@@ -139,15 +125,16 @@ def build_report(runtime, cfg, market, kind: str, period: str, now: datetime) ->
     else:
         with runtime.session() as session:
             if kind == "forex_daily_recap":
-                context = {**daily_recap_context(session, runtime.tenant_id, day), **messages.helpers(cfg.pip_size)}
+                context = daily_recap_context(session, runtime.tenant_id, day)
             else:
-                context = {**weekly_recap_context(session, runtime.tenant_id, day), **messages.helpers(cfg.pip_size)}
-    text = messages.render(TEMPLATE_OF[kind], cfg.templates_dir, **context)
+                context = weekly_recap_context(session, runtime.tenant_id, day)
+    writer = writer or messages.writer(runtime, cfg)
+    text = writer.write(TEXT_OF[kind], Facts(context, Numbers(cfg.pip_size))).text
     return Report(kind, period, text, _plain(context))
 
 
 def _plain(context: dict) -> dict:
-    """The template context without its helper functions; dataclasses and signals as dicts."""
+    """The facts, JSON-ready: dataclasses and signals as dicts."""
     from dataclasses import asdict, is_dataclass
 
     from promostack_cli.forex.signals import signal_dict
@@ -163,7 +150,7 @@ def _plain(context: dict) -> dict:
             return {k: plain(v) for k, v in value.items()}
         return value
 
-    return {k: plain(v) for k, v in context.items() if not callable(v)}
+    return {k: plain(v) for k, v in context.items()}
 
 
 def queue_report(runtime, report: Report, now: datetime) -> None:
@@ -177,9 +164,10 @@ def queue_report(runtime, report: Report, now: datetime) -> None:
                 dedupe_key=f"{report.kind}:{report.period}", source=report.kind)
 
 
-def post_report(runtime, cfg, market, kind: str, period: str, now: datetime, *, dry_run: bool = False) -> str:
-    """Render a briefing or recap and queue it for the VIP channel (deduplicated per period)."""
-    report = build_report(runtime, cfg, market, kind, period, now)
+def post_report(runtime, cfg, market, kind: str, period: str, now: datetime, *, dry_run: bool = False,
+                writer=None) -> str:
+    """Write a briefing or recap and queue it for the VIP channel (deduplicated per period)."""
+    report = build_report(runtime, cfg, market, kind, period, now, writer=writer)
     if not dry_run:
         queue_report(runtime, report, now)
     return report.text

@@ -1,8 +1,10 @@
 """Live checks and the monitor: candles in, signals and their events out, every post through the
-outbox in the same transaction as the change that caused it."""
+outbox in the same transaction as the change that caused it. Posts are written (:mod:`promostack_cli.text`)
+before that transaction opens: no lock is held while a writer works."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,6 +23,8 @@ from promostack_cli.forex.models import ForexSignal, ForexSignalEvent
 from promostack_cli.forex.strategy_loader import run_guarded
 
 EXPIRY_GRACE = timedelta(minutes=15)
+ID_ATTEMPTS = 3  # SQLite: tries at a signal id no other signal took meanwhile
+MONITOR_ATTEMPTS = 3  # a signal another monitor moves on meanwhile is worked out again, this many times
 
 
 @dataclass
@@ -63,8 +67,9 @@ def vip_channel(runtime) -> str:
 
 
 def check(runtime, cfg, market, timeframe: str, now: datetime, *, strategy=None, dry_run: bool = False,
-          live: bool = True) -> CheckOutcome:
-    """Run the strategy on the newest closed ``timeframe`` candle; store and post a new signal."""
+          live: bool = True, writer=None) -> CheckOutcome:
+    """Run the strategy on the newest closed ``timeframe`` candle; store and post a new signal, its text
+    written (by ``writer``, the tenant's by default) before the transaction that stores it."""
     strategy = strategy or cfg.strategy()
     if timeframe not in strategy.signal_timeframes:
         raise ValidationError(f"Strategy '{strategy.name}' is checked on {', '.join(strategy.signal_timeframes)}, not {timeframe}.")
@@ -93,41 +98,74 @@ def check(runtime, cfg, market, timeframe: str, now: datetime, *, strategy=None,
         stop=trade.stop, targets=trade.targets, close_percents=trade.close_percents, pip_size=cfg.pip_size,
         expires_at=trade.expires_at, monitored_until=close_at, indicators=dict(intent.indicators), reason=intent.reason,
     )
+    writer = writer or messages.writer(runtime, cfg)
+    channel = None if dry_run else vip_channel(runtime)
+    with runtime.session() as session:  # a first look (again under the lock): a held-back signal costs no text
+        blocked = guardrails(session, runtime.tenant_id, cfg.guard, close_at).blocked(close_at)
+    if blocked:
+        return CheckOutcome(timeframe, "suppressed", f"{trade.direction} signal held back: {blocked}", bar_ts, signal)
     if dry_run:
-        with runtime.session() as session:
-            blocked = guardrails(session, runtime.tenant_id, cfg.guard, close_at).blocked(close_at)
-        if blocked:
-            return CheckOutcome(timeframe, "suppressed", f"{trade.direction} signal held back: {blocked}", bar_ts, signal)
         return CheckOutcome(timeframe, "signal", "dry run: nothing stored or sent", bar_ts, signal,
-                            messages.signal_text(signal, cfg.templates_dir))
-    channel = vip_channel(runtime)
+                            writer.write("signal", messages.signal_facts(signal)).text)
+    attempts = 0
+    while True:
+        # the post names the signal (#id): the id is reserved and the text written before the transaction
+        attempts += 1
+        signal.id = _reserve_signal_id(runtime.db)
+        text = writer.write("signal", messages.signal_facts(signal)).text
+        try:
+            blocked = _store_signal(runtime, cfg, signal, text, channel, close_at, now)
+            break
+        except IntegrityError as exc:
+            with runtime.session() as session:
+                existing = _signal_for_bar(session, runtime.tenant_id, strategy.name, cfg.symbol, timeframe, bar_ts)
+                id_taken = session.get(ForexSignal, signal.id) is not None
+            if existing is not None:  # the one-signal-per-candle key: another check was first
+                return CheckOutcome(timeframe, "duplicate", f"another check stored signal #{existing.id} for this candle",
+                                    bar_ts, existing)
+            if not (id_taken and attempts < ID_ATTEMPTS):  # (SQLite: another signal took the id meanwhile: again)
+                raise OperationalError(f"Could not store the signal: {str(exc.orig).splitlines()[0]}") from None
+    if blocked:
+        signal.id = None  # reserved, not used
+        return CheckOutcome(timeframe, "suppressed", f"{trade.direction} signal held back: {blocked}", bar_ts, signal)
+    return CheckOutcome(timeframe, "signal", f"signal #{signal.id} stored and queued for the VIP channel", bar_ts, signal, text)
+
+
+def _store_signal(runtime, cfg, signal: ForexSignal, text: str, channel: str, close_at: datetime,
+                  now: datetime) -> str | None:
+    """Store ``signal`` (its id given) with its opening event and queue ``text`` to the VIP channel, in one
+    transaction; what holds it back instead (a guardrail, checked under the tenant's lock), if anything."""
     from promostack_cli.outbox.service import enqueue
     from promostack_cli.tenants.models import Tenant
 
-    try:
-        with runtime.db.transaction() as session:
-            # one signal decision at a time per tenant: the guardrails see every signal stored before
-            # (PostgreSQL: a blocking row lock on the tenant; SQLite: BEGIN IMMEDIATE already serialises)
-            session.exec(claims.lock(select(Tenant.id).where(Tenant.id == runtime.tenant_id), session)).first()
-            blocked = guardrails(session, runtime.tenant_id, cfg.guard, close_at).blocked(close_at)
-            if blocked:
-                return CheckOutcome(timeframe, "suppressed", f"{trade.direction} signal held back: {blocked}", bar_ts, signal)
-            session.add(signal)
-            session.flush()
-            session.add(ForexSignalEvent(tenant_id=runtime.tenant_id, signal_id=signal.id, kind="opened",
-                                         price=signal.entry, at=close_at, data={"reason": signal.reason}))
-            text = messages.signal_text(signal, cfg.templates_dir)
-            enqueue(session, runtime.tenant_id, "signal_bot", channel, text, now=now,
-                    dedupe_key=f"forex:signal:{signal.id}:open", source=f"forex:signal:{signal.id}")
-            session.flush()
-            session.expunge(signal)
-    except IntegrityError as exc:
-        with runtime.session() as session:
-            existing = _signal_for_bar(session, runtime.tenant_id, strategy.name, cfg.symbol, timeframe, bar_ts)
-        if existing is None:  # not the one-signal-per-candle key: a real error
-            raise OperationalError(f"Could not store the signal: {str(exc.orig).splitlines()[0]}") from None
-        return CheckOutcome(timeframe, "duplicate", f"another check stored signal #{existing.id if existing else '?'} for this candle", bar_ts, existing)
-    return CheckOutcome(timeframe, "signal", f"signal #{signal.id} stored and queued for the VIP channel", bar_ts, signal, text)
+    with runtime.db.transaction() as session:
+        # one signal decision at a time per tenant: the guardrails see every signal stored before
+        # (PostgreSQL: a blocking row lock on the tenant; SQLite: BEGIN IMMEDIATE already serialises)
+        session.exec(claims.lock(select(Tenant.id).where(Tenant.id == runtime.tenant_id), session)).first()
+        blocked = guardrails(session, runtime.tenant_id, cfg.guard, close_at).blocked(close_at)
+        if blocked:
+            return blocked
+        session.add(signal)
+        session.flush()
+        session.add(ForexSignalEvent(tenant_id=runtime.tenant_id, signal_id=signal.id, kind="opened",
+                                     price=signal.entry, at=close_at, data={"reason": signal.reason}))
+        enqueue(session, runtime.tenant_id, "signal_bot", channel, text, now=now,
+                dedupe_key=f"forex:signal:{signal.id}:open", source=f"forex:signal:{signal.id}")
+        session.flush()
+        session.expunge(signal)
+    return None
+
+
+def _reserve_signal_id(db) -> int:
+    """The id the next signal is stored under, known before its post is written. PostgreSQL: taken from
+    the table's sequence (no other insert gets it). SQLite has no sequence: the next rowid, which the
+    insert claims (a UNIQUE failure when another signal took it meanwhile: the caller tries again)."""
+    from sqlalchemy import text
+
+    with db.session() as session:
+        if db.dialect == "postgresql":
+            return session.execute(text("SELECT nextval(pg_get_serial_sequence('forex_signals', 'id'))")).scalar_one()
+        return session.execute(select(func.coalesce(func.max(ForexSignal.id), 0) + 1)).scalar_one()
 
 
 def _signal_for_bar(session, tenant_id, strategy, symbol, timeframe, bar_ts) -> ForexSignal | None:
@@ -156,8 +194,13 @@ def open_signals(runtime) -> list[ForexSignal]:
         return list(session.exec(select(s).where(s.tenant_id == runtime.tenant_id, s.status == "open").order_by(s.id)))
 
 
-def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False) -> list[MonitorOutcome]:
-    """Apply the 1min candles closed since each open signal was last checked (see :mod:`lifecycle`)."""
+def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False, writer=None) -> list[MonitorOutcome]:
+    """Apply the 1min candles closed since each open signal was last checked (see :mod:`lifecycle`).
+
+    Per signal: what happened is worked out from the signal as read and its texts written (by
+    ``writer``, the tenant's by default) with no transaction open; then, under the signal's row lock,
+    the signal is updated, its events stored and their posts queued, if it still stands as it was read
+    (otherwise another monitor moved it on: worked out again from where it stands)."""
     rows = [r for r in open_signals(runtime) if r.symbol == cfg.symbol]  # config set refuses a symbol change while open
     if not rows:
         return []
@@ -169,59 +212,99 @@ def monitor(runtime, cfg, market, now: datetime, *, dry_run: bool = False) -> li
         # credits spent or Twelve Data down: still apply what is cached, and still expire signals
         fetch_error = exc
         bars = market.cached_minute_bars(since, now)
-    ts = [t.to_pydatetime() for t in bars.index]
-    highs, lows, closes = bars["high"].tolist(), bars["low"].tolist(), bars["close"].tolist()
-    minute = market.monitor_step  # 1 min live; a --candles file's own interval offline
+    candles = Candles([t.to_pydatetime() for t in bars.index], bars["high"].tolist(), bars["low"].tolist(),
+                      bars["close"].tolist(), market.monitor_step)  # 1 min live; a --candles file's own interval offline
     # the market price for signals past their expiry that no candle reached (fetched before any
     # transaction: it may cost a Twelve Data request)
-    fallback = None
-    if not closes and any(now >= r.expires_at + EXPIRY_GRACE for r in rows):
+    if not candles.closes and any(now >= r.expires_at + EXPIRY_GRACE for r in rows):
         try:
-            fallback = market.last_close(now)
+            candles.fallback = market.last_close(now)
         except PromoStackError as exc:
             fetch_error = fetch_error or exc
-    outcomes = []
+    writer = writer or messages.writer(runtime, cfg)
     channel = None if dry_run else vip_channel(runtime)
+    outcomes = []
     for snapshot in rows:
-        with runtime.db.transaction() as session:
-            row = session.exec(claims.lock_due(select(ForexSignal).where(ForexSignal.id == snapshot.id,
-                                                                   ForexSignal.status == "open"), session)).first()
-            if row is None:
-                continue  # closed meanwhile, or another monitor holds it
-            trade = to_trade(row)
-            out = MonitorOutcome(row.id)
-            last = row.monitored_until
-            for i, t in enumerate(ts):
-                if t < row.monitored_until:
-                    continue
-                out.events += trade.apply(t + minute, highs[i], lows[i], closes[i], guidance=cfg.guidance)
-                last = t + minute
-                if trade.status != "open":
-                    break
-            if trade.status == "open" and now >= trade.expires_at + EXPIRY_GRACE:
-                # no candle reached the expiry (market closed, data late): close at the last known price
-                price = closes[-1] if closes else fallback
-                if price is not None:
-                    out.events.append(trade.expire(price, max(last, trade.expires_at)))
-            _copy_back(trade, row)
-            row.monitored_until = last
-            out.status = trade.status
-            for ev in out.events:
-                text = messages.update_text(row, ev, cfg.templates_dir)
-                out.texts.append(text)
-                if dry_run:
-                    continue
-                session.add(ForexSignalEvent(tenant_id=row.tenant_id, signal_id=row.id, kind=ev.kind, price=ev.price,
-                                             pips=ev.pips, at=ev.at, data=ev.data))
-                _post_update(session, row, ev.kind, channel, text, now)
-            if dry_run:
-                session.rollback()
-            else:
-                session.add(row)
+        out = _monitor_one(runtime, cfg, writer, snapshot, candles, now, channel, dry_run)
+        if out is not None:
             outcomes.append(out)
     if fetch_error is not None:
         raise MonitorIncomplete(str(fetch_error), outcomes)
     return outcomes
+
+
+@dataclass
+class Candles:
+    """The monitor's candles (open times, highs, lows, closes, each ``step`` long) and, when it has none,
+    the market price to close expired signals at."""
+
+    ts: list[datetime]
+    highs: list[float]
+    lows: list[float]
+    closes: list[float]
+    step: timedelta
+    fallback: float | None = None
+
+
+# what the monitor changes on a signal: the state a row must still have for a worked-out change to apply
+_STATE = ("stop", "stage", "pips", "status", "result", "closed_at", "close_price", "guidance", "monitored_until")
+
+
+def _monitor_one(runtime, cfg, writer, snapshot: ForexSignal, candles: Candles, now: datetime, channel,
+                 dry_run: bool) -> MonitorOutcome | None:
+    """One signal moved on (see :func:`monitor`); None when it is closed or another monitor holds it."""
+    for _ in range(MONITOR_ATTEMPTS):
+        after, events = _advance(snapshot, candles, cfg, now)
+        texts = [writer.write("update", messages.update_facts(after, ev)).text for ev in events]
+        outcome = MonitorOutcome(snapshot.id, events, texts, after.status)
+        if dry_run:
+            return outcome
+        with runtime.db.transaction() as session:
+            row = session.exec(claims.lock_due(select(ForexSignal).where(ForexSignal.id == snapshot.id,
+                                                                   ForexSignal.status == "open"), session)).first()
+            if row is None:
+                return None  # closed meanwhile, or another monitor holds it
+            if [getattr(row, name) for name in _STATE] != [getattr(snapshot, name) for name in _STATE]:
+                snapshot = _copy(row)  # another monitor moved it on since it was read
+                continue
+            for name in _STATE:
+                setattr(row, name, getattr(after, name))
+            for ev, text in zip(events, texts):
+                session.add(ForexSignalEvent(tenant_id=row.tenant_id, signal_id=row.id, kind=ev.kind, price=ev.price,
+                                             pips=ev.pips, at=ev.at, data=ev.data))
+                _post_update(session, row, ev.kind, channel, text, now)
+            session.add(row)
+        return outcome
+    return None
+
+
+def _advance(row: ForexSignal, candles: Candles, cfg, now: datetime) -> tuple[ForexSignal, list[Event]]:
+    """A copy of ``row`` with the candles since it was last checked applied, and what happened (pure)."""
+    trade = to_trade(row)
+    events: list[Event] = []
+    last = row.monitored_until
+    for i, t in enumerate(candles.ts):
+        if t < row.monitored_until:
+            continue
+        events += trade.apply(t + candles.step, candles.highs[i], candles.lows[i], candles.closes[i],
+                              guidance=cfg.guidance)
+        last = t + candles.step
+        if trade.status != "open":
+            break
+    if trade.status == "open" and now >= trade.expires_at + EXPIRY_GRACE:
+        # no candle reached the expiry (market closed, data late): close at the last known price
+        price = candles.closes[-1] if candles.closes else candles.fallback
+        if price is not None:
+            events.append(trade.expire(price, max(last, trade.expires_at)))
+    after = _copy(row)
+    _copy_back(trade, after)
+    after.monitored_until = last
+    return after, events
+
+
+def _copy(row: ForexSignal) -> ForexSignal:
+    """A detached copy of ``row`` (no session: a writer may read it at leisure)."""
+    return ForexSignal(**{name: copy.deepcopy(getattr(row, name)) for name in ForexSignal.model_fields})
 
 
 class MonitorIncomplete(OperationalError):

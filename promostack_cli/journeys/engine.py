@@ -16,7 +16,7 @@ Step semantics (the YAML contract is in :mod:`promostack_cli.journeys.spec`):
   with the next step. A ``message`` may have a ``goto`` too (forward only). ``goto: end`` finishes. On timeout it sends ``timeout_text``, if any, then ends, continues, or jumps.
 * Running past the last step completes the session.
 
-A text is rendered by :mod:`promostack_cli.journeys.templates` and always fits Telegram: long
+A text is rendered by the sandbox of :mod:`promostack_cli.text` and always fits Telegram: long
 variables are cut, and a text too long by itself becomes several messages (buttons on the last).
 A text that cannot be built (a template error or limit at run time) becomes an :class:`Outgoing`
 with ``error`` set, recorded as a failed message, and the session goes on to its next step.
@@ -28,20 +28,17 @@ import re
 from dataclasses import dataclass, field, replace
 
 from promostack_cli.core.clock import parse_duration
-from promostack_cli.journeys import templates
 from promostack_cli.journeys.spec.model import JourneySpec
 from promostack_cli.journeys.spec.rules import BASE_VARIABLES, EVENTS
 from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, COMPLETED, FINAL,  # noqa: F401
                                             END_COMPLETED, END_REPLY_TIMEOUT, END_STOPPED, END_TOO_MANY_STEPS,
                                             WAITING_DELAY)
-from promostack_cli.journeys.template_limits import render_clock
-from promostack_cli.telegram.html import MAX_MESSAGE_LENGTH, fits, split_message, visible_length
+from promostack_cli.text import sandbox
+from promostack_cli.text.fit import fit_message
 
 CHOICE_PREFIX = "choice:"  # callback_data of a choice button: "choice:<index>" (well under 64 bytes)
 MAX_STEPS_PER_INPUT = 200  # a safety net; gotos need an input, so a journey cannot loop on its own
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_CUT = 64  # a value this short (a name, a choice) is never cut: that could change what the template says
-FIT_SECONDS = 1.0  # at most this much CPU time (render_clock) looking for the best cut; the best found so far is used after that
 DEFAULT_RETRY_TEXT = "Sorry, I didn't get that. Please answer again."
 
 
@@ -221,21 +218,21 @@ class JourneyRunner:
         try:
             parts = self.render(step[key], state.variables)
         except Exception as exc:  # noqa: BLE001 - recorded on the failed message
-            detail = exc.message if isinstance(exc, templates.TemplateProblem) else f"{type(exc).__name__}: {exc}"
+            detail = exc.message if isinstance(exc, sandbox.TemplateProblem) else f"{type(exc).__name__}: {exc}"
             return [Outgoing(step["id"], "", None, kind, error=f"{key} of step '{step['id']}' not sent: {detail}")]
         return [Outgoing(step["id"], text, markup if i == len(parts) - 1 else None, kind)
                 for i, text in enumerate(parts)]
 
     def render(self, template: str, variables: dict[str, str]) -> list[str]:
-        """The message(s) for one template (see :func:`fit_message`); raises when it fails."""
+        """The message(s) for one template (see :func:`~promostack_cli.text.fit.fit_message`); raises when it fails."""
         compiled = self._templates.get(template)
         if compiled is None:
             try:
-                compiled = templates.compile_template(template)
-            except templates.TemplateProblem as exc:
+                compiled = sandbox.compile_template(template)
+            except sandbox.TemplateProblem as exc:
                 compiled = exc
             self._templates[template] = compiled
-        if isinstance(compiled, templates.TemplateProblem):
+        if isinstance(compiled, sandbox.TemplateProblem):
             raise compiled
         return fit_message(compiled, {**self.defaults, **variables})
 
@@ -247,55 +244,3 @@ class JourneyRunner:
     def _final(state: SessionState, status: str, reason: str | None, code: str) -> SessionState:
         return replace(state, status=status, step_id=None, wake_at=None, end_reason=reason, end_code=code)
 
-
-def fit_message(template, variables: dict[str, str]) -> list[str]:
-    """The message(s) Telegram gets for a compiled template, each within its 4096-character limit.
-
-    When the text is too long, the variables longer than MIN_CUT are cut (each to the same length,
-    with an ellipsis, so the longest are cut first) just enough that the template's own text fits
-    in as few messages as it can; only a text too long by itself is split into consecutive messages
-    (:func:`~promostack_cli.telegram.html.split_message`). Raises TemplateProblem when the template
-    fails or renders nothing visible."""
-    started = render_clock()
-    text = templates.render(template, variables)
-    if fits(text):
-        parts = split_message(text)  # [text], or [] when nothing is visible
-    else:
-        parts = _cut_to_fit(template, variables, text, started) or split_message(text)
-    if not parts:
-        raise templates.TemplateProblem("template renders an empty message")
-    return parts
-
-
-def _cut_to_fit(template, variables: dict[str, str], text: str, started: float) -> list[str] | None:
-    """The parts with the variables cut as little as possible, or None when cutting does not help."""
-    longest = min(max((len(v) for v in variables.values() if isinstance(v, str)), default=0), templates.MAX_VALUE)
-
-    def attempt(cut: int) -> str | None:
-        try:
-            return templates.render(template, variables, cut=cut)
-        except Exception:  # noqa: BLE001 - a cut value the template cannot use: try another
-            return None
-
-    def within(text: str, target: int) -> bool:  # one message is the usual target: no need to split
-        return fits(text) if target == 1 else len(split_message(text)) <= target
-
-    best = attempt(MIN_CUT) if longest > MIN_CUT else None
-    if best is None:
-        return None
-    target = 1 if fits(best) else len(split_message(best))
-    if target > 1 and within(text, target):
-        return None
-    # bisect for the longest cut that still needs only `target` messages; the first guess (the
-    # longest value shortened by what the text is over) is usually right at once
-    low, high = MIN_CUT + 1, longest - 1
-    mid = longest - 1 - (visible_length(text) - MAX_MESSAGE_LENGTH * target)
-    mid = mid if low <= mid <= high else (low + high) // 2
-    while low <= high and render_clock() - started < FIT_SECONDS:
-        got = attempt(mid)
-        if got is not None and within(got, target):
-            best, low = got, mid + 1
-        else:
-            high = mid - 1
-        mid = (low + high) // 2
-    return split_message(best)

@@ -41,7 +41,7 @@ def test_pip_size_warning_only_when_the_symbol_moves_without_its_pip():
 def test_a_template_syntax_error_names_line_and_column(source, expected):
     from jinja2 import Environment, TemplateSyntaxError
 
-    from promostack_cli.forex.messages import syntax_error_message
+    from promostack_cli.text.templates import syntax_error_message
 
     env = Environment()
     with pytest.raises(TemplateSyntaxError) as info:

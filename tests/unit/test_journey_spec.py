@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from promostack_cli.journeys import templates
+from promostack_cli.text import sandbox as templates
 from promostack_cli.journeys.spec.files import collect_files, validate_paths
 from promostack_cli.journeys.spec.model import JourneySpec, SpecError, dump_yaml
 from promostack_cli.journeys.spec.parser import parse_file, parse_text

@@ -1,4 +1,4 @@
-"""Journey templates (promostack_cli.journeys.templates): one sandbox with the same rules and limits at
+"""Journey templates (promostack_cli.text.sandbox): one sandbox with the same rules and limits at
 validation and at run time, so a template that validated cannot cost gigabytes or seconds later."""
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_run_time_applies_the_validation_rules_to_journeys_stored_earlier():
 
 
 def test_the_render_tracer_restores_a_tracer_that_was_there():
-    from promostack_cli.journeys import templates
+    from promostack_cli.text import sandbox as templates
 
     seen = []
 
@@ -84,7 +84,7 @@ def test_the_render_tracer_restores_a_tracer_that_was_there():
 
 
 def test_variables_are_cut_to_what_telegram_can_show_before_rendering():
-    from promostack_cli.journeys import templates
+    from promostack_cli.text import sandbox as templates
 
     compiled = templates.compile_template("{{ n|length }}")
     assert templates.render(compiled, {"n": "x" * 100_000}) == "4096"
@@ -126,7 +126,7 @@ def test_rules_are_reported_on_one_line_with_file_and_line(template, message):
 
 
 def test_multi_line_template_problems_name_the_template_line():
-    from promostack_cli.journeys import templates
+    from promostack_cli.text import sandbox as templates
 
     text = HEAD + "  - id: a\n    type: message\n    text: |\n      Hi\n      {{ first_name|tojson }}\n"
     assert errors_of(text) == [f"j.yaml:9: text: filter 'tojson' is not allowed (template line 2); allowed filters: "
@@ -171,7 +171,7 @@ def test_a_busy_machine_does_not_cut_a_render_off(monkeypatch):
     import itertools
     import time
 
-    from promostack_cli.journeys import templates
+    from promostack_cli.text import sandbox as templates
 
     later = itertools.count(time.time(), 10.0)
     for name in ("time", "monotonic", "perf_counter"):

@@ -53,7 +53,7 @@ Texts (``text``, ``retry_text``, ``timeout_text``) are Jinja2 templates rendered
 autoescape (messages use ``parse_mode=HTML``) and strict undefined variables. The variables are
 ``first_name``, ``last_name``, ``username``, ``tenant_name`` (BASE_VARIABLES; the tenant's display name), every ``save_as`` in the journey, and
 the variables of the journey's event triggers (EVENTS). Validation rejects: syntax errors, undefined
-variables, whatever :mod:`promostack_cli.journeys.templates` refuses (the same rules and limits
+variables, whatever :mod:`promostack_cli.text.sandbox` refuses (the same rules and limits
 apply at run time: other files, macros, call blocks, blocks, recursive loops, autoescape off, Python
 internals, filters and methods outside its lists), constant operations over its size limits even
 in a branch that is never taken, templates that fail or hit a limit when rendered with every

@@ -3,7 +3,7 @@ journey provides, and a render with every variable set to ``"x"`` that must fit 
 
 from __future__ import annotations
 
-from promostack_cli.journeys import templates
+from promostack_cli.text import sandbox
 from promostack_cli.journeys.spec import read
 from promostack_cli.journeys.spec.read import Ctx
 from promostack_cli.journeys.spec.rules import BASE_VARIABLES, EVENTS, MAX_TEXT_CHARS
@@ -26,11 +26,11 @@ def check_templates(ctx: Ctx, texts: list[Template], triggers: list[dict], steps
 
 
 def _check_template(ctx: Ctx, tpl: Template, allowed: set[str], event_only: dict[str, list[str]]) -> None:
-    """The rules and limits of :mod:`.templates` (as at run time), the variables, a render with "x" for each."""
+    """The sandbox's rules and limits (as at run time), the variables, a render with "x" for each."""
     node, what = tpl.node, tpl.field
     try:
-        ast = templates.parse(tpl.text)
-    except templates.TemplateProblem as exc:
+        ast = sandbox.parse(tpl.text)
+    except sandbox.TemplateProblem as exc:
         message = exc.message
         if "\n" in tpl.text.strip() and exc.lineno:  # "... (template line 2): detail" or "... (template line 2); ..."
             cut = message.find(": " if message.startswith("template syntax error") else "; ")
@@ -38,7 +38,7 @@ def _check_template(ctx: Ctx, tpl: Template, allowed: set[str], event_only: dict
             message = f"{message[:cut]} (template line {exc.lineno}){message[cut:]}"
         ctx.error(node, f"{what}: {message}")
         return
-    undefined = sorted(templates.variables(ast) - allowed)
+    undefined = sorted(sandbox.variables(ast) - allowed)
     for var in undefined:
         if var in event_only:
             events = " or ".join(f"'{e}'" for e in event_only[var])
@@ -49,9 +49,9 @@ def _check_template(ctx: Ctx, tpl: Template, allowed: set[str], event_only: dict
     if undefined:
         return
     try:
-        templates.constant_limits(ast)
-        out = templates.render(templates.compile_template(ast), dict.fromkeys(allowed, "x"))
-    except templates.TemplateProblem as exc:
+        sandbox.constant_limits(ast)
+        out = sandbox.render(sandbox.compile_template(ast), dict.fromkeys(allowed, "x"))
+    except sandbox.TemplateProblem as exc:
         ctx.error(node, f"{what}: {exc.message}")
         return
     except Exception as exc:  # noqa: BLE001 - reported as a validation error

@@ -27,8 +27,8 @@ from jinja2.runtime import LoopContext, Undefined, markup_join, str_join
 from jinja2.sandbox import SandboxedEnvironment, safe_range
 from jinja2.utils import pass_context
 
-from promostack_cli.journeys import template_limits as limits
-from promostack_cli.journeys.template_limits import TemplateLimit, TemplateProblem
+from promostack_cli.text import template_limits as limits
+from promostack_cli.text.template_limits import TemplateLimit, TemplateProblem
 from promostack_cli.telegram import html
 
 __all__ = ["FILTERS", "MAX_VALUE", "METHODS", "RENDER_SECONDS", "JourneySandbox", "TemplateLimit", "TemplateProblem",

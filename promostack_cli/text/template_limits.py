@@ -4,7 +4,7 @@ and the operations that could build a large one are checked before they run.
 An operation that would build more than :data:`MAX_SIZE` characters or items (or an int over
 :data:`MAX_INT_BITS` bits) is refused before it runs; one render builds at most :data:`MAX_WORK`
 in all (charged to the :class:`RenderState` of the thread's render, which also holds its
-deadline); a block's output stops past :data:`MAX_OUTPUT`. :mod:`.templates` wires these checks
+deadline); a block's output stops past :data:`MAX_OUTPUT`. :mod:`.sandbox` wires these checks
 into its sandbox; a limit raises :class:`TemplateLimit`, a refused template :class:`TemplateProblem`.
 """
 
