@@ -1,16 +1,11 @@
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from promostack_cli.core.clock import utcnow
+from promostack_cli.core.roles import BotRole  # noqa: F401 - one definition, importable from here too
 from promostack_cli.tenants.models import Tenant  # noqa: F401 - registers the table the foreign keys name
-
-
-class BotRole(StrEnum):
-    signal_bot = "signal_bot"
-    message_bot = "message_bot"
 
 
 class BotConnection(SQLModel, table=True):

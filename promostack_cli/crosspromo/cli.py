@@ -8,6 +8,7 @@ import typer
 
 from promostack_cli import context as ctx
 from promostack_cli.crosspromo.domain import DOMAIN
+from promostack_cli.crosspromo.states import JobStatus
 
 app = typer.Typer(help=DOMAIN.commands[0].help, no_args_is_help=True)
 settings_app = typer.Typer(help="The tenant's cross-promo settings.", no_args_is_help=True)
@@ -23,15 +24,6 @@ class Kind(StrEnum):
     morning_news = "morning_news"
     teaser = "teaser"
     win = "win"
-
-
-class JobStatus(StrEnum):  # models.JobStatus's values, as a CLI choice (no model import to list them)
-    pending = "pending"
-    claimed = "claimed"
-    queued = "queued"
-    completed = "completed"
-    failed = "failed"
-    cancelled = "cancelled"
 
 
 class WinLevel(StrEnum):

@@ -14,21 +14,21 @@ from sqlalchemy import JSON, BigInteger, Integer, String, and_, column, exists, 
 
 from promostack_cli.core.types import UTCDateTime
 from promostack_cli.core import claims
+from promostack_cli.crosspromo.states import JobStatus
 
 FINAL = ("sent", "failed", "cancelled", "dry_run")          # outbox.models.OutboxStatus.final()
 TP_LEVELS = {"tp1": 1, "tp2": 2, "tp3": 3}
-PENDING, CLAIMED, QUEUED = "pending", "claimed", "queued"   # models.JobStatus
 
 
 def jobs(table) -> claims.Leased:
     """The job queue's claim spelling over ``table`` (the light clause below, or the ORM table)."""
-    return claims.Leased(table, claimed=CLAIMED, waiting=(PENDING,), due_column="run_at")
+    return claims.Leased(table, claimed=JobStatus.claimed, waiting=(JobStatus.pending,), due_column="run_at")
 
 
 def delivered(j, o):
     """``j``, ``o``: crosspromo_jobs' and outbox_messages' columns. A queued job whose message the
     outbox finished (sent, failed, cancelled or dry run): it settles."""
-    return and_(j.status == QUEUED, o.id == j.outbox_id, o.status.in_(FINAL))
+    return and_(j.status == JobStatus.queued, o.id == j.outbox_id, o.status.in_(FINAL))
 
 
 settings_t = table("crosspromo_settings", column("tenant_id", Integer), column("values", JSON()))

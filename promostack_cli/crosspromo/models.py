@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, Text, UniqueConstr
 from sqlmodel import Field, SQLModel
 
 from promostack_cli.core.clock import utcnow
+from promostack_cli.crosspromo.states import JobStatus  # noqa: F401 - one definition, importable from here too
 from promostack_cli.core.types import BigIntPK, JSONType
 from promostack_cli.tenants.models import Tenant  # noqa: F401 - registers the table the foreign keys name
 
@@ -20,17 +21,6 @@ class CrossPromoSettings(SQLModel, table=True):
     tenant_id: int = Field(foreign_key="tenants.id", primary_key=True, ondelete="CASCADE")
     values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)
-
-
-class JobStatus:
-    pending = "pending"        # waiting for run_at
-    claimed = "claimed"        # a run is building its post (lease)
-    queued = "queued"          # its message is in the outbox; completed/failed follow the delivery
-    completed = "completed"
-    failed = "failed"
-    cancelled = "cancelled"
-    ALL = ("pending", "claimed", "queued", "completed", "failed", "cancelled")
-    FINAL = ("completed", "failed", "cancelled")
 
 
 class CrossPromoJob(SQLModel, table=True):

@@ -37,7 +37,7 @@ def round_price(value: float, decimals: int) -> float:
 
 
 @dataclass
-class Event:
+class SignalEvent:
     kind: str  # tp1 | tp2 | tp3 | stop | expired | guidance_*
     at: datetime
     price: float | None = None
@@ -82,18 +82,18 @@ class Trade:
         self.remaining = round(self.remaining - percent, 9)
         return round(pips, 2)
 
-    def _close(self, kind: str, result: str, price: float, at: datetime) -> Event:
+    def _close(self, kind: str, result: str, price: float, at: datetime) -> SignalEvent:
         """Close the rest of the position at ``price``; ``kind`` is the event (stop, expired, tpN)."""
         leg = self._leg(price, self.remaining) if self.remaining > 0 else 0.0
         self.status, self.result, self.closed_at, self.close_price = "closed", result, at, price
         self.pips = round(self.pips, 2)
-        return Event(kind, at, price, leg, {"result": result, "total_pips": self.pips, "stage": self.stage})
+        return SignalEvent(kind, at, price, leg, {"result": result, "total_pips": self.pips, "stage": self.stage})
 
-    def apply(self, at: datetime, high: float, low: float, close: float, *, guidance: bool = True) -> list[Event]:
+    def apply(self, at: datetime, high: float, low: float, close: float, *, guidance: bool = True) -> list[SignalEvent]:
         """Advance by one candle that closed at ``at``; returns what happened, in order."""
         if self.status != "open":
             return []
-        events: list[Event] = []
+        events: list[SignalEvent] = []
         s = self.sign
         adverse = low if s > 0 else high
         favourable = high if s > 0 else low
@@ -110,7 +110,7 @@ class Trade:
                 return events
             leg = self._leg(target, self.close_percents[k])
             new_stop = self.entry if k == 0 else self.targets[k - 1]
-            events.append(Event(f"tp{k + 1}", at, target, leg, {"new_stop": new_stop, "total_pips": round(self.pips, 2)}))
+            events.append(SignalEvent(f"tp{k + 1}", at, target, leg, {"new_stop": new_stop, "total_pips": round(self.pips, 2)}))
         if at >= self.expires_at:
             events.append(self._close("expired", "expired", close, at))
             return events
@@ -120,20 +120,20 @@ class Trade:
             events.extend(self._guidance(at, favourable, adverse, bool(events)))
         return events
 
-    def expire(self, price: float, at: datetime) -> Event:
+    def expire(self, price: float, at: datetime) -> SignalEvent:
         """Close at market ``price`` (expiry when no candle reached ``expires_at``)."""
         if self.status != "open":
             raise ValueError("only an open trade can expire")
         return self._close("expired", "expired", price, at)
 
-    def _guidance(self, at: datetime, favourable: float, adverse: float, hit_this_candle: bool) -> list[Event]:
+    def _guidance(self, at: datetime, favourable: float, adverse: float, hit_this_candle: bool) -> list[SignalEvent]:
         out = []
         s, entry = self.sign, self.entry
 
         def once(kind: str, price: float, **data):
             if kind not in self.guidance:
                 self.guidance.append(kind)
-                out.append(Event(kind, at, price, round(self.pips_at(price), 2), data))
+                out.append(SignalEvent(kind, at, price, round(self.pips_at(price), 2), data))
 
         if self.stage == 0:
             to_tp1 = s * (favourable - entry) / abs(self.targets[0] - entry)

@@ -18,7 +18,7 @@ from promostack_cli.forex import messages
 from promostack_cli.forex.base_strategy import validated
 from promostack_cli.forex.intervals import interval_delta
 from promostack_cli.forex.engine import GuardConfig, Guardrails, open_trade
-from promostack_cli.forex.lifecycle import Event, Trade
+from promostack_cli.forex.lifecycle import SignalEvent, Trade
 from promostack_cli.forex.models import ForexSignal, ForexSignalEvent
 from promostack_cli.forex.strategy_loader import run_guarded
 
@@ -40,7 +40,7 @@ class CheckOutcome:
 @dataclass
 class MonitorOutcome:
     signal_id: int
-    events: list[Event] = field(default_factory=list)
+    events: list[SignalEvent] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     status: str = "open"
 
@@ -278,10 +278,10 @@ def _monitor_one(runtime, cfg, writer, snapshot: ForexSignal, candles: Candles, 
     return None
 
 
-def _advance(row: ForexSignal, candles: Candles, cfg, now: datetime) -> tuple[ForexSignal, list[Event]]:
+def _advance(row: ForexSignal, candles: Candles, cfg, now: datetime) -> tuple[ForexSignal, list[SignalEvent]]:
     """A copy of ``row`` with the candles since it was last checked applied, and what happened (pure)."""
     trade = to_trade(row)
-    events: list[Event] = []
+    events: list[SignalEvent] = []
     last = row.monitored_until
     for i, t in enumerate(candles.ts):
         if t < row.monitored_until:
