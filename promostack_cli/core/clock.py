@@ -23,6 +23,14 @@ def from_epoch(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def as_utc(dt: datetime) -> datetime:
+    """An aware datetime in UTC. A naive one is refused: the domain has aware UTC times only (the edges
+    that read text or numbers, such as ``parse_utc``, make them so)."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"naive datetime {dt.isoformat()}: the domain uses aware UTC datetimes")
+    return dt.astimezone(UTC)
+
+
 def to_epoch(dt: datetime) -> float:
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 

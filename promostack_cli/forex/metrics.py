@@ -96,10 +96,9 @@ TIME_LABEL = "Time (UTC)"
 
 
 def curve(trades: Iterable[Closed]) -> tuple[list[datetime], list[float]]:
-    """The points of the cumulative-pips curve, times in UTC (naive ones are UTC): 0 when the first
-    signal opened, then the running total at each close, in the order they closed."""
-    def utc(moment: datetime) -> datetime:
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """The points of the cumulative-pips curve, times in UTC: 0 when the first signal opened, then the
+    running total at each close, in the order they closed."""
+    from promostack_cli.core.clock import as_utc as utc
 
     trades = sorted(trades, key=lambda t: utc(t.closed_at))
     xs, ys, total = [], [], 0.0

@@ -60,10 +60,9 @@ def signal_csv(signals) -> tuple[list[str], list[list]]:
 
 
 def iso_utc(value):
-    """A datetime as ``2025-03-04T08:00:00Z`` (naive ones are UTC); anything else unchanged."""
+    """A datetime as ``2025-03-04T08:00:00Z``; anything else unchanged."""
     if not isinstance(value, datetime):
         return value
-    from datetime import UTC
+    from promostack_cli.core.clock import as_utc
 
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.isoformat().replace("+00:00", "Z")
+    return as_utc(value).isoformat().replace("+00:00", "Z")

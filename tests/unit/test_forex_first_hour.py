@@ -56,13 +56,15 @@ def test_the_curve_starts_at_zero_when_the_first_signal_opened_and_its_times_are
     t0 = datetime(2026, 5, 10, 8, tzinfo=UTC)
     paris = timezone(timedelta(hours=2))
     trades = [Closed(t0 + timedelta(days=2), t0 + timedelta(days=2, hours=1), -4.0, 0, "stop"),
-              Closed(t0.replace(tzinfo=None), (t0 + timedelta(hours=3)).replace(tzinfo=None), 10.0, 1, "tp3"),  # naive: UTC
+              Closed(t0, t0 + timedelta(hours=3), 10.0, 1, "tp3"),
               Closed(t0 + timedelta(days=1), (t0 + timedelta(days=1, hours=5)).astimezone(paris), 2.5, 1, "locked")]
     xs, ys = curve(trades)
     assert xs == [t0, t0 + timedelta(hours=3), t0 + timedelta(days=1, hours=5), t0 + timedelta(days=2, hours=1)]
     assert all(x.utcoffset() == timedelta(0) for x in xs)
     assert ys == [0.0, 10.0, 12.5, 8.5]
     assert curve([]) == ([], [])
+    with pytest.raises(ValueError, match="naive"):  # one time type: a naive time is a bug upstream, not UTC
+        curve([Closed(t0.replace(tzinfo=None), t0.replace(tzinfo=None), 1.0, 1, "tp3")])
 
 
 def test_the_time_axis_always_shows_the_year_and_the_hour_only_over_three_days_or_less():
