@@ -5,8 +5,9 @@
   ``duplicate``; a body that is not an update is stored at once as ``failed`` (``webhook failures``).
 * :func:`take` opens a bot's batch: a transaction-scoped try-lock on the bot (one processor per bot
   at a time, across processes: a bot's updates are processed in ``update_id`` order, never two
-  batches' user locks crossing) and then its oldest ``received`` rows. The caller processes them and
-  commits; the status change and every effect commit together.
+  batches' user locks crossing) and then its oldest ``received`` rows (plain rows, no ORM objects).
+  The caller processes them and :func:`mark` records their outcomes; the status change and every
+  effect commit together.
 * :func:`pending_bots`: the bots with ``received`` rows (``scheduler tick`` processes what a crashed
   receiver left).
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from promostack_cli.core import claims
@@ -83,22 +85,26 @@ def store(session, items: list[Incoming], now: datetime) -> list[str]:
     return out
 
 
-def take(session: Session, bot: BotRef, limit: int) -> list[TelegramUpdate] | None:
-    """The bot's oldest unprocessed updates, or None when another transaction is processing this bot."""
+def take(session: Session, bot: BotRef, limit: int) -> list | None:
+    """The bot's oldest unprocessed updates (rows of id, update_id, payload, received_at), or None
+    when another transaction is processing this bot."""
     if not claims.try_serialise(session, "telegram-updates", bot.bot_id):
         return None
-    return list(session.exec(select(TelegramUpdate).where(TelegramUpdate.bot_id == bot.bot_id, unprocessed(_u))
-                             .order_by(TelegramUpdate.update_id).limit(limit)))
+    return list(session.execute(sa_select(_u.id, _u.update_id, _u.payload, _u.received_at)
+                                .where(_u.bot_id == bot.bot_id, unprocessed(_u)).order_by(_u.update_id).limit(limit)))
 
 
-def mark(session: Session, outcomes: list[tuple[int, str, str | None]], now: datetime) -> None:
-    """Record what became of each processed update, by id, in one statement (executemany)."""
+def mark(session: Session, outcomes: list[tuple[int, str, str | None, str | None]], now: datetime) -> None:
+    """Record what became of each processed update — (id, status, result, error) — in one
+    statement (executemany)."""
     if not outcomes:
         return
     table = TelegramUpdate.__table__
     stmt = (update(table).where(table.c.id == bindparam("_id"))
-            .values(status=bindparam("_status"), result=bindparam("_result"), error=None, processed_at=now))
-    session.connection().execute(stmt, [{"_id": i, "_status": st, "_result": res} for i, st, res in outcomes])
+            .values(status=bindparam("_status"), result=bindparam("_result"), error=bindparam("_error"),
+                    processed_at=now))
+    session.connection().execute(stmt, [{"_id": i, "_status": st, "_result": res, "_error": err}
+                                        for i, st, res, err in outcomes])
 
 
 def pending_bots(session: Session, tenant_id: int | None = None) -> list[BotRef]:
