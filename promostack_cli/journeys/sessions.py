@@ -31,7 +31,7 @@ from sqlmodel import Session, select
 
 from promostack_cli.core.clock import from_epoch, to_epoch, utcnow
 from promostack_cli.core.errors import ValidationError
-from promostack_cli.core import claims
+from promostack_cli.core import bulk, claims
 from promostack_cli.db import Database
 from promostack_cli.journeys import due
 from promostack_cli.journeys.models import Journey, JourneySession, JourneyStepVisit, JourneyTrigger
@@ -114,8 +114,7 @@ def _record(session: Session, moves: list[Moved], now: datetime, *, interactive:
                     failed = f"step '{msg.step_id}' not sent: {exc.message}"
             messages.append(message_row(tenant_id, "message_bot", chat_id, msg.text, now=now, source=source,
                                         reply_markup=msg.reply_markup, priority=NORMAL, failed=failed))
-    if visits:
-        session.execute(JourneyStepVisit.__table__.insert(), visits)
+    bulk.insert_rows(session, JourneyStepVisit.__table__, visits)
     enqueue_many(session, messages)
 
 
@@ -168,7 +167,7 @@ def enter(session: Session, entries: list[Entry], now: datetime, *, interactive:
     for sid, journey_id, chat_id in session.execute(claims.lock(
             select(JourneySession.id, JourneySession.journey_id, JourneySession.chat_id)
             .where(JourneySession.tenant_id.in_({e.journey.tenant_id for e in entries}),
-                   JourneySession.chat_id.in_({e.chat_id for e in entries}),
+                   bulk.one_of(session, JourneySession.chat_id, {e.chat_id for e in entries}),
                    JourneySession.journey_id.in_({e.journey.id for e in entries}), JourneySession.status.in_(LIVE))
             .order_by(JourneySession.id), session)):
         live.setdefault((journey_id, chat_id), []).append(sid)
@@ -217,13 +216,9 @@ def _tenant_name(session: Session, tenant_id: int) -> str:
 def _insert_sessions(session: Session, rows: list[dict]) -> dict[tuple[int, str], int]:
     """Insert the new sessions with one statement; their ids by (journey, chat). A row that meets
     "one live session per journey" (the partial unique index) is not inserted."""
-    table = JourneySession.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.journey_id, table.c.chat_id)
-    return {(journey_id, chat_id): sid for sid, journey_id, chat_id in session.execute(stmt, rows)}
+    inserted = bulk.insert_rows(session, JourneySession.__table__, rows, returning=("id", "journey_id", "chat_id"),
+                                skip_conflicts=True)
+    return {(journey_id, chat_id): sid for sid, journey_id, chat_id in inserted}
 
 
 def start_journey(session: Session, journey: Journey, chat_id: str, variables: dict[str, str],

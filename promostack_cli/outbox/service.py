@@ -314,22 +314,25 @@ def message_row(tenant_id: int, bot_role: str, chat_id: str | int, text: str, *,
         payload["reply_markup"] = reply_markup
     return {"tenant_id": tenant_id, "bot_role": bot_role, "chat_id": chat, "chat_kind": chat_kind(chat),
             "payload": payload, "not_before": now, "source": source, "priority": priority, "created_at": now,
-            "updated_at": now, "status": OutboxStatus.failed if failed is not None else OutboxStatus.pending,
+            "updated_at": now, "status": (OutboxStatus.failed if failed is not None else OutboxStatus.pending).value,
             "last_error": failed}
 
 
 def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """Add the messages ``rows`` (each from :func:`message_row`) in the caller's transaction, in
     their order, with one statement: what many :func:`enqueue` calls would add."""
-    if rows:
-        session.execute(OutboxMessage.__table__.insert(), rows)
+    from promostack_cli.core.bulk import insert_rows
+
+    insert_rows(session, OutboxMessage.__table__, rows)
 
 
 def clear_chat_blocks(session: Session, tenant_id: int, bot_role: str, chat_ids: list[str]) -> None:
     """:func:`clear_chat_block` for many chats of one bot, with one statement."""
+    from promostack_cli.core.bulk import one_of
+
     if chat_ids:
         c = ChatState.__table__.c
         session.execute(update(ChatState.__table__)
-                        .where(c.tenant_id == tenant_id, c.bot_role == bot_role, c.chat_id.in_(chat_ids),
+                        .where(c.tenant_id == tenant_id, c.bot_role == bot_role, one_of(session, c.chat_id, chat_ids),
                                c.blocked_at.is_not(None))
                         .values(blocked_at=None, blocked_reason=None))
