@@ -35,7 +35,7 @@ from promostack_cli.webhooks.models import TelegramUpdate
 
 log = logging.getLogger(__name__)
 
-BATCH = 100
+BATCH = 250  # updates per transaction: a burst's batch costs a few statements in all
 
 
 @dataclass
