@@ -5,6 +5,9 @@
 * Database connections killed in the middle of a ``/start`` load, with a client that resends on
   any non-2xx as Telegram does: every user ends with exactly one session, nothing acknowledged is
   lost, and no database error counts as a send attempt.
+* A burst of many users each writing several times (a /start, then their answers, each sent once
+  the previous one was answered, as Telegram sends a chat's updates): processed in batches, every
+  user's updates still one after the other and in order, so every user gets every step once.
 """
 
 from __future__ import annotations
@@ -222,3 +225,30 @@ def test_killed_database_connections_lose_no_start(deployed, fake_tg):
     assert Counter(status for status, _, _ in outbox) == Counter({"sent": 600})  # hello + the first question
     assert all(attempts == 1 and "internal error" not in error for _, attempts, error in outbox), \
         "a database error was counted as a send attempt"
+
+
+def test_a_burst_of_users_each_writing_several_times_is_processed_in_order_per_user(deployed, fake_tg):
+    users = [7400000 + i for i in range(150)]
+    ids = {u: iter(range(50_000 + 10 * i, 50_000 + 10 * i + 10)) for i, u in enumerate(users)}
+    texts = ["/start race", "Sam", "5 years"]
+
+    def user_writes(client, u):  # each update once the previous one was answered, like Telegram per chat
+        for text in texts:
+            deployed.post_until_accepted(client, message(next(ids[u]), text, user_id=u, first_name="Sam"))
+
+    with ThreadPoolExecutor(32) as pool, httpx.Client(timeout=30) as client:
+        list(pool.map(lambda u: user_writes(client, u), users))
+    assert wait_for(lambda: processed_all(deployed), timeout=120)
+    rows = deployed.query("SELECT chat_id, status, variables FROM journey_sessions WHERE journey_slug = 'race'")
+    assert sorted(int(chat) for chat, _, _ in rows) == users  # one session each
+    assert {status for _, status, _ in rows} == {"completed"}, Counter(status for _, status, _ in rows)
+    for _ in range(3):  # 750 messages at the bot's ~28/s: the safety net delivers what the receiver left
+        r = deployed.cli("scheduler", "tick", "--for", "20s")
+        assert r.code == 0, r.stderr
+        if sum(sum(c.values()) for c in texts_by_user(fake_tg).values()) >= 5 * len(users):
+            break
+    by_user = texts_by_user(fake_tg)
+    for u in users:
+        assert by_user[u] == Counter({"Hello Sam, welcome!": 1, "What should I call you?": 1,
+                                      "Nice to meet you, Sam!": 1, "How long have you traded?": 1,
+                                      "Thanks, that's all.": 1}), f"user {u} got {dict(by_user[u])}"
