@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import update
@@ -35,11 +35,11 @@ from promostack_cli.core import bulk, claims
 from promostack_cli.db import Database
 from promostack_cli.journeys import due
 from promostack_cli.journeys.models import Journey, JourneySession, JourneyStepVisit, JourneyTrigger
-from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, END_BLOCKED, END_INACTIVE,
-                                            END_JOURNEY_REMOVED, END_RESTARTED, END_STEP_REMOVED, END_STOPPED, LIVE,
-                                            WAITING_DELAY)
+from promostack_cli.journeys.states import (AWAITING_REPLY, BLOCKED, CANCELLED, END_BLOCKED, END_INACTIVE,
+                                            END_JOURNEY_REMOVED, END_RESTARTED, END_STEP_REMOVED, END_STOPPED, LIVE)
 from promostack_cli.outbox.models import INTERACTIVE, NORMAL, ChatState
 from promostack_cli.outbox.service import enqueue_many, message_row
+from promostack_cli.tenants.models import Tenant
 
 if TYPE_CHECKING:
     from promostack_cli.journeys.engine import JourneyRunner, SessionState, Transition
@@ -160,7 +160,6 @@ def enter(session: Session, entries: list[Entry], now: datetime, *, interactive:
     ``tenant_name`` (the tenant's display name) is added to the variables unless the caller set it."""
     if not entries:
         return []
-    s = JourneySession.__table__.c
     # the live sessions of these users in these journeys, row-locked (the tick skips locked
     # sessions and we wait for its); an ORM statement, so pending changes are flushed first
     live: dict[tuple[int, str], list[int]] = {}
@@ -183,7 +182,8 @@ def enter(session: Session, entries: list[Entry], now: datetime, *, interactive:
         variables = e.variables
         if "tenant_name" not in variables:
             if e.journey.tenant_id not in names:
-                names[e.journey.tenant_id] = _tenant_name(session, e.journey.tenant_id)
+                tenant = session.get(Tenant, e.journey.tenant_id)
+                names[e.journey.tenant_id] = tenant.name if tenant else ""
             variables = {**variables, "tenant_name": names[e.journey.tenant_id]}
         transition = runner.start(variables, to_epoch(now))
         state = transition.state
@@ -199,26 +199,14 @@ def enter(session: Session, entries: list[Entry], now: datetime, *, interactive:
         session.execute(update(JourneySession).where(JourneySession.id.in_(restarted))
                         .values(status=CANCELLED, step_id=None, wake_at=None, end_reason="restarted", ended_at=now,
                                 end_code=END_RESTARTED))
-    ids = _insert_sessions(session, rows) if rows else {}
+    # one insert; a row that meets "one live session per journey" (the partial unique index) is skipped
+    inserted = bulk.insert_rows(session, JourneySession.__table__, rows, returning=("id", "journey_id", "chat_id"),
+                                skip_conflicts=True)
+    ids = {(journey_id, chat_id): sid for sid, journey_id, chat_id in inserted}
     moves = [(e.journey.tenant_id, e.journey.slug, e.chat_id, ids[(e.journey.id, e.chat_id)], transition)
              for e, transition in starts if (e.journey.id, e.chat_id) in ids]
     _record(session, moves, now, interactive=interactive)
     return [ids.get((e.journey.id, e.chat_id)) for e in entries]
-
-
-def _tenant_name(session: Session, tenant_id: int) -> str:
-    from promostack_cli.tenants.models import Tenant
-
-    tenant = session.get(Tenant, tenant_id)
-    return tenant.name if tenant else ""
-
-
-def _insert_sessions(session: Session, rows: list[dict]) -> dict[tuple[int, str], int]:
-    """Insert the new sessions with one statement; their ids by (journey, chat). A row that meets
-    "one live session per journey" (the partial unique index) is not inserted."""
-    inserted = bulk.insert_rows(session, JourneySession.__table__, rows, returning=("id", "journey_id", "chat_id"),
-                                skip_conflicts=True)
-    return {(journey_id, chat_id): sid for sid, journey_id, chat_id in inserted}
 
 
 def start_journey(session: Session, journey: Journey, chat_id: str, variables: dict[str, str],
@@ -260,14 +248,9 @@ def start_by_links(session: Session, tenant_id: int, starts: list[tuple[str, dic
     found = [(chat_id, variables, journeys.get(payload) if payload else None) for chat_id, variables, payload in starts]
     entries = [Entry(journey, chat_id, variables) for chat_id, variables, journey in found if journey is not None]
     started = iter(enter(session, entries, now, interactive=True))
-    out = []
-    for _, _, journey in found:
-        if journey is None:
-            out.append("start: no active journey for that link")
-        else:
-            out.append(f"started {journey.slug}" if next(started) is not None
-                       else f"{journey.slug} already running (re_entry: block)")
-    return out
+    return ["start: no active journey for that link" if journey is None else f"started {journey.slug}"
+            if next(started) is not None else f"{journey.slug} already running (re_entry: block)"
+            for _, _, journey in found]
 
 
 def start_by_link(session: Session, tenant_id: int, chat_id: str, variables: dict[str, str], payload: str | None,
