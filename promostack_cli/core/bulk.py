@@ -74,7 +74,10 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, r
         dialect = _dialect(session)
         names = list(values)
         arrays = ", ".join(_array_of(table.c[name], dialect) for name in names)
-        source = select(literal_column("*")).select_from(text(f"unnest({arrays}) AS v({', '.join(names)})"))
+        # in the rows' order (ids follow it: a chat's messages are sent in id order)
+        source = (select(*(literal_column(f"v.{name}") for name in names))
+                  .select_from(text(f"unnest({arrays}) WITH ORDINALITY AS v({', '.join(names)}, n)"))
+                  .order_by(literal_column("v.n")))
         stmt = insert(table).from_select(names, source)
         if skip_conflicts:
             stmt = stmt.on_conflict_do_nothing()
