@@ -34,6 +34,7 @@ HEAD_REVISION = "0012_billing_invites"
 SQLITE_BUSY_TIMEOUT_S = 30
 PG_POOL_SIZE = 4          # connections kept open per process and engine
 PG_MAX_OVERFLOW = 8       # more, opened for a burst and closed after
+PING_AFTER_IDLE_S = 1.0   # a pooled connection idle longer than this is checked before use
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -148,7 +149,34 @@ def create_db_engine(url: str) -> Engine:
     # PostgreSQL's connections are a budget every machine shares (max_connections, 100 by default):
     # a tick or receiver process holds few at once (claims, the recorder, reservations; the
     # receiver's transactions last milliseconds), so keep its pool small and let bursts queue.
-    return create_engine(url, pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
+    engine = create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
+    _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Check a pooled connection before use when it sat idle longer than ``PING_AFTER_IDLE_S``
+    (a restarted server, a connection an idle timeout or an operator closed): it is replaced, not
+    handed out. ``pool_pre_ping`` would check every checkout: a round trip per transaction, which
+    tripled a short transaction's time under load. A connection that dies while in use, or within
+    the idle window, fails its statement: those callers treat it as transient and run again
+    (:func:`is_transient`), and the pool replaces every connection opened before the failure."""
+    import time
+
+    from sqlalchemy.exc import DisconnectionError
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(dbapi_conn, record):  # pragma: no cover - every PostgreSQL test
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn, record, proxy):  # pragma: no cover
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since > PING_AFTER_IDLE_S:
+            try:
+                engine.dialect.do_ping(dbapi_conn)
+            except Exception as exc:  # noqa: BLE001 - the pool discards it and connects anew
+                raise DisconnectionError(first_line(exc)) from exc
 
 
 def get_engine(url: str, *, async_commit: bool = False) -> Engine:

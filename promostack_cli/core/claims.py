@@ -87,6 +87,19 @@ def serialise(session: Session, *parts: object) -> None:
         session.execute(text(f"SELECT pg_advisory_xact_lock({_SCOPED_KEY})"), {"parts": _parts(parts)})
 
 
+def serialise_all(session: Session, keys: list[tuple]) -> None:
+    """:func:`serialise` on every key of ``keys`` with one statement (PostgreSQL: the advisory locks
+    are taken in the order of their hashes, so two transactions locking overlapping sets never
+    deadlock on each other)."""
+    if keys and _postgres(session):
+        session.execute(text(f"SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT {_ALL_KEYS} AS k "
+                             "FROM unnest(CAST(:parts AS text[])) AS p ORDER BY k) AS keys"),
+                        {"parts": [_parts(key) for key in keys]})
+
+
+_ALL_KEYS = _SCOPED_KEY.replace(":parts", "p")
+
+
 def try_serialise(session: Session, *parts: object) -> bool:
     """Like :func:`serialise` without waiting: False when another transaction holds the key."""
     if not _postgres(session):

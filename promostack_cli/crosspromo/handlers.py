@@ -12,13 +12,19 @@ from promostack_cli.telegram.routing import Router, UpdateContext
 
 
 def record_start(c: UpdateContext) -> None:
+    record_starts([c])
+
+
+def record_starts(cs: list[UpdateContext]) -> None:
+    """:func:`record_start` for a batch (one transaction, one bot): one statement, none without a code."""
     from promostack_cli.core.upsert import upsert
     from promostack_cli.crosspromo.models import CrossPromoStart
 
-    if c.update.ref:
-        upsert(c.session, CrossPromoStart, {"tenant_id": c.tenant_id, "ref": c.update.ref, "chat_id": c.update.chat_id,
-                                            "started_at": c.now}, ["tenant_id", "ref", "chat_id"])
+    rows = [{"tenant_id": c.tenant_id, "ref": c.update.ref, "chat_id": c.update.chat_id, "started_at": c.now}
+            for c in cs if c.update.ref]
+    if rows:
+        upsert(cs[0].session, CrossPromoStart, rows, ["tenant_id", "ref", "chat_id"])
 
 
 def register(router: Router) -> None:
-    router.before("message", record_start, roles=("message_bot",), private=True, text=True)
+    router.before("message", record_start, roles=("message_bot",), private=True, text=True, many=record_starts)

@@ -1,7 +1,8 @@
 """Journeys' part of the update router: /start deep links, /stop, replies, buttons, a user blocking the bot.
 
 Every handler runs in the transaction that marks the update processed, so a session moves and its
-messages are queued together with that mark, or not at all.
+messages are queued together with that mark, or not at all. ``/start`` has a batch form
+(:func:`on_starts`): the receiver starts a burst's journeys a batch at a time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ def on_start(c: UpdateContext) -> Handled:
     u = c.update
     result = journeys.start_by_link(c.session, c.tenant_id, u.chat_id, u.variables(), u.payload, c.now)
     return Handled(result, enqueued=True)
+
+
+def on_starts(cs: list[UpdateContext]) -> list[Handled]:
+    """:func:`on_start` for a batch of users' /start (one transaction, one bot): a few statements in all."""
+    c = cs[0]
+    starts = [(x.update.chat_id, x.update.variables(), x.update.payload) for x in cs]
+    return [Handled(result, enqueued=True) for result in journeys.start_by_links(c.session, c.tenant_id, starts, c.now)]
 
 
 def on_stop(c: UpdateContext) -> Handled:
@@ -44,7 +52,7 @@ def on_blocked(c: UpdateContext) -> Handled | None:
 
 
 def register(router: Router) -> None:
-    router.command("start", on_start, roles=MESSAGE_BOT, private=True)
+    router.command("start", on_start, roles=MESSAGE_BOT, private=True, many=on_starts)
     router.command("stop", on_stop, roles=MESSAGE_BOT, private=True)
     router.on("message", on_text, roles=MESSAGE_BOT, private=True, text=True)
     router.on("callback_query", on_button, roles=MESSAGE_BOT)

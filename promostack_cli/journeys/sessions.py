@@ -9,30 +9,37 @@ One user's inputs are processed one at a time: every entry point that acts on a 
 (a message, a button, /stop, a block, an event) first takes a lock on (tenant, chat) — an advisory
 lock on PostgreSQL, the write lock on SQLite — and reads the live sessions ``FOR UPDATE``, so a
 timer the tick is advancing and a reply arriving at the same moment cannot both move a session.
-A partial unique index backs "one live session per journey" for ``block`` and ``restart``.
+A partial unique index backs "one live session per journey" for ``block`` and ``restart``: a start
+that meets it (a race the locks should make impossible) inserts nothing and counts as "already running".
+
+Starting journeys is set-based (:func:`enter`, :func:`start_by_links`): the receiver starts the
+journeys of a whole batch of ``/start`` updates (different users) with a few statements — the
+users' locks, the triggers, the live sessions, the new sessions, their step visits and messages
+each in one — and a single start is a batch of one. A session's messages and visits are written
+with Core inserts (:func:`_record`), for one transition or many.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from promostack_cli.core.clock import from_epoch, to_epoch, utcnow
 from promostack_cli.core.errors import ValidationError
-from promostack_cli.core import claims
+from promostack_cli.core import bulk, claims
 from promostack_cli.db import Database
 from promostack_cli.journeys import due
 from promostack_cli.journeys.models import Journey, JourneySession, JourneyStepVisit, JourneyTrigger
-from promostack_cli.journeys.states import (ACTIVE, AWAITING_REPLY, BLOCKED, CANCELLED, END_BLOCKED, END_INACTIVE,
-                                            END_JOURNEY_REMOVED, END_RESTARTED, END_STEP_REMOVED, END_STOPPED, LIVE,
-                                            WAITING_DELAY)
+from promostack_cli.journeys.states import (AWAITING_REPLY, BLOCKED, CANCELLED, END_BLOCKED, END_INACTIVE,
+                                            END_JOURNEY_REMOVED, END_RESTARTED, END_STEP_REMOVED, END_STOPPED, LIVE)
 from promostack_cli.outbox.models import INTERACTIVE, NORMAL, ChatState
-from promostack_cli.outbox.service import enqueue
+from promostack_cli.outbox.service import enqueue_many, message_row
+from promostack_cli.tenants.models import Tenant
 
 if TYPE_CHECKING:
     from promostack_cli.journeys.engine import JourneyRunner, SessionState, Transition
@@ -60,10 +67,7 @@ def _state(js: JourneySession) -> "SessionState":
                         end_code=js.end_code)
 
 
-def _apply(session: Session, js: JourneySession, transition: "Transition", now: datetime, *,
-           interactive: bool = False) -> JourneySession:
-    """Persist a transition; ``interactive``: it answers the user's own message or button (its
-    messages go before the bot's bulk sends)."""
+def _set_state(js: JourneySession, transition: "Transition", now: datetime) -> None:
     state = transition.state
     js.status, js.step_id, js.variables = state.status, state.step_id, dict(state.variables)
     js.wake_at = from_epoch(state.wake_at) if state.wake_at is not None else None
@@ -71,32 +75,57 @@ def _apply(session: Session, js: JourneySession, transition: "Transition", now: 
     js.last_activity_at = now
     if state.is_final and js.ended_at is None:
         js.ended_at = now
+
+
+def _apply(session: Session, js: JourneySession, transition: "Transition", now: datetime, *,
+           interactive: bool = False) -> JourneySession:
+    """Persist a transition of a stored session; ``interactive``: it answers the user's own message
+    or button (its messages go before the bot's bulk sends)."""
+    _set_state(js, transition, now)
     session.add(js)
-    priority = INTERACTIVE if interactive else NORMAL
-    steps = list(dict.fromkeys(msg.step_id for msg in transition.messages))
-    if steps and js.id is None:
-        session.flush()  # the new session's id, for its visits
-    for step_id in steps:  # the funnel counts these (typed), not the outbox's source text
-        session.add(JourneyStepVisit(tenant_id=js.tenant_id, journey_slug=js.journey_slug, step_id=step_id,
-                                     chat_id=js.chat_id, session_id=js.id, reached_at=now))
-    for msg in transition.messages:  # written with the session's row at the next flush, in one batch
-        # for people reading `outbox list` (at most 120 characters: a long slug and step id are cut)
-        source, failed = f"journey:{js.journey_slug}/{msg.step_id}"[:120], msg.error
-        if failed is None:
-            try:
-                enqueue(session, js.tenant_id, "message_bot", js.chat_id, msg.text, now=now,
-                        reply_markup=msg.reply_markup, source=source, flush=False, priority=priority)
-                continue
-            except ValidationError as exc:  # one bad message must not stall the session: record it
-                failed = f"step '{msg.step_id}' not sent: {exc.message}"
-        enqueue(session, js.tenant_id, "message_bot", js.chat_id, msg.text, now=now, reply_markup=msg.reply_markup,
-                source=source, flush=False, failed=failed)
+    _record(session, [(js.tenant_id, js.journey_slug, js.chat_id, js.id, transition)], now, interactive=interactive)
     return js
+
+
+Moved = tuple[int, str, str, int, "Transition"]  # tenant, journey slug, chat, session id, what happened
+
+
+def _record(session: Session, moves: list[Moved], now: datetime, *, interactive: bool = False) -> None:
+    """The step visits and messages of sessions' transitions, in their order, one insert each.
+
+    The funnel counts the visits (one per step and transition), not the outbox's source text. A
+    message that cannot be queued (:class:`ValidationError`) is recorded as failed: one bad message
+    must not stall its session."""
+    priority = INTERACTIVE if interactive else NORMAL
+    visits, messages = [], []
+    for tenant_id, slug, chat_id, session_id, transition in moves:
+        for step_id in dict.fromkeys(msg.step_id for msg in transition.messages):
+            visits.append({"tenant_id": tenant_id, "journey_slug": slug, "step_id": step_id, "chat_id": chat_id,
+                           "session_id": session_id, "reached_at": now})
+        for msg in transition.messages:
+            # for people reading `outbox list` (at most 120 characters: a long slug and step id are cut)
+            source, failed = f"journey:{slug}/{msg.step_id}"[:120], msg.error
+            if failed is None:
+                try:
+                    messages.append(message_row(tenant_id, "message_bot", chat_id, msg.text, now=now, source=source,
+                                                reply_markup=msg.reply_markup, priority=priority))
+                    continue
+                except ValidationError as exc:
+                    failed = f"step '{msg.step_id}' not sent: {exc.message}"
+            messages.append(message_row(tenant_id, "message_bot", chat_id, msg.text, now=now, source=source,
+                                        reply_markup=msg.reply_markup, priority=NORMAL, failed=failed))
+    bulk.insert_rows(session, JourneyStepVisit.__table__, visits)
+    enqueue_many(session, messages)
 
 
 def serialise_user(session: Session, tenant_id: int, chat_id: str) -> None:
     """Wait until no other transaction is acting on this user's sessions; hold that until commit."""
     claims.serialise(session, "journey-user", tenant_id, chat_id)
+
+
+def serialise_users(session: Session, tenant_id: int, chat_ids: list[str]) -> None:
+    """:func:`serialise_user` for many users, with one statement."""
+    claims.serialise_all(session, [("journey-user", tenant_id, chat_id) for chat_id in chat_ids])
 
 
 def _live_sessions(session: Session, tenant_id: int, chat_id: str, journey_id: int | None = None):
@@ -114,43 +143,78 @@ def _end(session: Session, js: JourneySession, status: str, reason: str, code: s
     session.add(js)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A user entering a journey (a deep link, a keyword, an event)."""
+
+    journey: Journey
+    chat_id: str
+    variables: dict[str, str]
+
+
+def enter(session: Session, entries: list[Entry], now: datetime, *, interactive: bool = False) -> list[int | None]:
+    """Start each entry's journey under its re-entry policy, all with a few statements: the new
+    session's id, or None when 'block' keeps a running one (or the unique index met a live one).
+
+    The caller holds the users' locks (:func:`serialise_users`); no (journey, user) comes twice.
+    ``tenant_name`` (the tenant's display name) is added to the variables unless the caller set it."""
+    if not entries:
+        return []
+    # the live sessions of these users in these journeys, row-locked (the tick skips locked
+    # sessions and we wait for its); an ORM statement, so pending changes are flushed first
+    live: dict[tuple[int, str], list[int]] = {}
+    for sid, journey_id, chat_id in session.execute(claims.lock(
+            select(JourneySession.id, JourneySession.journey_id, JourneySession.chat_id)
+            .where(JourneySession.tenant_id.in_({e.journey.tenant_id for e in entries}),
+                   bulk.one_of(session, JourneySession.chat_id, {e.chat_id for e in entries}),
+                   JourneySession.journey_id.in_({e.journey.id for e in entries}), JourneySession.status.in_(LIVE))
+            .order_by(JourneySession.id), session)):
+        live.setdefault((journey_id, chat_id), []).append(sid)
+    rows, starts, restarted, names = [], [], [], {}
+    for e in entries:
+        runner = runner_for(e.journey)
+        policy = runner.spec.re_entry
+        running = live.get((e.journey.id, e.chat_id), [])
+        if running and policy == "block":
+            continue
+        if policy == "restart":
+            restarted += running
+        variables = e.variables
+        if "tenant_name" not in variables:
+            if e.journey.tenant_id not in names:
+                tenant = session.get(Tenant, e.journey.tenant_id)
+                names[e.journey.tenant_id] = tenant.name if tenant else ""
+            variables = {**variables, "tenant_name": names[e.journey.tenant_id]}
+        transition = runner.start(variables, to_epoch(now))
+        state = transition.state
+        rows.append({"tenant_id": e.journey.tenant_id, "journey_id": e.journey.id, "journey_slug": e.journey.slug,
+                     "chat_id": e.chat_id, "status": state.status, "step_id": state.step_id,
+                     "variables": dict(state.variables),
+                     "wake_at": from_epoch(state.wake_at) if state.wake_at is not None else None,
+                     "end_reason": state.end_reason, "end_code": state.end_code, "started_at": now,
+                     "last_activity_at": now, "ended_at": now if state.is_final else None,
+                     "exclusive": policy != "allow"})
+        starts.append((e, transition))
+    if restarted:  # no longer live before the new sessions are inserted (ORM-enabled: loaded objects follow)
+        session.execute(update(JourneySession).where(JourneySession.id.in_(restarted))
+                        .values(status=CANCELLED, step_id=None, wake_at=None, end_reason="restarted", ended_at=now,
+                                end_code=END_RESTARTED))
+    # one insert; a row that meets "one live session per journey" (the partial unique index) is skipped
+    inserted = bulk.insert_rows(session, JourneySession.__table__, rows, returning=("id", "journey_id", "chat_id"),
+                                skip_conflicts=True)
+    ids = {(journey_id, chat_id): sid for sid, journey_id, chat_id in inserted}
+    moves = [(e.journey.tenant_id, e.journey.slug, e.chat_id, ids[(e.journey.id, e.chat_id)], transition)
+             for e, transition in starts if (e.journey.id, e.chat_id) in ids]
+    _record(session, moves, now, interactive=interactive)
+    return [ids.get((e.journey.id, e.chat_id)) for e in entries]
+
+
 def start_journey(session: Session, journey: Journey, chat_id: str, variables: dict[str, str],
                   now: datetime, *, interactive: bool = False) -> JourneySession | None:
-    """Start ``journey`` for a user under its re-entry policy; None when 'block' keeps a running one.
-
-    The caller holds the user's lock (:func:`serialise_user`). ``tenant_name`` (the tenant's display
-    name) is added to the variables unless the caller set it."""
-    runner = runner_for(journey)
-    if "tenant_name" not in variables:
-        from promostack_cli.tenants.models import Tenant
-
-        tenant = session.get(Tenant, journey.tenant_id)
-        variables = {**variables, "tenant_name": tenant.name if tenant else ""}
-    policy = runner.spec.re_entry
-    live = _live_sessions(session, journey.tenant_id, chat_id, journey.id)
-    if live and policy == "block":
-        return None
-    if policy == "restart":
-        for js in live:
-            _end(session, js, CANCELLED, "restarted", END_RESTARTED, now)
-        session.flush()  # the old session is no longer live before the new one is inserted
-    js = JourneySession(tenant_id=journey.tenant_id, journey_id=journey.id, journey_slug=journey.slug, chat_id=chat_id,
-                        status=ACTIVE, started_at=now, last_activity_at=now, exclusive=policy != "allow")
-    try:
-        with session.begin_nested():  # the unique index is the backstop if two starts ever race
-            _apply(session, js, runner.start(variables, to_epoch(now)), now, interactive=interactive)
-            session.flush()
-    except IntegrityError:
-        return None
-    return js
-
-
-def _active_journey_by_trigger(session: Session, tenant_id: int, kind: str, value: str) -> Journey | None:
-    return session.exec(
-        select(Journey).join(JourneyTrigger, JourneyTrigger.journey_id == Journey.id)
-        .where(JourneyTrigger.tenant_id == tenant_id, JourneyTrigger.kind == kind, JourneyTrigger.value == value,
-               JourneyTrigger.active)
-    ).first()
+    """Start ``journey`` for a user under its re-entry policy; None when 'block' keeps a running one
+    (:func:`enter` for one). The caller holds the user's lock (:func:`serialise_user`)."""
+    sid = enter(session, [Entry(journey, chat_id, variables)], now, interactive=interactive)[0]
+    return session.get(JourneySession, sid) if sid is not None else None
 
 
 def _keyword_journey(session: Session, tenant_id: int, text: str) -> Journey | None:
@@ -165,15 +229,34 @@ def _keyword_journey(session: Session, tenant_id: int, text: str) -> Journey | N
     return None
 
 
+def _journeys_by_link(session: Session, tenant_id: int, payloads: set[str]) -> dict[str, Journey]:
+    """The active journey of each deep-link code (a code is unique among a tenant's active journeys)."""
+    if not payloads:
+        return {}
+    return dict(session.execute(
+        select(JourneyTrigger.value, Journey).join(Journey, Journey.id == JourneyTrigger.journey_id)
+        .where(JourneyTrigger.tenant_id == tenant_id, JourneyTrigger.kind == "deep_link",
+               JourneyTrigger.value.in_(payloads), JourneyTrigger.active)).all())
+
+
+def start_by_links(session: Session, tenant_id: int, starts: list[tuple[str, dict[str, str], str | None]],
+                   now: datetime) -> list[str]:
+    """``/start <payload>`` (a deep link, already parsed) of several users at once, given as
+    (chat, variables, payload), no user twice: what :func:`start_by_link` returns for each."""
+    serialise_users(session, tenant_id, [chat_id for chat_id, _, _ in starts])
+    journeys = _journeys_by_link(session, tenant_id, {payload for _, _, payload in starts if payload})
+    found = [(chat_id, variables, journeys.get(payload) if payload else None) for chat_id, variables, payload in starts]
+    entries = [Entry(journey, chat_id, variables) for chat_id, variables, journey in found if journey is not None]
+    started = iter(enter(session, entries, now, interactive=True))
+    return ["start: no active journey for that link" if journey is None else f"started {journey.slug}"
+            if next(started) is not None else f"{journey.slug} already running (re_entry: block)"
+            for _, _, journey in found]
+
+
 def start_by_link(session: Session, tenant_id: int, chat_id: str, variables: dict[str, str], payload: str | None,
                   now: datetime) -> str:
     """``/start <payload>`` (a deep link, already parsed); returns what happened, in words."""
-    serialise_user(session, tenant_id, chat_id)
-    journey = _active_journey_by_trigger(session, tenant_id, "deep_link", payload) if payload else None
-    if journey is None:
-        return "start: no active journey for that link"
-    js = start_journey(session, journey, chat_id, variables, now, interactive=True)
-    return f"started {journey.slug}" if js else f"{journey.slug} already running (re_entry: block)"
+    return start_by_links(session, tenant_id, [(chat_id, variables, payload)], now)[0]
 
 
 def handle_text(session: Session, tenant_id: int, chat_id: str, variables: dict[str, str], text: str,
@@ -267,12 +350,16 @@ def run_due(db: Database, *, tenant_id: int | None = None, batch: int = 200, dea
                 q = q.where(JourneySession.tenant_id == tenant_id)
             found = list(session.exec(claims.lock_due(q.order_by(JourneySession.wake_at).limit(batch), session,
                                                       JourneySession)))
+            moves = []
             for js in found:
                 journey = session.get(Journey, js.journey_id) if js.journey_id else None
                 if journey is None:
                     _end(session, js, CANCELLED, "journey removed", END_JOURNEY_REMOVED, now)
                     continue
-                _apply(session, js, runner_for(journey).on_timer(_state(js), to_epoch(now)), now)
+                transition = runner_for(journey).on_timer(_state(js), to_epoch(now))
+                _set_state(js, transition, now)
+                moves.append((js.tenant_id, js.journey_slug, js.chat_id, js.id, transition))
+            _record(session, moves, now)  # every message of the batch in one insert
         done += len(found)
         if len(found) < batch:
             break

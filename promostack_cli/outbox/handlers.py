@@ -12,10 +12,15 @@ MESSAGE_BOT = ("message_bot",)
 
 
 def unblock_on_message(c: UpdateContext) -> None:
-    from promostack_cli.outbox.service import clear_chat_block
+    unblock_on_messages([c])
 
-    u = c.update
-    clear_chat_block(c.session, c.tenant_id, u.bot.role, u.chat_id)
+
+def unblock_on_messages(cs: list[UpdateContext]) -> None:
+    """:func:`unblock_on_message` for a batch (one transaction, one bot): one statement."""
+    from promostack_cli.outbox.service import clear_chat_blocks
+
+    c = cs[0]
+    clear_chat_blocks(c.session, c.tenant_id, c.update.bot.role, [x.update.chat_id for x in cs])
 
 
 def chat_block(c: UpdateContext) -> None:
@@ -37,7 +42,8 @@ def unblocked(c: UpdateContext) -> Handled | None:
 
 
 def register(router: Router) -> None:
-    router.before("message", unblock_on_message, roles=MESSAGE_BOT, private=True, text=True)
+    router.before("message", unblock_on_message, roles=MESSAGE_BOT, private=True, text=True,
+                  many=unblock_on_messages)
     router.before("my_chat_member", chat_block, roles=MESSAGE_BOT, private=True)
     # after every other domain's my_chat_member handler (the domains' order puts the outbox after them)
     router.on("my_chat_member", unblocked, roles=MESSAGE_BOT, private=True)

@@ -258,3 +258,50 @@ def cancel_role(session: Session, tenant_id: int, role: str, now: datetime, reas
         .values(status=OutboxStatus.cancelled, last_error=reason, updated_at=now)
     )
     return result.rowcount or 0
+
+
+# -- many at once (the receiver's batches, the tick's due sessions) ------------------------------
+
+def message_row(tenant_id: int, bot_role: str, chat_id: str | int, text: str, *, now: datetime,
+                parse_mode: str | None = "HTML", reply_markup: dict | None = None, source: str | None = None,
+                priority: int = NORMAL, failed: str | None = None) -> dict[str, Any]:
+    """The row :func:`enqueue` adds for a plain sendMessage (no dedupe key, reply or result),
+    checked as it checks them (:class:`ValidationError`); write rows with :func:`enqueue_many`."""
+    if bot_role not in ROLES:
+        raise ValidationError(f"Unknown bot role '{bot_role}': use signal_bot or message_bot.")
+    chat = validate_chat(chat_id)
+    if failed is None:
+        if not text or not text.strip():
+            raise ValidationError("The message text is empty.")
+        length = visible_length(text, parse_mode)
+        if length > MAX_MESSAGE_LENGTH:
+            raise ValidationError(f"The message is {length} characters; Telegram allows {MAX_MESSAGE_LENGTH}.")
+    payload: dict[str, Any] = {"text": text}
+    if parse_mode:
+        payload["parse_mode"] = parse_mode
+    if reply_markup:
+        payload["reply_markup"] = reply_markup
+    return {"tenant_id": tenant_id, "bot_role": bot_role, "chat_id": chat, "chat_kind": chat_kind(chat),
+            "payload": payload, "not_before": now, "source": source, "priority": priority, "created_at": now,
+            "updated_at": now, "status": (OutboxStatus.failed if failed is not None else OutboxStatus.pending).value,
+            "last_error": failed}
+
+
+def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add the messages ``rows`` (each from :func:`message_row`) in the caller's transaction, in
+    their order, with one statement: what many :func:`enqueue` calls would add."""
+    from promostack_cli.core.bulk import insert_rows
+
+    insert_rows(session, OutboxMessage.__table__, rows)
+
+
+def clear_chat_blocks(session: Session, tenant_id: int, bot_role: str, chat_ids: list[str]) -> None:
+    """:func:`clear_chat_block` for many chats of one bot, with one statement."""
+    from promostack_cli.core.bulk import one_of
+
+    if chat_ids:
+        c = ChatState.__table__.c
+        session.execute(update(ChatState.__table__)
+                        .where(c.tenant_id == tenant_id, c.bot_role == bot_role, one_of(session, c.chat_id, chat_ids),
+                               c.blocked_at.is_not(None))
+                        .values(blocked_at=None, blocked_reason=None))

@@ -44,3 +44,8 @@ class Dispatcher:
 
     def dispatch(self, session, update: Update, now: datetime) -> Handled:
         return self.router.dispatch(UpdateContext(session, update, now, self.settings, self.box))
+
+    def dispatch_many(self, session, updates: list[Update], now: datetime) -> list[Handled]:
+        """:meth:`dispatch` for each of ``updates``: one bot's, independent of each other (one run of
+        :func:`~promostack_cli.telegram.routing.waves`), in one transaction."""
+        return self.router.dispatch_many([UpdateContext(session, u, now, self.settings, self.box) for u in updates])

@@ -1,12 +1,13 @@
 """The stored updates: written first (``received``), processed after, in batches, per bot.
 
-* :func:`store` writes many updates in one statement (``INSERT ... ON CONFLICT (bot_id, update_id)
-  DO NOTHING RETURNING``, PostgreSQL and SQLite alike) and says, per update, ``stored`` or
+* :func:`store` writes many updates in one statement (``INSERT ... ON CONFLICT DO NOTHING
+  RETURNING``, :func:`~promostack_cli.core.bulk.insert_rows`) and says, per update, ``stored`` or
   ``duplicate``; a body that is not an update is stored at once as ``failed`` (``webhook failures``).
 * :func:`take` opens a bot's batch: a transaction-scoped try-lock on the bot (one processor per bot
   at a time, across processes: a bot's updates are processed in ``update_id`` order, never two
-  batches' user locks crossing) and then its oldest ``received`` rows. The caller processes them and
-  commits; the status change and every effect commit together.
+  batches' user locks crossing) and then its oldest ``received`` rows (plain rows, no ORM objects).
+  The caller processes them and :func:`mark` records their outcomes; the status change and every
+  effect commit together.
 * :func:`pending_bots`: the bots with ``received`` rows (``scheduler tick`` processes what a crashed
   receiver left).
 """
@@ -16,10 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import insert
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from promostack_cli.core import claims
+from promostack_cli.core.bulk import insert_rows, update_rows
 from promostack_cli.telegram.updates import BotRef, Envelope
 from promostack_cli.webhooks.due import RECEIVED, unprocessed
 from promostack_cli.webhooks.models import TelegramUpdate
@@ -35,17 +38,6 @@ class Incoming:
     error: str | None = None         # why it is not an update
 
 
-def _insert(conn):
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:  # pragma: no cover - the two databases we support
-        return insert
-    return dialect_insert
-
-
 def store(session, items: list[Incoming], now: datetime) -> list[str]:
     """Write ``items`` in the caller's transaction (a Session, or a Connection: the receiver skips the
     ORM); per item ``stored``, ``duplicate`` or ``failed``."""
@@ -59,12 +51,9 @@ def store(session, items: list[Incoming], now: datetime) -> list[str]:
             rows.append({"tenant_id": item.bot.tenant_id, "bot_id": item.bot.bot_id, "bot_role": item.bot.role,
                          "update_id": env.update_id, "kind": env.kind, "payload": env.update, "status": RECEIVED,
                          "received_at": now})
-    fresh: set[tuple[int, int]] = set()
-    if rows:
-        # executemany: SQLAlchemy sends one multi-row INSERT (insertmanyvalues) from one cached statement
-        stmt = _insert(conn)(table).on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
-        stmt = stmt.returning(table.c.bot_id, table.c.update_id)
-        fresh = {(b, u) for b, u in conn.execute(stmt, rows)}
+    # one statement for the batch; a row whose (bot, update_id) is stored already is not inserted
+    # (the table's only other unique key is its id)
+    fresh = {(b, u) for b, u in insert_rows(conn, table, rows, returning=("bot_id", "update_id"), skip_conflicts=True)}
     out = []
     for item in items:
         if item.envelope is None:
@@ -83,22 +72,22 @@ def store(session, items: list[Incoming], now: datetime) -> list[str]:
     return out
 
 
-def take(session: Session, bot: BotRef, limit: int) -> list[TelegramUpdate] | None:
-    """The bot's oldest unprocessed updates, or None when another transaction is processing this bot."""
+def take(session: Session, bot: BotRef, limit: int) -> list | None:
+    """The bot's oldest unprocessed updates (rows of id, update_id, payload, received_at), or None
+    when another transaction is processing this bot."""
     if not claims.try_serialise(session, "telegram-updates", bot.bot_id):
         return None
-    return list(session.exec(select(TelegramUpdate).where(TelegramUpdate.bot_id == bot.bot_id, unprocessed(_u))
-                             .order_by(TelegramUpdate.update_id).limit(limit)))
+    return list(session.execute(sa_select(_u.id, _u.update_id, _u.payload, _u.received_at)
+                                .where(_u.bot_id == bot.bot_id, unprocessed(_u)).order_by(_u.update_id).limit(limit)))
 
 
-def mark(session: Session, outcomes: list[tuple[int, str, str | None]], now: datetime) -> None:
-    """Record what became of each processed update, by id, in one statement (executemany)."""
+def mark(session: Session, outcomes: list[tuple[int, str, str | None, str | None]], now: datetime) -> None:
+    """Record what became of each processed update — (id, status, result, error) — in one
+    statement (executemany)."""
     if not outcomes:
         return
-    table = TelegramUpdate.__table__
-    stmt = (update(table).where(table.c.id == bindparam("_id"))
-            .values(status=bindparam("_status"), result=bindparam("_result"), error=None, processed_at=now))
-    session.connection().execute(stmt, [{"_id": i, "_status": st, "_result": res} for i, st, res in outcomes])
+    update_rows(session, TelegramUpdate.__table__, [{"id": i, "status": st, "result": res, "error": err}
+                                                    for i, st, res, err in outcomes], processed_at=now)
 
 
 def pending_bots(session: Session, tenant_id: int | None = None) -> list[BotRef]:

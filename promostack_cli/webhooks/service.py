@@ -6,10 +6,12 @@ updates back while one keeps failing, so a bad update must never block the good 
 or, when the database failed (:func:`promostack_cli.db.is_transient`) or the row could not be
 written, not stored and answered 5xx so that Telegram sends it again. Nothing is acknowledged unstored.
 
-Processing (:func:`process_batch`): a bot's ``received`` rows in one transaction; each update in a
-savepoint, so one that fails is marked ``failed`` and the batch goes on; the status change commits
-with the update's effects. A database error rolls the whole batch back: its rows stay ``received``
-and are processed again (by the receiver, or by ``scheduler tick``). Every function that processes
+Processing (:func:`process_batch`): a bot's ``received`` rows in one transaction, handled a run of
+independent updates (different users) at a time through the router's batch path (:func:`handle`);
+if one fails, the batch is rolled back and processed again one update per transaction, each in a
+savepoint, so the one that fails is marked ``failed`` and the others are processed. The status
+change commits with the update's effects. A database error rolls the whole batch back: its rows
+stay ``received`` and are processed again (by the receiver, or by ``scheduler tick``). Every function that processes
 takes the edge's :class:`~promostack_cli.webhooks.handlers.Dispatcher` (the handlers' settings and
 secret box).
 """
@@ -33,7 +35,7 @@ from promostack_cli.webhooks.models import TelegramUpdate
 
 log = logging.getLogger(__name__)
 
-BATCH = 100
+BATCH = 250  # updates per transaction: a burst's batch costs a few statements in all
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Outcome:
     result: str | None = None
     enqueued: bool = False           # the transaction queued outbox messages
     notes: list[str] = field(default_factory=list)
+    error: str | None = None         # why it failed (status "failed"), for `webhook failures`
 
 
 @dataclass
@@ -54,33 +57,57 @@ class BatchResult:
     lag: float = 0.0                 # seconds the batch's oldest update had waited when taken
 
 
-def _dispatch(dispatcher, session: Session, bot: BotRef, row: TelegramUpdate, now: datetime) -> Outcome:
-    handled = dispatcher.dispatch(session, parse(row.payload or {}, bot), now)
+def _handled(handled) -> Outcome:
     return Outcome(True, handled.status, (handled.result or "")[:200] or None, handled.enqueued)
 
 
-def process(dispatcher, session: Session, bot: BotRef, row: TelegramUpdate, now: datetime) -> Outcome:
-    """Act on a stored update inside a savepoint: a failure is recorded on the row, not raised."""
+def _failed(exc: BaseException) -> Outcome:
+    return Outcome(True, "failed", None, error=redact(f"{type(exc).__name__}: {exc}")[:2000])
+
+
+def _record(session: Session, row_id: int, outcome: Outcome, now: datetime) -> Outcome:
+    inbox.mark(session, [(row_id, outcome.status, outcome.result, outcome.error)], now)
+    return outcome
+
+
+def process(dispatcher, session: Session, bot: BotRef, payload: dict | None, now: datetime) -> Outcome:
+    """Act on a stored update inside a savepoint: a failure is returned (``failed``, with its
+    error), not raised; the caller records the outcome."""
     try:
         with session.begin_nested():
-            outcome = _dispatch(dispatcher, session, bot, row, now)
+            return _handled(dispatcher.dispatch(session, parse(payload or {}, bot), now))
     except Exception as exc:  # noqa: BLE001 - recorded for `webhook failures`, answered 2xx
         if is_transient(exc):  # the database, not the update: roll back and let it be processed again
             raise
         if not isinstance(exc, MalformedUpdate):
-            log.exception("update %s of bot %s failed", row.update_id, bot.bot_id)
-        outcome = Outcome(True, "failed", None)
-        row.error = redact(f"{type(exc).__name__}: {exc}")[:2000]
-    row.status, row.result, row.processed_at = outcome.status, outcome.result, now
-    if outcome.status != "failed":
-        row.error = None
-    session.add(row)
-    session.flush()
-    return outcome
+            log.exception("update %s of bot %s failed", (payload or {}).get("update_id"), bot.bot_id)
+        return _failed(exc)
 
 
 def _ref(row: TelegramUpdate) -> BotRef:
     return BotRef(row.tenant_id, row.bot_id, row.bot_role)
+
+
+def handle(dispatcher, session: Session, bot: BotRef, rows: list, now: datetime) -> list[Outcome]:
+    """The outcomes of a bot's stored updates ``rows`` (``update_id`` order) in the caller's
+    transaction: each parsed (one that is not an update ends failed at once), then handled a run of
+    independent updates at a time (:func:`~promostack_cli.telegram.routing.waves`), so one user's
+    updates are handled one after the other, in order, and a burst of many users' updates costs a
+    few statements per run. An exception from a handler is raised: the caller rolls back."""
+    from promostack_cli.telegram.routing import waves
+
+    outcomes: list[Outcome | None] = [None] * len(rows)
+    at, updates = [], []
+    for i, row in enumerate(rows):
+        try:
+            updates.append(parse(row.payload or {}, bot))
+            at.append(i)
+        except MalformedUpdate as exc:
+            outcomes[i] = _failed(exc)
+    for run in waves(updates):
+        for j, handled in zip(run, dispatcher.dispatch_many(session, [updates[j] for j in run], now), strict=True):
+            outcomes[at[j]] = _handled(handled)
+    return outcomes  # type: ignore[return-value]
 
 
 def ingest(dispatcher, session: Session, bot: BotRef, body: bytes, now: datetime) -> Outcome:
@@ -94,17 +121,17 @@ def ingest(dispatcher, session: Session, bot: BotRef, body: bytes, now: datetime
         return Outcome(True, "failed", (error or "")[:200])
     if status == "duplicate":
         return Outcome(False, "duplicate")
-    row = session.exec(select(TelegramUpdate).where(TelegramUpdate.bot_id == bot.bot_id,
-                                                    TelegramUpdate.update_id == env.update_id)).one()
-    return process(dispatcher, session, bot, row, now)
+    row_id = session.exec(select(TelegramUpdate.id).where(TelegramUpdate.bot_id == bot.bot_id,
+                                                         TelegramUpdate.update_id == env.update_id)).one()
+    return _record(session, row_id, process(dispatcher, session, bot, env.update, now), now)
 
 
 def process_batch(dispatcher, db: Database, bot: BotRef, now: Callable[[], datetime], limit: int = BATCH) -> BatchResult:
     """Process up to ``limit`` of the bot's stored updates in one transaction (see the module doc).
 
-    The batch runs without a savepoint per update (fewer round trips); if one update fails, the batch
-    rolls back and its updates are processed one per transaction, each in a savepoint, so the one
-    that fails is marked ``failed`` and the others are processed."""
+    The batch runs without a savepoint per update (fewer round trips) through :func:`handle`; if
+    one update fails, the batch rolls back and its updates are processed one per transaction, each
+    in a savepoint, so the one that fails is marked ``failed`` and the others are processed."""
     try:
         with db.transaction() as session:
             rows = inbox.take(session, bot, limit)
@@ -112,8 +139,8 @@ def process_batch(dispatcher, db: Database, bot: BotRef, now: Callable[[], datet
                 return BatchResult(locked=True)
             stamp = now()
             lag = _lag(rows, stamp)
-            outcomes = [_dispatch(dispatcher, session, bot, row, stamp) for row in rows]
-            inbox.mark(session, [(row.id, o.status, o.result) for row, o in zip(rows, outcomes)], stamp)
+            outcomes = handle(dispatcher, session, bot, rows, stamp)
+            inbox.mark(session, [(row.id, o.status, o.result, o.error) for row, o in zip(rows, outcomes)], stamp)
         return BatchResult(processed=len(rows), enqueued=any(o.enqueued for o in outcomes), more=len(rows) == limit,
                            lag=lag)
     except Exception as exc:  # noqa: BLE001
@@ -131,7 +158,7 @@ def process_batch(dispatcher, db: Database, bot: BotRef, now: Callable[[], datet
     return result
 
 
-def _lag(rows: list[TelegramUpdate], now: datetime) -> float:
+def _lag(rows: list, now: datetime) -> float:
     if not rows:
         return 0.0
     oldest = min(row.received_at for row in rows)
@@ -146,7 +173,8 @@ def _process_one(dispatcher, db: Database, bot: BotRef, now: Callable[[], dateti
             rows = inbox.take(session, bot, 1)
             if not rows:
                 return BatchResult(locked=rows is None)
-            outcome = process(dispatcher, session, bot, rows[0], now())
+            stamp = now()
+            outcome = _record(session, rows[0].id, process(dispatcher, session, bot, rows[0].payload, stamp), stamp)
         return BatchResult(processed=1, enqueued=outcome.enqueued)
     except Exception as exc:  # noqa: BLE001 - a bug outside the savepoint: the update ends failed
         if is_transient(exc):
@@ -154,9 +182,7 @@ def _process_one(dispatcher, db: Database, bot: BotRef, now: Callable[[], dateti
         log.exception("update of bot %s failed outside its savepoint", bot.bot_id)
         with db.transaction() as session:
             for row in inbox.take(session, bot, 1) or []:
-                row.status, row.processed_at = "failed", now()
-                row.error = redact(f"{type(exc).__name__}: {exc}")[:2000]
-                session.add(row)
+                _record(session, row.id, _failed(exc), now())
         return BatchResult(processed=1)
 
 
@@ -223,5 +249,5 @@ def retry(dispatcher, session: Session, tenant_id: int, ids: list[int] | None, n
         if find_bot(session, None, tenant_id=tenant_id, role=row.bot_role) is None:
             outcomes.append(Outcome(True, "failed", f"{row.bot_role} no longer connected"))
             continue
-        outcomes.append(process(dispatcher, session, _ref(row), row, now))
+        outcomes.append(_record(session, row.id, process(dispatcher, session, _ref(row), row.payload, now), now))
     return outcomes

@@ -4,10 +4,12 @@
   that got new rows, it runs :func:`~promostack_cli.webhooks.service.process_batch` for each until
   nothing is left. When another process holds a bot's batch lock it tries again shortly (that batch
   may have been read before our rows committed); a database error is retried with backoff. While
-  requests keep arriving it pauses after each batch four times as long as the batch took (storing
-  and answering come first; the backlog is processed as soon as the load eases), but never once
-  the updates it takes have waited ``MAX_LAG`` seconds: a sustained load gets full-speed processing
-  and a bounded delay for users, a burst gets the fastest acknowledgements. What a crashed
+  requests keep arriving it pauses after each batch four times as long as the batch took, and at
+  least until ``BUSY_GATHER`` has passed since the batch began (storing and answering come first,
+  and the next batch gathers enough updates to be processed with a few statements for all of
+  them), ending the pause as soon as requests stop; never once the updates it takes have waited
+  ``MAX_LAG`` seconds: a sustained load gets full-speed processing and a bounded delay for users,
+  a burst is processed while it arrives, in batches. What a crashed
   process leaves, ``scheduler tick`` processes; the processor also looks for such updates when it
   starts and every ``SWEEP`` seconds.
 * :class:`Deliverer` sends what processing queued (the first message of a journey reaches the Bot
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 DELIVERY_WINDOW = 5.0
 LOCKED_RETRY = 0.1        # seconds before trying a bot another process is processing
 BUSY_SHARE = 0.2          # while requests arrive, processing takes at most this share of the time...
+BUSY_GATHER = 0.25        # ...and lets the next batch gather this long (few statements per update)
 SWEEP = 30.0              # seconds between looks for updates another (crashed) process left
 MAX_LAG = 5.0             # ...unless the oldest update it takes has waited this long: then full speed
 ERROR_RETRY = (0.05, 2.0)  # first and longest wait after a database error
@@ -141,6 +144,18 @@ class Processor:
             else:
                 delay = LOCKED_RETRY if retry else 0.0
 
+    def _gather(self, took: float) -> None:
+        """While requests keep arriving, wait before the next batch: four times as long as this one
+        took, and at least until ``BUSY_GATHER`` has passed since it began, so that storing and
+        answering come first and the next batch is big enough to cost a few statements per update.
+        Stops waiting as soon as requests stop coming."""
+        until = time.monotonic() + max(took * (1 - BUSY_SHARE) / BUSY_SHARE, BUSY_GATHER - took)
+        while not self._stop.is_set() and self._busy():
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self._stop.wait(min(left, 0.05))
+
     def _drain(self, bot: BotRef) -> bool:
         """Process the bot's stored updates until none is left; True if another process held it."""
         from promostack_cli.webhooks.service import process_batch
@@ -148,10 +163,10 @@ class Processor:
         while not self._stop.is_set():
             started = time.monotonic()
             part = process_batch(self._dispatcher, self._db, bot, utcnow)
-            if part.processed and part.lag < MAX_LAG and self._busy():
-                self._stop.wait((time.monotonic() - started) * (1 - BUSY_SHARE) / BUSY_SHARE)
             if part.enqueued:
                 self._on_enqueued()
+            if part.processed and part.lag < MAX_LAG:
+                self._gather(time.monotonic() - started)
             if part.locked:
                 return True
             if not part.more:

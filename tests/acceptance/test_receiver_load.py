@@ -5,6 +5,10 @@
 * Database connections killed in the middle of a ``/start`` load, with a client that resends on
   any non-2xx as Telegram does: every user ends with exactly one session, nothing acknowledged is
   lost, and no database error counts as a send attempt.
+* The same update from twenty threads at once: stored and processed once, "duplicate" for the rest.
+* A burst of many users each writing several times (a /start, then their answers, each sent once
+  the previous one was answered, as Telegram sends a chat's updates): processed in batches, every
+  user's updates still one after the other and in order, so every user gets every step once.
 """
 
 from __future__ import annotations
@@ -222,3 +226,56 @@ def test_killed_database_connections_lose_no_start(deployed, fake_tg):
     assert Counter(status for status, _, _ in outbox) == Counter({"sent": 600})  # hello + the first question
     assert all(attempts == 1 and "internal error" not in error for _, attempts, error in outbox), \
         "a database error was counted as a send attempt"
+
+
+def test_a_burst_of_users_each_writing_several_times_is_processed_in_order_per_user(deployed, fake_tg):
+    users = [7400000 + i for i in range(150)]
+    ids = {u: iter(range(50_000 + 10 * i, 50_000 + 10 * i + 10)) for i, u in enumerate(users)}
+    texts = ["/start race", "Sam", "5 years"]
+
+    def user_writes(client, u):  # each update once the previous one was answered, like Telegram per chat
+        for text in texts:
+            deployed.post_until_accepted(client, message(next(ids[u]), text, user_id=u, first_name="Sam"))
+
+    with ThreadPoolExecutor(32) as pool, httpx.Client(timeout=30) as client:
+        list(pool.map(lambda u: user_writes(client, u), users))
+    assert wait_for(lambda: processed_all(deployed), timeout=120)
+    rows = deployed.query("SELECT chat_id, status, variables FROM journey_sessions WHERE journey_slug = 'race'")
+    assert sorted(int(chat) for chat, _, _ in rows) == users  # one session each
+    assert {status for _, status, _ in rows} == {"completed"}, Counter(status for _, status, _ in rows)
+    for _ in range(3):  # 750 messages at the bot's ~28/s: the safety net delivers what the receiver left
+        r = deployed.cli("scheduler", "tick", "--for", "20s")
+        assert r.code == 0, r.stderr
+        if sum(sum(c.values()) for c in texts_by_user(fake_tg).values()) >= 5 * len(users):
+            break
+    by_user = texts_by_user(fake_tg)
+    for u in users:
+        assert by_user[u] == Counter({"Hello Sam, welcome!": 1, "What should I call you?": 1,
+                                      "Nice to meet you, Sam!": 1, "How long have you traded?": 1,
+                                      "Thanks, that's all.": 1}), f"user {u} got {dict(by_user[u])}"
+
+
+def test_the_same_update_from_twenty_threads_is_stored_and_processed_once(deployed, fake_tg):
+    """Telegram resending an update (a timeout on its side) while the first copy is still in flight,
+    twenty times at once, for 30 users: each stored once, answered "stored" once and "duplicate" after."""
+    users = [7500000 + i for i in range(30)]
+    updates = [message(60_000 + i, "/start race", user_id=u, first_name="Sam") for i, u in enumerate(users)]
+    answers: list[tuple[int, str]] = []
+
+    def post(update):
+        r = client.post(f"http://127.0.0.1:{deployed.port}{deployed.path}", json=update,
+                        headers={"X-Telegram-Bot-Api-Secret-Token": deployed.secret})
+        assert r.status_code == 200, r.text
+        answers.append((update["update_id"], r.json()["status"]))
+
+    with ThreadPoolExecutor(20) as pool, httpx.Client(timeout=30) as client:
+        list(pool.map(post, [u for u in updates for _ in range(20)]))
+    assert Counter(status for _, status in answers) == Counter({"stored": 30, "duplicate": 30 * 19})
+    assert sorted(u for u, status in answers if status == "stored") == [u["update_id"] for u in updates]
+    assert wait_for(lambda: processed_all(deployed), timeout=120)
+    rows = deployed.query("SELECT update_id, count(*) FROM telegram_updates WHERE update_id >= 60000 GROUP BY 1")
+    assert all(n == 1 for _, n in rows) and len(rows) == 30
+    assert live_sessions(deployed, "race") == Counter({u: 1 for u in users})
+    assert wait_for(lambda: all(texts_by_user(fake_tg).get(u, Counter())["What should I call you?"] == 1
+                                for u in users), timeout=60)
+    assert all(texts_by_user(fake_tg)[u]["Hello Sam, welcome!"] == 1 for u in users)

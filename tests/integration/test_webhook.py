@@ -98,17 +98,17 @@ def test_processing_failure_is_recorded_then_retried(receiver, monkeypatch):
     from promostack_cli.journeys import sessions as journeys
     from promostack_cli.webhooks.service import failures, retry
 
-    real = journeys.start_by_link
+    real = journeys.start_by_links  # a batch's /start updates and a single one (a batch of one) alike
 
     def broken(*args, **kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(journeys, "start_by_link", broken)
+    monkeypatch.setattr(journeys, "start_by_links", broken)
     assert receiver.post(message(500, "/start welcome", user_id=5550005)).status_code == 200
     with receiver.db.session() as s:
         failed = failures(s, receiver.updates()[0].tenant_id)
     assert len(failed) == 1 and "database hiccup" in failed[0].error
-    monkeypatch.setattr(journeys, "start_by_link", real)
+    monkeypatch.setattr(journeys, "start_by_links", real)
     with receiver.db.transaction() as s:
         outcomes = retry(receiver.dispatcher, s, failed[0].tenant_id, None, utcnow())
     assert [o.status for o in outcomes] == ["processed"]
@@ -121,23 +121,23 @@ def test_healthz(receiver):
 
 
 def test_unexpected_error_is_recorded_with_its_payload_and_retry_processes_it(receiver, monkeypatch):
-    """A bug while processing (here: in the router): the update was stored and answered 200 (Telegram would
-    hold later updates back otherwise); it ends failed with update_id and payload, so ``webhook
-    retry`` processes it later."""
+    """A bug while processing (here: in parsing the stored update): the update was stored and answered
+    200 (Telegram would hold later updates back otherwise); it ends failed with update_id and payload,
+    so ``webhook retry`` processes it later."""
     import promostack_cli.webhooks.service as service
 
-    real_dispatch = service._dispatch
+    real_parse = service.parse
 
     def explode(*args, **kwargs):
         raise RuntimeError("bug outside the journeys' code")
 
-    monkeypatch.setattr(service, "_dispatch", explode)
+    monkeypatch.setattr(service, "parse", explode)
     r = receiver.post(message(600, "/start welcome"))
     assert r.status_code == 200 and r.json()["status"] == "stored"
     stored = receiver.updates()
     assert len(stored) == 1 and stored[0].status == "failed" and "bug outside the journeys' code" in stored[0].error
     assert stored[0].update_id == 600 and stored[0].kind == "message" and stored[0].payload["message"]["text"] == "/start welcome"
-    monkeypatch.setattr(service, "_dispatch", real_dispatch)
+    monkeypatch.setattr(service, "parse", real_parse)
     assert receiver.post(message(600, "/start welcome")).json()["status"] == "duplicate"  # Telegram's repeat
     with receiver.db.transaction() as s:
         outcomes = service.retry(receiver.dispatcher, s, stored[0].tenant_id, None, utcnow())

@@ -3,7 +3,7 @@ registration, each handler given its context (pure: no database)."""
 
 import pytest
 
-from promostack_cli.telegram.routing import Handled, Router, UpdateContext
+from promostack_cli.telegram.routing import Handled, Router, UpdateContext, waves
 from promostack_cli.telegram.updates import BotRef, MalformedUpdate, envelope, parse, parse_command
 
 BOT = BotRef(tenant_id=1, bot_id=42, role="message_bot")
@@ -109,3 +109,48 @@ def test_a_handler_gets_what_the_edge_gave_and_shares_what_it_loads_once():
     router.on("message", lambda c: Handled(f"{load(c)['from']} {c.box} tenant {c.tenant_id}"))
     assert router.dispatch(context(parse(msg("hi"), BOT), settings="S", box="B")).result == "S B tenant 1"
     assert loads == ["S"]   # loaded once for the update, though asked for twice
+
+
+def user_msg(update_id, text, user, chat=None, chat_type="private"):
+    return parse({"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1, "text": text, "from": {"id": user, "is_bot": False, "first_name": "U"},
+        "chat": {"id": user if chat is None else chat, "type": chat_type}}}, BOT)
+
+
+def test_waves_never_put_one_users_or_chats_updates_together():
+    updates = [user_msg(1, "a", 10), user_msg(2, "b", 11), user_msg(3, "c", 12),
+               user_msg(4, "d", 11),                       # user 11 again: a new run, in order
+               user_msg(5, "e", 13, chat=-100, chat_type="group"), user_msg(6, "f", 14, chat=-100, chat_type="group"),
+               parse({"update_id": 7, "poll": {"id": "p"}}, BOT), parse({"update_id": 8, "poll": {"id": "q"}}, BOT)]
+    assert waves(updates) == [[0, 1, 2], [3, 4], [5, 6], [7]]  # one group chat, two users; unknown whom: alone
+    assert waves([]) == []
+
+
+def test_dispatch_many_gives_what_dispatch_gives_each_update_with_batch_forms_called_once():
+    """Hooks, commands before kind handlers, "not mine" falling through, filters, the ignored reason: the same
+    answers as one update at a time; a route registered with many= is called once per step with its updates."""
+    calls = []
+
+    def build(with_many: bool) -> Router:
+        router = Router()
+        kw = (lambda f: {"many": f}) if with_many else (lambda f: {})
+        router.before("message", lambda c: calls.append(("hook", c.update.update_id)), private=True,
+                      **kw(lambda cs: calls.append(("hooks", [c.update.update_id for c in cs]))))
+        router.command("start", lambda c: None if c.update.payload == "other" else Handled(f"start {c.update.payload}"),
+                       private=True, **kw(lambda cs: calls.append(("starts", len(cs))) or
+                                          [None if c.update.payload == "other" else Handled(f"start {c.update.payload}")
+                                           for c in cs]))
+        router.on("message", lambda c: Handled(f"text {c.update.text}") if c.update.private else None)
+        return router
+
+    updates = [user_msg(1, "/start a", 10), user_msg(2, "/start other", 11), user_msg(3, "hello", 12),
+               user_msg(4, "/start b", 13), user_msg(5, "in a group", 14, chat=-100, chat_type="group"),
+               parse({"update_id": 6, "poll": {"id": "p"}}, BOT)]
+    one_at_a_time = [build(False).dispatch(context(u)) for u in updates]
+    calls.clear()
+    together = build(True).dispatch_many([context(u) for u in updates])
+    assert together == one_at_a_time
+    assert [(h.status, h.result) for h in together] == [
+        ("processed", "start a"), ("processed", "text /start other"), ("processed", "text hello"),
+        ("processed", "start b"), ("ignored", "not a private text message"), ("ignored", "poll")]
+    assert calls == [("hooks", [1, 2, 3, 4]), ("starts", 3)]  # the group message is not private: no hook
